@@ -1,0 +1,390 @@
+//! The three route handlers, generic over where connections live and how frames go out.
+
+use crate::event::{EventType, Response, WebSocketEvent};
+use crate::fanout::{self, FanoutOptions, FanoutReport};
+use crate::gateway::Gateway;
+use crate::protocol::{
+    self, Action, ChatMessage, ConnectParams, Presence, ProtocolError, RoomNotice, ServerFrame,
+    MAX_FRAME_BYTES,
+};
+use crate::store::{list_all, Connection, ConnectionStore, Filter, StoreError};
+use bytes::Bytes;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Rooms larger than this get no join/leave notices: announcing every arrival
+/// to 10,000 members costs O(n²) posts for no one's benefit.
+pub const DEFAULT_NOTICE_LIMIT: usize = 200;
+/// `who` lists at most this many names; the frame says when it was cut.
+pub const MAX_PRESENCE_NAMES: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    pub max_text_bytes: usize,
+    pub notice_limit: usize,
+    pub fanout: FanoutOptions,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            max_text_bytes: protocol::DEFAULT_MAX_TEXT_BYTES,
+            notice_limit: DEFAULT_NOTICE_LIMIT,
+            fanout: FanoutOptions::default(),
+        }
+    }
+}
+
+impl ChatConfig {
+    /// Reads `WSCHAT_MAX_TEXT_BYTES`, `WSCHAT_NOTICE_LIMIT` and `WSCHAT_FANOUT_CONCURRENCY`;
+    /// unset or unparsable values keep their defaults.
+    pub fn from_env() -> Self {
+        let read = |key: &str| {
+            std::env::var(key)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+        };
+        let mut config = ChatConfig::default();
+        if let Some(v) = read("WSCHAT_MAX_TEXT_BYTES") {
+            config.max_text_bytes = v.min(MAX_FRAME_BYTES / 2);
+        }
+        if let Some(v) = read("WSCHAT_NOTICE_LIMIT") {
+            config.notice_limit = v;
+        }
+        if let Some(v) = read("WSCHAT_FANOUT_CONCURRENCY") {
+            config.fanout.concurrency = v.max(1);
+        }
+        config
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub struct Chat<S, G> {
+    pub store: S,
+    pub gateway: G,
+    pub config: ChatConfig,
+}
+
+impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
+    pub fn new(store: S, gateway: G, config: ChatConfig) -> Self {
+        Chat {
+            store,
+            gateway,
+            config,
+        }
+    }
+
+    pub async fn handle(&self, event: &WebSocketEvent) -> Response {
+        match event.request_context.event_type {
+            EventType::Connect => self.connect(event).await,
+            EventType::Message => self.message(event).await,
+            EventType::Disconnect => self.disconnect(event).await,
+        }
+    }
+
+    /// `$connect`: validate the query, store the row, tell the room. A 400
+    /// here makes API Gateway refuse the handshake.
+    pub async fn connect(&self, event: &WebSocketEvent) -> Response {
+        let ctx = &event.request_context;
+        let params = match ConnectParams::from_query(event.query_string_parameters.as_ref()) {
+            Ok(p) => p,
+            Err(e) => return Response::status(400, e.to_string()),
+        };
+        let connected_at = if ctx.connected_at > 0 {
+            ctx.connected_at
+        } else {
+            now_ms()
+        };
+        let row = Connection::new(
+            &ctx.connection_id,
+            &params.username,
+            &params.room,
+            connected_at,
+        );
+        if let Err(e) = self.store.put(&row).await {
+            tracing::error!(connection_id = %ctx.connection_id, error = %e, "connect failed");
+            return Response::status(500, "could not register the connection");
+        }
+        tracing::info!(connection_id = %ctx.connection_id, username = %row.username, room = %row.room, "connected");
+        // The new connection cannot receive until $connect returns; posting to it
+        // now would answer 410 and prune the row we just wrote.
+        let notice = ServerFrame::Join(RoomNotice {
+            room: row.room.clone(),
+            username: row.username,
+            ts: now_ms(),
+        });
+        self.notify_room(&row.room, &notice, Some(&ctx.connection_id))
+            .await;
+        Response::ok()
+    }
+
+    /// `$disconnect`: drop the row, tell the room. Best effort, like API Gateway's own delivery of it.
+    pub async fn disconnect(&self, event: &WebSocketEvent) -> Response {
+        let id = &event.request_context.connection_id;
+        match self.store.delete(id).await {
+            Ok(Some(row)) => {
+                tracing::info!(connection_id = %id, username = %row.username, "disconnected");
+                let notice = ServerFrame::Leave(RoomNotice {
+                    room: row.room.clone(),
+                    username: row.username,
+                    ts: now_ms(),
+                });
+                self.notify_room(&row.room, &notice, None).await;
+                Response::ok()
+            }
+            Ok(None) => Response::ok(),
+            Err(e) => {
+                tracing::error!(connection_id = %id, error = %e, "disconnect failed");
+                Response::status(500, "could not remove the connection")
+            }
+        }
+    }
+
+    /// Every routed action and `$default`. Client mistakes get an error frame and a 200.
+    pub async fn message(&self, event: &WebSocketEvent) -> Response {
+        let ctx = &event.request_context;
+        let body = event.body.as_deref().unwrap_or("");
+        let action = if event.is_base64_encoded {
+            Err(ProtocolError::new(
+                "binary_frame",
+                "binary frames are not supported; send JSON text",
+            ))
+        } else {
+            protocol::parse_action(&ctx.route_key, body, self.config.max_text_bytes)
+        };
+        let result = match action {
+            Ok(action) => self.act(&ctx.connection_id, action).await,
+            Err(e) => Ok(Err(e)),
+        };
+        match result {
+            Ok(Ok(())) => Response::ok(),
+            Ok(Err(mistake)) => {
+                tracing::info!(connection_id = %ctx.connection_id, code = mistake.code, "client error");
+                self.send_to(&ctx.connection_id, &ServerFrame::error(&mistake))
+                    .await;
+                Response::ok()
+            }
+            Err(e) => {
+                tracing::error!(connection_id = %ctx.connection_id, error = %e, "message failed");
+                let frame = ServerFrame::error(&ProtocolError::new(
+                    "internal",
+                    "the server could not handle that; try again",
+                ));
+                self.send_to(&ctx.connection_id, &frame).await;
+                Response::status(500, "internal error")
+            }
+        }
+    }
+
+    async fn act(
+        &self,
+        sender_id: &str,
+        action: Action,
+    ) -> Result<Result<(), ProtocolError>, StoreError> {
+        let Some(sender) = self.store.get(sender_id).await? else {
+            return Ok(Err(ProtocolError::new(
+                "not_connected",
+                "this connection is not registered; reconnect",
+            )));
+        };
+        match action {
+            Action::SendMessage { text, to, room } => {
+                self.send_message(&sender, text, to, room).await
+            }
+            Action::Join { room } => self.join(sender, room).await.map(Ok),
+            Action::Who => self.who(&sender).await.map(Ok),
+        }
+    }
+
+    async fn send_message(
+        &self,
+        sender: &Connection,
+        text: String,
+        to: Option<String>,
+        room: Option<String>,
+    ) -> Result<Result<(), ProtocolError>, StoreError> {
+        let ts = now_ms();
+        let room = room.unwrap_or_else(|| sender.room.clone());
+        let frame = ServerFrame::Message(ChatMessage {
+            id: protocol::new_message_id(ts),
+            room: room.clone(),
+            username: sender.username.clone(),
+            message: text,
+            ts,
+            to: to.clone(),
+        });
+        let payload = Bytes::from(frame.to_json());
+        if payload.len() > MAX_FRAME_BYTES {
+            return Ok(Err(ProtocolError::new(
+                "frame_too_large",
+                "the message would exceed API Gateway's 128 KB limit",
+            )));
+        }
+        let report = match to {
+            Some(recipient) => {
+                let mut ids: Vec<String> =
+                    list_all(&self.store, &Filter::Username(recipient.clone()))
+                        .await?
+                        .into_iter()
+                        .map(|c| c.connection_id)
+                        .collect();
+                if ids.is_empty() {
+                    return Ok(Err(ProtocolError::new(
+                        "unknown_recipient",
+                        format!("no one named '{recipient}' is connected"),
+                    )));
+                }
+                if !ids.contains(&sender.connection_id) {
+                    ids.push(sender.connection_id.clone());
+                }
+                fanout::deliver(
+                    &self.store,
+                    &self.gateway,
+                    ids,
+                    &payload,
+                    &self.config.fanout,
+                )
+                .await
+            }
+            None => {
+                let mut report = fanout::deliver_to(
+                    &self.store,
+                    &self.gateway,
+                    &Filter::Room(room.clone()),
+                    &payload,
+                    &self.config.fanout,
+                )
+                .await?;
+                if room != sender.room {
+                    let echo = [sender.connection_id.clone()];
+                    report.delivered += fanout::deliver(
+                        &self.store,
+                        &self.gateway,
+                        echo,
+                        &payload,
+                        &self.config.fanout,
+                    )
+                    .await
+                    .delivered;
+                }
+                report
+            }
+        };
+        log_report(&sender.connection_id, &report);
+        Ok(Ok(()))
+    }
+
+    async fn join(&self, mut sender: Connection, room: String) -> Result<(), StoreError> {
+        let old_room = std::mem::replace(&mut sender.room, room.clone());
+        if old_room != room {
+            self.store.put(&sender).await?;
+            let ts = now_ms();
+            let leave = ServerFrame::Leave(RoomNotice {
+                room: old_room.clone(),
+                username: sender.username.clone(),
+                ts,
+            });
+            self.notify_room(&old_room, &leave, None).await;
+        }
+        let join = ServerFrame::Join(RoomNotice {
+            room: room.clone(),
+            username: sender.username.clone(),
+            ts: now_ms(),
+        });
+        // The joiner always hears its own join: that is its acknowledgement.
+        if !self.notify_room(&room, &join, None).await {
+            self.send_to(&sender.connection_id, &join).await;
+        }
+        Ok(())
+    }
+
+    async fn who(&self, sender: &Connection) -> Result<(), StoreError> {
+        let mut users = Vec::new();
+        let mut count = 0;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .list(&Filter::Room(sender.room.clone()), cursor, 1000)
+                .await?;
+            count += page.items.len();
+            let room_left = MAX_PRESENCE_NAMES.saturating_sub(users.len());
+            users.extend(page.items.into_iter().take(room_left).map(|c| c.username));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        users.sort();
+        let frame = ServerFrame::Presence(Presence {
+            room: sender.room.clone(),
+            truncated: users.len() < count,
+            users,
+            count,
+        });
+        self.send_to(&sender.connection_id, &frame).await;
+        Ok(())
+    }
+
+    async fn send_to(&self, connection_id: &str, frame: &ServerFrame) {
+        let payload = Bytes::from(frame.to_json());
+        fanout::deliver(
+            &self.store,
+            &self.gateway,
+            [connection_id.to_owned()],
+            &payload,
+            &self.config.fanout,
+        )
+        .await;
+    }
+
+    /// Tells a small room about an arrival or departure. Returns whether it did.
+    async fn notify_room(&self, room: &str, frame: &ServerFrame, except: Option<&str>) -> bool {
+        let page = match self
+            .store
+            .list(
+                &Filter::Room(room.to_owned()),
+                None,
+                self.config.notice_limit,
+            )
+            .await
+        {
+            Ok(page) if page.next.is_none() => page,
+            Ok(_) => return false,
+            Err(e) => {
+                tracing::warn!(room, error = %e, "could not list the room for a notice");
+                return false;
+            }
+        };
+        let ids = page
+            .items
+            .into_iter()
+            .map(|c| c.connection_id)
+            .filter(|id| Some(id.as_str()) != except);
+        let payload = Bytes::from(frame.to_json());
+        fanout::deliver(
+            &self.store,
+            &self.gateway,
+            ids,
+            &payload,
+            &self.config.fanout,
+        )
+        .await;
+        true
+    }
+}
+
+fn log_report(sender: &str, report: &FanoutReport) {
+    tracing::info!(
+        connection_id = sender,
+        delivered = report.delivered,
+        pruned = report.pruned,
+        failed = report.failed,
+        "fan-out done"
+    );
+}

@@ -1,0 +1,378 @@
+//! Every action and error path of the handlers over the in-memory store and a recording gateway.
+
+use crate::chat::{Chat, ChatConfig};
+use crate::event::{EventType, Identity, RequestContext, WebSocketEvent};
+use crate::gateway::{Delivery, Gateway, GatewayError};
+use crate::protocol::select_route;
+use crate::store::{ConnectionStore, InMemoryStore};
+use bytes::Bytes;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct RecordingGateway {
+    sent: Mutex<Vec<(String, Value)>>,
+    gone: Mutex<HashSet<String>>,
+    throttle_next: AtomicUsize,
+}
+
+impl Gateway for RecordingGateway {
+    async fn post(&self, id: &str, data: Bytes) -> Result<Delivery, GatewayError> {
+        if self.throttle_next.load(Ordering::SeqCst) > 0 {
+            self.throttle_next.fetch_sub(1, Ordering::SeqCst);
+            return Err(GatewayError::Throttled);
+        }
+        if self.gone.lock().unwrap().contains(id) {
+            return Ok(Delivery::Gone);
+        }
+        let frame = serde_json::from_slice(&data).expect("server frames are JSON");
+        self.sent.lock().unwrap().push((id.to_owned(), frame));
+        Ok(Delivery::Delivered)
+    }
+
+    async fn disconnect(&self, _id: &str) -> Result<Delivery, GatewayError> {
+        Ok(Delivery::Delivered)
+    }
+}
+
+type TestChat = Chat<InMemoryStore, RecordingGateway>;
+
+fn chat() -> TestChat {
+    Chat::new(
+        InMemoryStore::new(),
+        RecordingGateway::default(),
+        ChatConfig::default(),
+    )
+}
+
+fn event(event_type: EventType, id: &str, route_key: &str) -> WebSocketEvent {
+    WebSocketEvent {
+        request_context: RequestContext {
+            route_key: route_key.to_owned(),
+            event_type,
+            connection_id: id.to_owned(),
+            connected_at: 1_700_000_000_000,
+            request_time_epoch: 1_700_000_000_000,
+            domain_name: "abc.execute-api.us-east-1.amazonaws.com".into(),
+            stage: "dev".into(),
+            api_id: "abc".into(),
+            request_id: "r".into(),
+            message_id: None,
+            message_direction: "IN".into(),
+            identity: Identity {
+                source_ip: "127.0.0.1".into(),
+                user_agent: None,
+            },
+            disconnect_status_code: None,
+            disconnect_reason: None,
+        },
+        headers: None,
+        query_string_parameters: None,
+        body: None,
+        is_base64_encoded: false,
+    }
+}
+
+async fn connect(chat: &TestChat, id: &str, query: &[(&str, &str)]) -> u16 {
+    let mut e = event(EventType::Connect, id, "$connect");
+    e.query_string_parameters = Some(
+        query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    chat.handle(&e).await.status_code
+}
+
+/// Sends a frame the way API Gateway would route it.
+async fn send(chat: &TestChat, id: &str, body: &str) -> u16 {
+    let mut e = event(EventType::Message, id, select_route(body));
+    e.body = Some(body.to_owned());
+    chat.handle(&e).await.status_code
+}
+
+/// Frames received per connection since the last call.
+fn inbox(chat: &TestChat) -> HashMap<String, Vec<Value>> {
+    let mut by_id: HashMap<String, Vec<Value>> = HashMap::new();
+    for (id, frame) in chat.gateway.sent.lock().unwrap().drain(..) {
+        by_id.entry(id).or_default().push(frame);
+    }
+    by_id
+}
+
+fn only<'a>(inbox: &'a HashMap<String, Vec<Value>>, id: &str) -> &'a Value {
+    let frames = inbox
+        .get(id)
+        .unwrap_or_else(|| panic!("{id} got nothing: {inbox:?}"));
+    assert_eq!(frames.len(), 1, "{id} got {frames:?}");
+    &frames[0]
+}
+
+#[tokio::test]
+async fn everyone_in_the_room_gets_the_message_with_one_id() {
+    let chat = chat();
+    assert_eq!(connect(&chat, "A", &[("username", "ada")]).await, 200);
+    assert_eq!(connect(&chat, "B", &[("username", "bob")]).await, 200);
+    let joins = inbox(&chat);
+    assert_eq!(only(&joins, "A")["type"], "join", "ada hears bob arrive");
+    assert!(
+        !joins.contains_key("B"),
+        "a connecting client is never posted to during $connect"
+    );
+
+    assert_eq!(
+        send(&chat, "A", r#"{"action":"sendMessage","message":"hi all"}"#).await,
+        200
+    );
+    let got = inbox(&chat);
+    let (to_a, to_b) = (only(&got, "A"), only(&got, "B"));
+    assert_eq!(to_b["type"], "message");
+    assert_eq!(to_b["data"]["username"], "ada");
+    assert_eq!(to_b["data"]["message"], "hi all");
+    assert_eq!(to_b["data"]["room"], "lobby");
+    assert_eq!(
+        to_a["data"]["id"], to_b["data"]["id"],
+        "the sender's echo carries the same id"
+    );
+}
+
+#[tokio::test]
+async fn rooms_are_isolated_and_join_moves_you() {
+    let chat = chat();
+    connect(&chat, "A", &[("username", "ada"), ("room", "red")]).await;
+    connect(&chat, "B", &[("username", "bob"), ("room", "blue")]).await;
+    inbox(&chat);
+    send(
+        &chat,
+        "A",
+        r#"{"action":"sendMessage","message":"red only"}"#,
+    )
+    .await;
+    let got = inbox(&chat);
+    assert!(!got.contains_key("B"));
+
+    send(&chat, "B", r#"{"action":"join","room":"red"}"#).await;
+    let got = inbox(&chat);
+    assert_eq!(only(&got, "A")["type"], "join");
+    assert_eq!(
+        only(&got, "B")["data"]["username"],
+        "bob",
+        "the joiner hears its own join"
+    );
+    send(
+        &chat,
+        "A",
+        r#"{"action":"sendMessage","message":"now both"}"#,
+    )
+    .await;
+    assert_eq!(only(&inbox(&chat), "B")["data"]["message"], "now both");
+}
+
+#[tokio::test]
+async fn leaving_a_room_tells_those_who_stay() {
+    let chat = chat();
+    connect(&chat, "A", &[("username", "ada")]).await;
+    connect(&chat, "B", &[("username", "bob")]).await;
+    inbox(&chat);
+    send(&chat, "B", r#"{"action":"join","room":"side"}"#).await;
+    let got = inbox(&chat);
+    assert_eq!(only(&got, "A")["type"], "leave");
+    assert_eq!(only(&got, "A")["data"]["username"], "bob");
+    let disconnect = event(EventType::Disconnect, "B", "$disconnect");
+    assert_eq!(chat.handle(&disconnect).await.status_code, 200);
+    assert!(chat.store.get("B").await.unwrap().is_none());
+    assert!(
+        inbox(&chat).get("A").is_none(),
+        "bob had left the lobby already"
+    );
+    assert_eq!(
+        chat.handle(&disconnect).await.status_code,
+        200,
+        "a second $disconnect is harmless"
+    );
+}
+
+#[tokio::test]
+async fn seed_002_direct_message_reaches_only_its_recipient() {
+    let chat = chat();
+    connect(&chat, "U1", &[("userId", "1")]).await;
+    connect(&chat, "U2", &[("userId", "2")]).await;
+    connect(&chat, "U3", &[("userId", "3")]).await;
+    inbox(&chat);
+    send(
+        &chat,
+        "U1",
+        r#"{ "action": "sendMessage", "destinationUserId": "2","body":"hello there!"}"#,
+    )
+    .await;
+    let got = inbox(&chat);
+    let to_2 = only(&got, "U2");
+    assert_eq!(to_2["data"]["message"], "hello there!");
+    assert_eq!(to_2["data"]["username"], "1");
+    assert_eq!(to_2["data"]["to"], "2");
+    assert_eq!(only(&got, "U1")["data"]["id"], to_2["data"]["id"]);
+    assert!(!got.contains_key("U3"));
+}
+
+#[tokio::test]
+async fn seed_001_and_003_and_004_frames_are_chat_messages() {
+    let chat = chat();
+    connect(&chat, "A", &[]).await;
+    connect(&chat, "B", &[("username", "Grace Hopper")]).await;
+    inbox(&chat);
+    for (body, text) in [
+        (r#"{"message":"from seed 001"}"#, "from seed 001"),
+        (
+            r#"{"action": "sendMessage", "data" : "Ground Control to Major Tom"}"#,
+            "Ground Control to Major Tom",
+        ),
+        (
+            r#"{"action":"message","message":"from seed 004","type":"chat"}"#,
+            "from seed 004",
+        ),
+        (r#"{ "body": "hello!" }"#, "hello!"),
+    ] {
+        assert_eq!(send(&chat, "B", body).await, 200);
+        let got = inbox(&chat);
+        let frame = only(&got, "A");
+        assert_eq!(frame["type"], "message", "{body}");
+        assert_eq!(frame["data"]["message"], text);
+        assert_eq!(frame["data"]["username"], "Grace Hopper");
+    }
+}
+
+#[tokio::test]
+async fn who_lists_the_room() {
+    let chat = chat();
+    connect(&chat, "A", &[("username", "ada")]).await;
+    connect(&chat, "B", &[("username", "bob")]).await;
+    connect(&chat, "C", &[("username", "cy"), ("room", "elsewhere")]).await;
+    inbox(&chat);
+    send(&chat, "A", r#"{"action":"who"}"#).await;
+    let got = inbox(&chat);
+    let presence = only(&got, "A");
+    assert_eq!(presence["type"], "presence");
+    assert_eq!(presence["data"]["users"], serde_json::json!(["ada", "bob"]));
+    assert_eq!(presence["data"]["count"], 2);
+}
+
+#[tokio::test]
+async fn client_mistakes_get_an_error_frame_and_a_200() {
+    let chat = chat();
+    connect(&chat, "A", &[("username", "ada")]).await;
+    connect(&chat, "B", &[("username", "bob")]).await;
+    inbox(&chat);
+    let long = format!(
+        r#"{{"action":"sendMessage","message":"{}"}}"#,
+        "x".repeat(5000)
+    );
+    for (body, code) in [
+        ("not json", "bad_json"),
+        (r#"{"action":"sendMessage"}"#, "no_text"),
+        (r#"{"action":"dance"}"#, "no_text"),
+        (r#"{"action":"sendMessage","message":""}"#, "empty_text"),
+        (long.as_str(), "text_too_long"),
+        (
+            r#"{"action":"sendMessage","message":"psst","to":"nobody"}"#,
+            "unknown_recipient",
+        ),
+        (r#"{"action":"join"}"#, "bad_room"),
+        (
+            r#"{"action":"sendMessage","message":{"nested":1}}"#,
+            "bad_field",
+        ),
+    ] {
+        assert_eq!(send(&chat, "A", body).await, 200, "{body}");
+        let got = inbox(&chat);
+        let frame = only(&got, "A");
+        assert_eq!(frame["type"], "error", "{body}");
+        assert_eq!(frame["data"]["code"], code, "{body}");
+        assert!(!got.contains_key("B"), "nothing reaches others for {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_without_a_row_is_told_to_reconnect() {
+    let chat = chat();
+    send(&chat, "ghost", r#"{"action":"sendMessage","message":"hi"}"#).await;
+    assert_eq!(
+        only(&inbox(&chat), "ghost")["data"]["code"],
+        "not_connected"
+    );
+}
+
+#[tokio::test]
+async fn bad_names_reject_the_handshake() {
+    let chat = chat();
+    assert_eq!(connect(&chat, "A", &[("username", "<b>")]).await, 400);
+    assert_eq!(connect(&chat, "A", &[("room", "a room")]).await, 400);
+    assert!(chat.store.is_empty());
+}
+
+#[tokio::test]
+async fn a_gone_recipient_is_pruned_not_the_sender() {
+    let chat = chat();
+    connect(&chat, "A", &[("username", "ada")]).await;
+    connect(&chat, "STALE", &[("username", "old")]).await;
+    connect(&chat, "B", &[("username", "bob")]).await;
+    inbox(&chat);
+    chat.gateway.gone.lock().unwrap().insert("STALE".into());
+    send(
+        &chat,
+        "A",
+        r#"{"action":"sendMessage","message":"anyone?"}"#,
+    )
+    .await;
+    let got = inbox(&chat);
+    assert_eq!(only(&got, "B")["data"]["message"], "anyone?");
+    assert!(
+        chat.store.get("STALE").await.unwrap().is_none(),
+        "410 prunes the stale row"
+    );
+    assert!(
+        chat.store.get("A").await.unwrap().is_some(),
+        "the sender stays"
+    );
+}
+
+#[tokio::test]
+async fn throttled_posts_are_retried() {
+    let chat = chat();
+    connect(&chat, "A", &[("username", "ada")]).await;
+    inbox(&chat);
+    chat.gateway.throttle_next.store(3, Ordering::SeqCst);
+    send(
+        &chat,
+        "A",
+        r#"{"action":"sendMessage","message":"eventually"}"#,
+    )
+    .await;
+    assert_eq!(only(&inbox(&chat), "A")["data"]["message"], "eventually");
+}
+
+#[tokio::test]
+async fn big_rooms_get_no_join_notices() {
+    let mut config = ChatConfig::default();
+    config.notice_limit = 2;
+    let chat = Chat::new(InMemoryStore::new(), RecordingGateway::default(), config);
+    for id in ["A", "B", "C"] {
+        connect(&chat, id, &[]).await;
+    }
+    inbox(&chat);
+    connect(&chat, "D", &[]).await;
+    assert!(inbox(&chat).is_empty());
+}
+
+#[tokio::test]
+async fn binary_frames_are_refused_politely() {
+    let chat = chat();
+    connect(&chat, "A", &[]).await;
+    inbox(&chat);
+    let mut e = event(EventType::Message, "A", "$default");
+    e.body = Some("AAEC".into());
+    e.is_base64_encoded = true;
+    assert_eq!(chat.handle(&e).await.status_code, 200);
+    assert_eq!(only(&inbox(&chat), "A")["data"]["code"], "binary_frame");
+}

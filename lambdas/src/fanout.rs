@@ -1,0 +1,167 @@
+//! Delivering one frame to many connections: bounded concurrency, an optional
+//! rate limit, jittered retry on throttling, and a 410 prunes that stale row.
+//! The message Lambda, `wschat dev` and `wschat broadcast` all send through here.
+
+use crate::gateway::{Delivery, Gateway, GatewayError};
+use crate::retry::Backoff;
+use crate::store::{ConnectionStore, Filter, StoreError};
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_CONCURRENCY: usize = 64;
+const PAGE_SIZE: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct FanoutOptions {
+    pub concurrency: usize,
+    /// Posts per second across the whole fan-out; `None` for no limit.
+    pub rate: Option<u32>,
+    /// Attempts per connection while API Gateway answers `LimitExceededException`.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+}
+
+impl Default for FanoutOptions {
+    fn default() -> Self {
+        FanoutOptions {
+            concurrency: DEFAULT_CONCURRENCY,
+            rate: None,
+            max_attempts: 6,
+            backoff: Backoff::new(Duration::from_millis(50), Duration::from_secs(2)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FanoutReport {
+    pub delivered: usize,
+    /// Connections that answered 410 and whose rows were deleted.
+    pub pruned: usize,
+    pub failed: usize,
+}
+
+impl FanoutReport {
+    fn add(&mut self, other: &FanoutReport) {
+        self.delivered += other.delivered;
+        self.pruned += other.pruned;
+        self.failed += other.failed;
+    }
+}
+
+/// Spaces posts evenly to honour a requests-per-second budget.
+struct Pacer {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    fn new(rate: Option<u32>) -> Option<Self> {
+        let rate = rate.filter(|r| *r > 0)?;
+        Some(Pacer {
+            interval: Duration::from_secs(1) / rate,
+            next: Mutex::new(Instant::now()),
+        })
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap();
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
+enum Outcome {
+    Delivered,
+    Pruned,
+    Failed,
+}
+
+async fn deliver_one<S: ConnectionStore, G: Gateway>(
+    store: &S,
+    gateway: &G,
+    connection_id: &str,
+    payload: &Bytes,
+    options: &FanoutOptions,
+    pacer: Option<&Pacer>,
+) -> Outcome {
+    let mut attempt = 0;
+    loop {
+        if let Some(p) = pacer {
+            p.wait().await;
+        }
+        match gateway.post(connection_id, payload.clone()).await {
+            Ok(Delivery::Delivered) => return Outcome::Delivered,
+            Ok(Delivery::Gone) => {
+                if let Err(e) = store.delete(connection_id).await {
+                    tracing::warn!(connection_id, error = %e, "could not prune stale connection");
+                    return Outcome::Failed;
+                }
+                tracing::info!(connection_id, "pruned stale connection (410 Gone)");
+                return Outcome::Pruned;
+            }
+            Err(GatewayError::Throttled) if attempt + 1 < options.max_attempts => {
+                tokio::time::sleep(options.backoff.delay(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                tracing::warn!(connection_id, error = %e, "delivery failed");
+                return Outcome::Failed;
+            }
+        }
+    }
+}
+
+/// Posts `payload` to each connection id; one failure never stops the rest.
+pub async fn deliver<S: ConnectionStore, G: Gateway>(
+    store: &S,
+    gateway: &G,
+    connection_ids: impl IntoIterator<Item = String>,
+    payload: &Bytes,
+    options: &FanoutOptions,
+) -> FanoutReport {
+    let pacer = Pacer::new(options.rate);
+    let mut report = FanoutReport::default();
+    let mut outcomes = stream::iter(connection_ids)
+        .map(|id| {
+            let pacer = pacer.as_ref();
+            async move { deliver_one(store, gateway, &id, payload, options, pacer).await }
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    while let Some(outcome) = outcomes.next().await {
+        match outcome {
+            Outcome::Delivered => report.delivered += 1,
+            Outcome::Pruned => report.pruned += 1,
+            Outcome::Failed => report.failed += 1,
+        }
+    }
+    report
+}
+
+/// Delivers to every connection a filter matches, one index page at a time,
+/// so memory stays bounded however large the room.
+pub async fn deliver_to<S: ConnectionStore, G: Gateway>(
+    store: &S,
+    gateway: &G,
+    filter: &Filter,
+    payload: &Bytes,
+    options: &FanoutOptions,
+) -> Result<FanoutReport, StoreError> {
+    let mut report = FanoutReport::default();
+    let mut cursor = None;
+    loop {
+        let page = store.list(filter, cursor, PAGE_SIZE).await?;
+        let ids = page.items.into_iter().map(|c| c.connection_id);
+        report.add(&deliver(store, gateway, ids, payload, options).await);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(report),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Talking back to clients: the `Gateway` trait and its implementation over
+//! API Gateway's `@connections` management API.
+
+use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
+use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use aws_sdk_apigatewaymanagement::Client;
+use bytes::Bytes;
+use std::future::Future;
+
+/// A post either reached the connection or found it gone (410): the caller prunes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered,
+    Gone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// `LimitExceededException`: retry later.
+    #[error("throttled by API Gateway (LimitExceededException)")]
+    Throttled,
+    #[error("payload too large for API Gateway (PayloadTooLargeException)")]
+    PayloadTooLarge,
+    #[error("forbidden by API Gateway: {0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub trait Gateway: Send + Sync + 'static {
+    fn post(
+        &self,
+        connection_id: &str,
+        data: Bytes,
+    ) -> impl Future<Output = Result<Delivery, GatewayError>> + Send;
+    /// Closes the connection (API Gateway then fires `$disconnect`).
+    fn disconnect(
+        &self,
+        connection_id: &str,
+    ) -> impl Future<Output = Result<Delivery, GatewayError>> + Send;
+}
+
+/// `https://{domainName}/{stage}`, except that a loopback domain (`wschat dev`) speaks plain HTTP.
+pub fn management_endpoint(domain_name: &str, stage: &str) -> String {
+    let local = domain_name.starts_with("127.")
+        || domain_name.starts_with("localhost")
+        || domain_name.starts_with("[::1]");
+    let scheme = if local { "http" } else { "https" };
+    format!("{scheme}://{domain_name}/{stage}")
+}
+
+#[derive(Clone)]
+pub struct ManagementGateway {
+    client: Client,
+}
+
+impl ManagementGateway {
+    /// A client for one API stage's `@connections` endpoint.
+    pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .build();
+        ManagementGateway {
+            client: Client::from_conf(config),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Maps a management API failure onto the outcomes the fan-out cares about.
+/// The HTTP status decides 410 even when the modelled error is missing.
+pub fn classify<E>(e: SdkError<E, HttpResponse>) -> Result<Delivery, GatewayError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.code().map(str::to_owned);
+    match (status, code.as_deref()) {
+        (Some(410), _) | (_, Some("GoneException")) => Ok(Delivery::Gone),
+        (Some(429), _) | (_, Some("LimitExceededException")) => Err(GatewayError::Throttled),
+        (Some(413), _) | (_, Some("PayloadTooLargeException")) => {
+            Err(GatewayError::PayloadTooLarge)
+        }
+        (Some(403), _) | (_, Some("ForbiddenException")) => {
+            Err(GatewayError::Forbidden(DisplayErrorContext(e).to_string()))
+        }
+        _ => Err(GatewayError::Other(DisplayErrorContext(e).to_string())),
+    }
+}
+
+impl Gateway for ManagementGateway {
+    async fn post(&self, connection_id: &str, data: Bytes) -> Result<Delivery, GatewayError> {
+        match self
+            .client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(Blob::new(data.to_vec()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Delivery::Delivered),
+            Err(e) => classify(e),
+        }
+    }
+
+    async fn disconnect(&self, connection_id: &str) -> Result<Delivery, GatewayError> {
+        match self
+            .client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Delivery::Delivered),
+            Err(e) => classify(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_is_https_except_on_loopback() {
+        assert_eq!(
+            management_endpoint("abc.execute-api.eu-west-1.amazonaws.com", "dev"),
+            "https://abc.execute-api.eu-west-1.amazonaws.com/dev"
+        );
+        assert_eq!(
+            management_endpoint("127.0.0.1:4510", "dev"),
+            "http://127.0.0.1:4510/dev"
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! Where connections live: the `ConnectionStore` trait and its in-memory implementation.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Mutex;
+
+/// API Gateway closes every connection after 2 h; rows outlive that by a margin,
+/// then DynamoDB's TTL removes ghosts whose `$disconnect` never ran.
+pub const TTL_SECONDS: i64 = 2 * 3600 + 15 * 60;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    pub connection_id: String,
+    pub username: String,
+    pub room: String,
+    /// Epoch milliseconds.
+    pub connected_at: i64,
+    /// Epoch seconds after which the row may be expired.
+    pub ttl: i64,
+}
+
+impl Connection {
+    pub fn new(connection_id: &str, username: &str, room: &str, connected_at_ms: i64) -> Self {
+        Connection {
+            connection_id: connection_id.to_owned(),
+            username: username.to_owned(),
+            room: room.to_owned(),
+            connected_at: connected_at_ms,
+            ttl: connected_at_ms / 1000 + TTL_SECONDS,
+        }
+    }
+}
+
+/// Which rows a listing walks. Rooms and usernames are index queries, never a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    Room(String),
+    Username(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Connection>,
+    /// Opaque; pass back to get the next page. `None` on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("connection store: {0}")]
+pub struct StoreError(pub String);
+
+pub trait ConnectionStore: Send + Sync + 'static {
+    fn put(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get(
+        &self,
+        connection_id: &str,
+    ) -> impl Future<Output = Result<Option<Connection>, StoreError>> + Send;
+    /// Removes the row and returns what it held; absent is not an error.
+    fn delete(
+        &self,
+        connection_id: &str,
+    ) -> impl Future<Output = Result<Option<Connection>, StoreError>> + Send;
+    fn list(
+        &self,
+        filter: &Filter,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
+}
+
+/// Every row a filter matches, page by page. For small sets (a username's
+/// connections); rooms are walked page by page by the fan-out instead.
+pub async fn list_all<S: ConnectionStore>(
+    store: &S,
+    filter: &Filter,
+) -> Result<Vec<Connection>, StoreError> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.list(filter, cursor, 1000).await?;
+        items.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
+/// A process-local store: for tests and `wschat dev`. Rooms and usernames are
+/// indexed like the table's GSIs so listing a room never walks every row.
+#[derive(Default)]
+pub struct InMemoryStore {
+    inner: Mutex<Indexed>,
+}
+
+#[derive(Default)]
+struct Indexed {
+    rows: BTreeMap<String, Connection>,
+    by_room: HashMap<String, BTreeSet<String>>,
+    by_username: HashMap<String, BTreeSet<String>>,
+}
+
+impl Indexed {
+    fn unindex(&mut self, row: &Connection) {
+        for (index, key) in [
+            (&mut self.by_room, &row.room),
+            (&mut self.by_username, &row.username),
+        ] {
+            if let Some(ids) = index.get_mut(key) {
+                ids.remove(&row.connection_id);
+                if ids.is_empty() {
+                    index.remove(key);
+                }
+            }
+        }
+    }
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap().rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn page_of<'a>(
+    ids: impl Iterator<Item = &'a String>,
+    rows: &BTreeMap<String, Connection>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Page {
+    let limit = limit.max(1);
+    let mut items: Vec<Connection> = ids
+        .skip_while(|id| cursor.is_some_and(|c| id.as_str() <= c))
+        .take(limit + 1)
+        .filter_map(|id| rows.get(id).cloned())
+        .collect();
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|c| c.connection_id.clone())
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+impl ConnectionStore for InMemoryStore {
+    async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(old) = inner.rows.remove(&connection.connection_id) {
+            inner.unindex(&old);
+        }
+        let id = connection.connection_id.clone();
+        inner
+            .by_room
+            .entry(connection.room.clone())
+            .or_default()
+            .insert(id.clone());
+        inner
+            .by_username
+            .entry(connection.username.clone())
+            .or_default()
+            .insert(id.clone());
+        inner.rows.insert(id, connection.clone());
+        Ok(())
+    }
+
+    async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(self.inner.lock().unwrap().rows.get(connection_id).cloned())
+    }
+
+    async fn delete(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
+        let mut inner = self.inner.lock().unwrap();
+        let old = inner.rows.remove(connection_id);
+        if let Some(old) = &old {
+            inner.unindex(old);
+        }
+        Ok(old)
+    }
+
+    async fn list(
+        &self,
+        filter: &Filter,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let inner = self.inner.lock().unwrap();
+        let cursor = cursor.as_deref();
+        let indexed = |index: &HashMap<String, BTreeSet<String>>, key: &str| match index.get(key) {
+            Some(ids) => page_of(ids.iter(), &inner.rows, cursor, limit),
+            None => Page::default(),
+        };
+        Ok(match filter {
+            Filter::All => page_of(inner.rows.keys(), &inner.rows, cursor, limit),
+            Filter::Room(room) => indexed(&inner.by_room, room),
+            Filter::Username(name) => indexed(&inner.by_username, name),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_through_a_room_without_losing_or_repeating_rows() {
+        let store = InMemoryStore::new();
+        for i in 0..25 {
+            let room = if i % 5 == 0 { "other" } else { "lobby" };
+            store
+                .put(&Connection::new(
+                    &format!("c{i:02}"),
+                    &format!("u{i}"),
+                    room,
+                    0,
+                ))
+                .await
+                .unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list(&Filter::Room("lobby".into()), cursor, 7)
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 7);
+            seen.extend(page.items.into_iter().map(|c| c.connection_id));
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 20);
+        seen.dedup();
+        assert_eq!(seen.len(), 20);
+        assert_eq!(list_all(&store, &Filter::All).await.unwrap().len(), 25);
+    }
+
+    #[tokio::test]
+    async fn moving_a_connection_reindexes_it() {
+        let store = InMemoryStore::new();
+        let mut c = Connection::new("a", "ada", "lobby", 1_000);
+        store.put(&c).await.unwrap();
+        c.room = "ops".into();
+        store.put(&c).await.unwrap();
+        assert!(list_all(&store, &Filter::Room("lobby".into()))
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            list_all(&store, &Filter::Room("ops".into())).await.unwrap(),
+            vec![c.clone()]
+        );
+        assert_eq!(store.delete("a").await.unwrap(), Some(c));
+        assert_eq!(store.delete("a").await.unwrap(), None);
+        assert!(list_all(&store, &Filter::Username("ada".into()))
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn ttl_outlives_the_two_hour_connection_limit() {
+        let c = Connection::new("a", "ada", "lobby", 1_700_000_000_000);
+        assert!(c.ttl > 1_700_000_000 + 2 * 3600);
+    }
+}
