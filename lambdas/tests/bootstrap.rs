@@ -1,0 +1,171 @@
+//! Each built bootstrap run as Lambda runs it: through the Runtime API, on
+//! API Gateway's event JSON, against a DynamoDB table in moto.
+
+#[allow(dead_code)]
+#[path = "../../tests/support/moto.rs"]
+mod moto;
+#[allow(dead_code)]
+#[path = "../../tests/support/runtime_api.rs"]
+mod runtime_api;
+
+use moto::{unique, Moto};
+use runtime_api::RuntimeApi;
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use wschat_lambdas::dynamo::{create_table, DynamoStore};
+use wschat_lambdas::store::ConnectionStore;
+
+struct Bootstrap(Child);
+
+impl Drop for Bootstrap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+fn start(binary: &str, api: &RuntimeApi, table: &str) -> Bootstrap {
+    let child = Command::new(binary)
+        .envs(api.lambda_env("wschat-dev-fn"))
+        .env("AWS_ENDPOINT_URL", &Moto::shared().endpoint)
+        .env("TABLE_NAME", table)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("bootstrap starts");
+    Bootstrap(child)
+}
+
+fn fixture(name: &str, domain: &str, connection: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("DOMAIN", domain)
+        .replace("CONNECTION", connection);
+    serde_json::from_str(&text).unwrap()
+}
+
+fn connect_event(domain: &str, id: &str, query: Value) -> Value {
+    let mut event = fixture("connect", domain, id);
+    event["queryStringParameters"] = query;
+    event
+}
+
+fn message_event(domain: &str, id: &str, route: &str, body: &str) -> Value {
+    let mut event = fixture("message", domain, id);
+    event["requestContext"]["routeKey"] = route.into();
+    event["body"] = body.into();
+    event
+}
+
+#[tokio::test]
+async fn the_three_functions_serve_a_chat_through_the_runtime_api() {
+    let sdk = Moto::shared().sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = unique("bootstrap");
+    create_table(&client, &table, vec![]).await.unwrap();
+    let store = DynamoStore::new(client, &table);
+
+    let (connect_api, message_api, disconnect_api) = (
+        RuntimeApi::start().await,
+        RuntimeApi::start().await,
+        RuntimeApi::start().await,
+    );
+    // The message function posts to @connections on the domain in its events: the test's recorder.
+    let domain = message_api.addr.to_string();
+    let _c = start(env!("CARGO_BIN_EXE_connect"), &connect_api, &table);
+    let _m = start(env!("CARGO_BIN_EXE_message"), &message_api, &table);
+    let _d = start(env!("CARGO_BIN_EXE_disconnect"), &disconnect_api, &table);
+
+    let ok = connect_api
+        .invoke(connect_event(
+            &domain,
+            "AAAAAAAAAAAAAAA=",
+            serde_json::json!({"username": "ada"}),
+        ))
+        .await;
+    assert_eq!(ok.unwrap()["statusCode"], 200);
+    let ok = connect_api
+        .invoke(connect_event(
+            &domain,
+            "BBBBBBBBBBBBBBB=",
+            serde_json::json!({"userId": "2"}),
+        ))
+        .await;
+    assert_eq!(ok.unwrap()["statusCode"], 200);
+    let row = store
+        .get("AAAAAAAAAAAAAAA=")
+        .await
+        .unwrap()
+        .expect("row written by the connect function");
+    assert_eq!((row.username.as_str(), row.room.as_str()), ("ada", "lobby"));
+    assert_eq!(row.connected_at, 1795426812000);
+
+    let refused = connect_api
+        .invoke(connect_event(
+            &domain,
+            "CCCCCCCCCCCCCCC=",
+            serde_json::json!({"username": "<x>"}),
+        ))
+        .await;
+    assert_eq!(
+        refused.unwrap()["statusCode"],
+        400,
+        "a bad name rejects the handshake"
+    );
+    assert!(store.get("CCCCCCCCCCCCCCC=").await.unwrap().is_none());
+
+    let joins = message_api.take_posts();
+    assert!(
+        joins
+            .iter()
+            .any(|(id, f)| id == "AAAAAAAAAAAAAAA=" && f["type"] == "join"),
+        "ada heard 2 arrive: {joins:?}"
+    );
+    let body = r#"{"action":"sendMessage","message":"hello from lambda"}"#;
+    let answer = message_api
+        .invoke(message_event(
+            &domain,
+            "BBBBBBBBBBBBBBB=",
+            "sendMessage",
+            body,
+        ))
+        .await;
+    assert_eq!(answer.unwrap()["statusCode"], 200);
+    let mut posts = message_api.take_posts();
+    posts.sort_by(|a, b| a.0.cmp(&b.0));
+    let receivers: Vec<&str> = posts.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(receivers, ["AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="]);
+    for (_, frame) in &posts {
+        assert_eq!(frame["type"], "message");
+        assert_eq!(frame["data"]["message"], "hello from lambda");
+        assert_eq!(frame["data"]["username"], "2");
+    }
+
+    let answer = message_api
+        .invoke(message_event(
+            &domain,
+            "AAAAAAAAAAAAAAA=",
+            "$default",
+            "not json",
+        ))
+        .await;
+    assert_eq!(
+        answer.unwrap()["statusCode"],
+        200,
+        "a client mistake is never a 5xx"
+    );
+    let posts = message_api.take_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].0, "AAAAAAAAAAAAAAA=");
+    assert_eq!(posts[0].1["data"]["code"], "bad_json");
+
+    let answer = disconnect_api
+        .invoke(fixture("disconnect", &domain, "AAAAAAAAAAAAAAA="))
+        .await;
+    assert_eq!(answer.unwrap()["statusCode"], 200);
+    assert!(
+        store.get("AAAAAAAAAAAAAAA=").await.unwrap().is_none(),
+        "$disconnect removed the row"
+    );
+    assert!(store.get("BBBBBBBBBBBBBBB=").await.unwrap().is_some());
+}

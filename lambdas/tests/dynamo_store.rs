@@ -1,0 +1,115 @@
+//! The DynamoDB store against a real moto server.
+
+#[path = "../../tests/support/moto.rs"]
+mod moto;
+
+use moto::{unique, Moto};
+use wschat_lambdas::dynamo::{create_table, DynamoStore};
+use wschat_lambdas::store::{list_all, Connection, ConnectionStore, Filter};
+
+async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client, String) {
+    let sdk = Moto::shared().sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = unique("conns");
+    create_table(&client, &table, vec![]).await.unwrap();
+    (DynamoStore::new(client.clone(), &table), client, table)
+}
+
+#[tokio::test]
+async fn put_get_delete_round_trip() {
+    let (store, _, _) = store().await;
+    let row = Connection::new(
+        "R0oXAdfD0kwCH6w=",
+        "Ada Lovelace",
+        "lobby",
+        1_700_000_000_123,
+    );
+    store.put(&row).await.unwrap();
+    assert_eq!(
+        store.get("R0oXAdfD0kwCH6w=").await.unwrap(),
+        Some(row.clone())
+    );
+    assert_eq!(store.delete("R0oXAdfD0kwCH6w=").await.unwrap(), Some(row));
+    assert_eq!(store.get("R0oXAdfD0kwCH6w=").await.unwrap(), None);
+    assert_eq!(
+        store.delete("R0oXAdfD0kwCH6w=").await.unwrap(),
+        None,
+        "absent is not an error"
+    );
+}
+
+#[tokio::test]
+async fn rooms_and_usernames_are_index_queries_and_paginate() {
+    let (store, _, _) = store().await;
+    for i in 0..23 {
+        let room = if i % 4 == 0 { "ops" } else { "lobby" };
+        store
+            .put(&Connection::new(
+                &format!("c{i:02}="),
+                &format!("u{}", i % 3),
+                room,
+                0,
+            ))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .list(&Filter::Room("lobby".into()), cursor, 5)
+            .await
+            .unwrap();
+        assert!(page.items.iter().all(|c| c.room == "lobby"));
+        seen.extend(page.items.into_iter().map(|c| c.connection_id));
+        pages += 1;
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert!(
+        pages >= 4,
+        "17 rows at 5 a page take several pages, got {pages}"
+    );
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 17);
+    assert_eq!(
+        list_all(&store, &Filter::Username("u1".into()))
+            .await
+            .unwrap()
+            .len(),
+        8
+    );
+    assert_eq!(list_all(&store, &Filter::All).await.unwrap().len(), 23);
+}
+
+#[tokio::test]
+async fn the_table_has_ttl_and_both_indexes() {
+    let (_, client, table) = store().await;
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description.unwrap();
+    assert_eq!(ttl.attribute_name.as_deref(), Some("ttl"));
+    let described = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let mut indexes: Vec<_> = described
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name.clone())
+        .collect();
+    indexes.sort();
+    assert_eq!(indexes, ["room-index", "username-index"]);
+}
