@@ -1,0 +1,209 @@
+//! `wschat dev`: a local API Gateway for WebSockets running the Lambdas' own
+//! handlers in process, the `@connections` API, and the web client.
+
+mod events;
+mod ids;
+mod management;
+mod registry;
+mod socket;
+mod store;
+
+use crate::cli::{DevArgs, Global};
+use crate::error::{CliError, Result};
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use events::{Api, Origin};
+use registry::Registry;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use store::SandboxStore;
+use tokio::sync::watch;
+use wschat_lambdas::{Chat, ChatConfig, InMemoryStore};
+
+pub struct Limits {
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+}
+
+pub struct Sandbox {
+    chat: Chat<SandboxStore, Registry>,
+    stage: String,
+    domain_name: String,
+    limits: Limits,
+    shutdown: watch::Receiver<bool>,
+    /// Sockets whose `$disconnect` has not finished yet.
+    open_sockets: AtomicUsize,
+    page: String,
+}
+
+impl Sandbox {
+    fn api(&self) -> Api<'_> {
+        Api {
+            domain_name: &self.domain_name,
+            stage: &self.stage,
+            api_id: "local",
+        }
+    }
+
+    /// Ends a connection: it can no longer be posted to, then `$disconnect` runs.
+    async fn close(&self, origin: &Origin, code: u16, reason: &str) {
+        self.chat.gateway.remove(&origin.connection_id);
+        self.chat
+            .disconnect(&self.api().disconnect(origin, code, reason))
+            .await;
+        self.open_sockets.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The web client with this sandbox's WebSocket URL filled in.
+pub fn render_page(websocket_url: &str) -> String {
+    include_str!("../../templates/index.html").replace("{{WEBSOCKET_URL}}", websocket_url)
+}
+
+/// Chat text is rendered as text, and the policy forbids inline script from anywhere else.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; \
+    connect-src ws: wss:; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn router(sandbox: Arc<Sandbox>) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(
+                |axum::extract::State(s): axum::extract::State<Arc<Sandbox>>| async move {
+                    (
+                        [(header::CONTENT_SECURITY_POLICY, PAGE_CSP)],
+                        Html(s.page.clone()),
+                    )
+                        .into_response()
+                },
+            ),
+        )
+        .route("/{stage}", get(socket::upgrade))
+        .route(
+            "/{stage}/@connections/{id}",
+            get(management::get)
+                .post(management::post)
+                .delete(management::delete),
+        )
+        .with_state(sandbox)
+}
+
+async fn open_store(args: &DevArgs, global: &Global) -> Result<SandboxStore> {
+    let Some(endpoint) = &args.dynamodb_endpoint else {
+        return Ok(SandboxStore::Memory(InMemoryStore::new()));
+    };
+    let region = global
+        .region
+        .clone()
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region))
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("{}-{}-connections", global.name, global.stage);
+    let exists = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .is_ok();
+    if !exists {
+        wschat_lambdas::dynamo::create_table(&client, &table, vec![]).await.map_err(|e| {
+            CliError::failed(format!("could not create table {table} at {endpoint}: {e}"))
+                .with_hint("check that the endpoint is a DynamoDB (or moto) server and that credentials are set (any value works for moto)")
+        })?;
+    }
+    Ok(SandboxStore::Dynamo(
+        wschat_lambdas::dynamo::DynamoStore::new(client, table),
+    ))
+}
+
+fn banner(addr: SocketAddr, stage: &str, store: &str) -> String {
+    let base = format!("http://{addr}");
+    let ws = format!("ws://{addr}/{stage}");
+    let local = if addr.port() == 8080 && addr.ip().is_loopback() {
+        "--local".to_owned()
+    } else {
+        format!("--local {base}")
+    };
+    let stage_flag = if stage == "dev" {
+        String::new()
+    } else {
+        format!(" --stage {stage}")
+    };
+    format!(
+        "wschat dev: the chat runs on this machine (stage '{stage}', connections {store}); no AWS account involved.\n\
+         \n  Web client    {base}/\
+         \n  WebSocket     {ws}\
+         \n  @connections  {base}/{stage}/@connections\
+         \n\
+         \n  Try it        npx wscat -c '{ws}?username=ada'\
+         \n                then send {{\"action\":\"sendMessage\",\"message\":\"hello\"}}\
+         \n  Operate it    wschat status {local}{stage_flag}\
+         \n                wschat connections {local}{stage_flag}\
+         \n                wschat broadcast {local}{stage_flag} \"maintenance in 5 minutes\"\
+         \n\
+         \nCtrl-C stops the sandbox; every connection is closed and gets its $disconnect.\n"
+    )
+}
+
+/// Ctrl-C, or SIGTERM from a supervisor or CI.
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+pub async fn run(global: &Global, args: DevArgs) -> Result<ExitCode> {
+    crate::spec::validate_stage(&global.stage)?;
+    let store = open_store(&args, global).await?;
+    let listener = tokio::net::TcpListener::bind((args.host, args.port))
+        .await
+        .map_err(|e| {
+            CliError::failed(format!("cannot listen on {}:{}: {e}", args.host, args.port))
+                .with_hint("pick another port with --port, or --port 0 for any free one")
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::failed(e.to_string()))?;
+    let (stop, shutdown) = watch::channel(false);
+    let store_name = store.describe();
+    let sandbox = Arc::new(Sandbox {
+        chat: Chat::new(store, Registry::default(), ChatConfig::from_env()),
+        stage: global.stage.clone(),
+        domain_name: addr.to_string(),
+        limits: Limits {
+            idle_timeout: args.idle_timeout,
+            max_lifetime: args.max_lifetime,
+        },
+        shutdown,
+        open_sockets: AtomicUsize::new(0),
+        page: render_page(&format!("ws://{addr}/{}", global.stage)),
+    });
+    println!("{}", banner(addr, &global.stage, store_name));
+    let app = router(sandbox.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(interrupted());
+    server
+        .await
+        .map_err(|e| CliError::failed(format!("the sandbox server failed: {e}")))?;
+    // Upgraded sockets outlive the HTTP server: close each and let its $disconnect run.
+    let open = sandbox.open_sockets.load(Ordering::SeqCst);
+    let _ = stop.send(true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while sandbox.open_sockets.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("wschat dev: stopped; closed {open} connection(s).");
+    Ok(ExitCode::SUCCESS)
+}

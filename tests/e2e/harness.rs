@@ -1,0 +1,228 @@
+//! Runs the real `wschat` binary and talks to it with real WebSocket clients.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+pub fn wschat() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wschat"));
+    // Nothing from the developer's own AWS setup leaks into a test.
+    for var in [
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `wschat dev` process; interrupted (Ctrl-C) when dropped.
+pub struct Dev {
+    pub port: u16,
+    pub stage: String,
+    child: Child,
+    pub output: mpsc::Receiver<String>,
+}
+
+impl Dev {
+    pub fn start(extra: &[&str]) -> Dev {
+        Self::start_with(extra, |_| {})
+    }
+
+    pub fn start_with(extra: &[&str], configure: impl FnOnce(&mut Command)) -> Dev {
+        let port = free_port();
+        let stage = extra
+            .windows(2)
+            .find(|w| w[0] == "--stage")
+            .map_or("dev", |w| w[1])
+            .to_owned();
+        let mut cmd = wschat();
+        cmd.args(["dev", "--port", &port.to_string()])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        configure(&mut cmd);
+        let mut child = cmd.spawn().expect("wschat dev starts");
+        let (tx, output) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let dev = Dev {
+            port,
+            stage,
+            child,
+            output,
+        };
+        dev.wait_for_line("WebSocket", Duration::from_secs(30));
+        dev
+    }
+
+    pub fn wait_for_line(&self, needle: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("wschat dev printed no line with '{needle}' within {within:?}"),
+            }
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        format!("ws://127.0.0.1:{}/{}{query}", self.port, self.stage)
+    }
+
+    /// Sends SIGINT, as Ctrl-C does, and waits for a clean exit.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("wschat dev did not exit within 10 s of Ctrl-C");
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status();
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct Client {
+    pub socket: Socket,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Closed {
+    Frame(u16, String),
+    NoFrame,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        Client { socket }
+    }
+
+    /// Connects and waits until the server has registered us (a `who` round trip).
+    pub async fn join(url: &str) -> Client {
+        let mut client = Client::connect(url).await;
+        client.send_text(r#"{"action":"who"}"#).await;
+        let frame = client.next_of_type("presence").await;
+        assert_eq!(frame["type"], "presence");
+        client
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket.send(Message::text(text)).await.unwrap();
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    /// The next frame from the server as JSON, or `None` if nothing came within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(wait, self.socket.next()).await {
+                Err(_) => return None,
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"))
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(other) => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Value {
+        self.next_within(Duration::from_secs(10))
+            .await
+            .expect("a frame within 10 s")
+    }
+
+    /// Skips frames of other types (join/leave notices) until one of `kind` arrives.
+    pub async fn next_of_type(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Asserts that no chat message arrives within a short while (notices are ignored).
+    pub async fn expect_no_message(&mut self) {
+        while let Some(frame) = self.next_within(Duration::from_millis(300)).await {
+            assert_ne!(frame["type"], "message", "unexpected message {frame}");
+        }
+    }
+
+    /// Reads until the server closes the connection.
+    pub async fn closed(&mut self, within: Duration) -> Closed {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .expect("the server closed in time")
+            {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return Closed::Frame(u16::from(frame.code), frame.reason.to_string())
+                }
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return Closed::NoFrame,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+}

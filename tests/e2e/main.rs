@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `wschat` binary, real WebSocket clients, real moto.
+
+mod harness;
+#[allow(dead_code)]
+#[path = "../support/moto.rs"]
+mod moto;
+
+mod dev;
