@@ -66,7 +66,7 @@ pub fn render_page(websocket_url: &str) -> String {
 }
 
 /// Chat text is rendered as text, and the policy forbids inline script from anywhere else.
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; \
+const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
     connect-src ws: wss:; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 fn router(sandbox: Arc<Sandbox>) -> Router {

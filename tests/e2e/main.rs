@@ -5,4 +5,5 @@ mod harness;
 #[path = "../support/moto.rs"]
 mod moto;
 
+mod browser;
 mod dev;
