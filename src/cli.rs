@@ -59,6 +59,119 @@ pub struct Global {
 pub enum Command {
     /// Run the whole chat on localhost: a local API Gateway, the real handlers, the web client.
     Dev(DevArgs),
+    /// Build the functions and create or update the stack on AWS; prints the URLs and writes a web client.
+    ///
+    /// Safe to run again at any time: unchanged resources are left alone (no write
+    /// calls), changed settings update only what they touch, and a deploy that was
+    /// interrupted continues where it stopped.
+    Deploy(DeployArgs),
+    /// What exists, what is missing, what drifted from the settings; URLs; stored connections.
+    ///
+    /// Exits 0 only when the stack is complete and matches the settings (pass the same
+    /// settings flags as to deploy, or their WSCHAT_* environment variables).
+    Status(StatusArgs),
+    /// Delete every resource of this stack, then check that nothing is left.
+    ///
+    /// Only resources named `{name}-{stage}...` and tagged `wschat:stack={name}`,
+    /// `wschat:stage={stage}` are touched. Asks for confirmation on a terminal; needs --yes otherwise.
+    Teardown(TeardownArgs),
+    /// Build and zip the three functions without deploying (for `deploy --prebuilt`).
+    Package(PackageArgs),
+}
+
+const LOG_RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+fn retention(text: &str) -> Result<i32, String> {
+    let days: i32 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of days"))?;
+    if LOG_RETENTION_DAYS.contains(&days) {
+        Ok(days)
+    } else {
+        Err(format!(
+            "CloudWatch Logs accepts one of {LOG_RETENTION_DAYS:?} days"
+        ))
+    }
+}
+
+/// The stack's settings: what deploy applies and status checks against.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Memory of each function, in MB.
+    #[arg(long, default_value_t = 128, env = "WSCHAT_MEMORY", value_parser = clap::value_parser!(i32).range(128..=10240))]
+    pub memory: i32,
+    /// Timeout of each function, in seconds (API Gateway waits at most 29).
+    #[arg(long, default_value_t = 29, env = "WSCHAT_TIMEOUT", value_parser = clap::value_parser!(i32).range(1..=900))]
+    pub timeout: i32,
+    /// CPU architecture of the functions [default: this machine's].
+    #[arg(long, value_enum, env = "WSCHAT_ARCH")]
+    pub arch: Option<crate::spec::Arch>,
+    /// Days the functions' logs are kept.
+    #[arg(long, default_value_t = 14, env = "WSCHAT_LOG_RETENTION", value_parser = retention, value_name = "DAYS")]
+    pub log_retention: i32,
+    /// Steady-state requests per second the stage allows per route.
+    #[arg(long, default_value_t = 500.0, env = "WSCHAT_THROTTLE_RATE")]
+    pub throttle_rate: f64,
+    /// Burst of requests the stage allows per route.
+    #[arg(long, default_value_t = 1000, env = "WSCHAT_THROTTLE_BURST")]
+    pub throttle_burst: i32,
+}
+
+impl SettingsArgs {
+    pub fn settings(&self) -> crate::spec::Settings {
+        crate::spec::Settings {
+            memory_mb: self.memory,
+            timeout_s: self.timeout,
+            arch: self.arch.unwrap_or_else(crate::spec::Arch::host),
+            log_retention_days: self.log_retention,
+            throttle_rate: self.throttle_rate,
+            throttle_burst: self.throttle_burst,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Deploy connect.zip, disconnect.zip and message.zip from DIR instead of building (see `wschat package`).
+    #[arg(long, value_name = "DIR")]
+    pub prebuilt: Option<std::path::PathBuf>,
+    /// Show what would be created or changed; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where to write the ready-to-open web client [default: ./wschat-{name}-{stage}.html].
+    #[arg(long, value_name = "PATH")]
+    pub web_client: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TeardownArgs {
+    /// Do not ask for confirmation (required when not on a terminal, e.g. in CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Show what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PackageArgs {
+    /// CPU architecture to build for [default: this machine's].
+    #[arg(long, value_enum)]
+    pub arch: Option<crate::spec::Arch>,
+    /// Directory for the zips.
+    #[arg(long, default_value = "target/wschat-lambdas", value_name = "DIR")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,11 +1,16 @@
 //! The `wschat` command-line tool. `main.rs` only parses and reports; everything lives here.
 
+pub mod aws;
+pub mod base64;
 pub mod cli;
+pub mod commands;
 pub mod duration;
 pub mod error;
 pub mod output;
+pub mod progress;
 pub mod sandbox;
 pub mod spec;
+pub mod stack;
 
 use cli::{Cli, Command};
 use error::Result;
@@ -14,5 +19,9 @@ use std::process::ExitCode;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Dev(args) => sandbox::run(&cli.global, args).await,
+        Command::Deploy(args) => commands::deploy(&cli.global, args).await,
+        Command::Status(args) => commands::status(&cli.global, args).await,
+        Command::Teardown(args) => commands::teardown(&cli.global, args).await,
+        Command::Package(args) => commands::package(&cli.global, args).await,
     }
 }

@@ -175,7 +175,7 @@ impl ConnectionStore for DynamoStore {
     }
 }
 
-fn string_attr(name: &str) -> AttributeDefinition {
+pub fn string_attr(name: &str) -> AttributeDefinition {
     AttributeDefinition::builder()
         .attribute_name(name)
         .attribute_type(ScalarAttributeType::S)
@@ -183,7 +183,7 @@ fn string_attr(name: &str) -> AttributeDefinition {
         .expect("name and type are set")
 }
 
-fn hash_key(name: &str) -> KeySchemaElement {
+pub fn hash_key(name: &str) -> KeySchemaElement {
     KeySchemaElement::builder()
         .attribute_name(name)
         .key_type(KeyType::Hash)
@@ -225,6 +225,11 @@ pub async fn create_table(
         .send()
         .await
         .map_err(|e| err("CreateTable", e))?;
+    Ok(())
+}
+
+/// Lets DynamoDB expire rows whose `$disconnect` never ran.
+pub async fn enable_ttl(client: &Client, table: &str) -> Result<(), StoreError> {
     client
         .update_time_to_live()
         .table_name(table)

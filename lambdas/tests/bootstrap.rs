@@ -12,7 +12,7 @@ use moto::{unique, Moto};
 use runtime_api::RuntimeApi;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
-use wschat_lambdas::dynamo::{create_table, DynamoStore};
+use wschat_lambdas::dynamo::{create_table, enable_ttl, DynamoStore};
 use wschat_lambdas::store::ConnectionStore;
 
 struct Bootstrap(Child);
@@ -63,6 +63,7 @@ async fn the_three_functions_serve_a_chat_through_the_runtime_api() {
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = unique("bootstrap");
     create_table(&client, &table, vec![]).await.unwrap();
+    enable_ttl(&client, &table).await.unwrap();
     let store = DynamoStore::new(client, &table);
 
     let (connect_api, message_api, disconnect_api) = (

@@ -4,7 +4,7 @@
 mod moto;
 
 use moto::{unique, Moto};
-use wschat_lambdas::dynamo::{create_table, DynamoStore};
+use wschat_lambdas::dynamo::{create_table, enable_ttl, DynamoStore};
 use wschat_lambdas::store::{list_all, Connection, ConnectionStore, Filter};
 
 async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client, String) {
@@ -12,6 +12,7 @@ async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client, String) {
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = unique("conns");
     create_table(&client, &table, vec![]).await.unwrap();
+    enable_ttl(&client, &table).await.unwrap();
     (DynamoStore::new(client.clone(), &table), client, table)
 }
 

@@ -115,7 +115,11 @@ async fn open_store(args: &DevArgs, global: &Global) -> Result<SandboxStore> {
         .await
         .is_ok();
     if !exists {
-        wschat_lambdas::dynamo::create_table(&client, &table, vec![]).await.map_err(|e| {
+        let created = async {
+            wschat_lambdas::dynamo::create_table(&client, &table, vec![]).await?;
+            wschat_lambdas::dynamo::enable_ttl(&client, &table).await
+        };
+        created.await.map_err(|e| {
             CliError::failed(format!("could not create table {table} at {endpoint}: {e}"))
                 .with_hint("check that the endpoint is a DynamoDB (or moto) server and that credentials are set (any value works for moto)")
         })?;

@@ -2,9 +2,10 @@
 //! the handshake, each frame is routed and handled, `$disconnect` fires on every close.
 
 use super::events::Origin;
-use super::ids::{base64, new_id};
+use super::ids::new_id;
 use super::registry::{touch, Live, Outbound};
 use super::Sandbox;
+use crate::base64::encode as base64;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};

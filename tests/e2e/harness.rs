@@ -226,3 +226,63 @@ impl Client {
         }
     }
 }
+
+/// `wschat` pointed at an AWS endpoint (moto, or the proxy in front of it) with throwaway credentials.
+pub fn wschat_aws(endpoint: &str, name: &str) -> Command {
+    let mut cmd = wschat();
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .args([
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+            "--name",
+            name,
+        ]);
+    cmd
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+}
+
+/// Runs a command off the async runtime's threads and captures everything.
+pub async fn run(mut cmd: Command) -> Run {
+    let out = tokio::task::spawn_blocking(move || {
+        cmd.stdin(Stdio::null()).output().expect("wschat runs")
+    })
+    .await
+    .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The three function zips, built once per test run with `wschat package`.
+pub fn lambda_zips() -> &'static std::path::Path {
+    static ZIPS: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    ZIPS.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-lambda-zips");
+        let status = wschat()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["--quiet", "package", "--out"])
+            .arg(&dir)
+            .status()
+            .expect("wschat package runs");
+        assert!(status.success(), "wschat package failed");
+        dir
+    })
+}

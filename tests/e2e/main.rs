@@ -6,4 +6,8 @@ mod harness;
 mod moto;
 
 mod browser;
+mod deploy;
 mod dev;
+#[allow(dead_code)]
+#[path = "../support/proxy.rs"]
+mod proxy;

@@ -1,0 +1,106 @@
+//! AWS configuration from the global flags, the service clients, and turning SDK errors into advice.
+
+use crate::cli::Global;
+use crate::error::{CliError, Result};
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+
+/// Every client a command may need, built once from one `SdkConfig`.
+#[derive(Clone)]
+pub struct Clients {
+    pub sdk: SdkConfig,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub apigw: aws_sdk_apigatewayv2::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub region: String,
+}
+
+const NO_CREDENTIALS_HINT: &str = "set AWS_PROFILE (or --profile) to a configured profile, run `aws sso login` for SSO, \
+or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. No AWS account? `wschat dev` runs the whole chat locally.";
+
+/// Loads region and credentials the standard way (flags, environment, profiles, SSO)
+/// and fails early, before any service call, when either is missing.
+pub async fn connect(global: &Global) -> Result<Clients> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(profile) = &global.profile {
+        loader = loader.profile_name(profile);
+    }
+    let region_chain = RegionProviderChain::first_try(global.region.clone().map(Region::new))
+        .or_default_provider();
+    loader = loader.region(region_chain);
+    if let Some(url) = &global.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let sdk = loader.load().await;
+    let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+        CliError::failed("no AWS region is configured")
+            .with_hint("pass --region (e.g. --region eu-west-1), set AWS_REGION, or set a region in your profile. No AWS account? `wschat dev` runs the chat locally.")
+    })?;
+    let provider = sdk.credentials_provider().ok_or_else(|| {
+        CliError::failed("no AWS credentials found").with_hint(NO_CREDENTIALS_HINT)
+    })?;
+    provider.provide_credentials().await.map_err(|e| {
+        CliError::failed(format!(
+            "no usable AWS credentials: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(e)
+        ))
+        .with_hint(NO_CREDENTIALS_HINT)
+    })?;
+    Ok(Clients {
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        iam: aws_sdk_iam::Client::new(&sdk),
+        lambda: aws_sdk_lambda::Client::new(&sdk),
+        apigw: aws_sdk_apigatewayv2::Client::new(&sdk),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+        sts: aws_sdk_sts::Client::new(&sdk),
+        region,
+        sdk,
+    })
+}
+
+/// The account the credentials belong to (and a check that they work).
+pub async fn account_id(clients: &Clients) -> Result<String> {
+    let me = clients
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| aws_error("STS GetCallerIdentity", "your credentials", e))?;
+    me.account
+        .ok_or_else(|| CliError::failed("STS did not say which account the credentials belong to"))
+}
+
+/// An AWS failure naming the operation and the resource, with the service's own words.
+pub fn aws_error(
+    operation: &str,
+    resource: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> CliError {
+    let detail = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+    let mut err = CliError::failed(format!("{operation} on {resource} failed: {detail}"));
+    if detail.contains("ExpiredToken") || detail.contains("expired") {
+        err = err.with_hint("your credentials have expired: refresh them (e.g. `aws sso login`) and run the command again");
+    } else if detail.contains("AccessDenied") || detail.contains("not authorized") {
+        err = err.with_hint(
+            "the credentials lack a permission this command needs; the message above names it",
+        );
+    } else if detail.contains("dispatch failure") || detail.contains("connection") {
+        err = err.with_hint("could not reach AWS: check the network, --region and --endpoint-url");
+    }
+    err
+}
+
+/// `aws`, `aws-cn` or `aws-us-gov`: ARNs differ by partition.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}

@@ -1,0 +1,225 @@
+//! The AWS-side commands: connect, derive the spec, run, print, choose the exit code.
+
+use crate::aws::{self, Clients};
+use crate::cli::{DeployArgs, Global, PackageArgs, StatusArgs, TeardownArgs};
+use crate::error::{CliError, Result};
+use crate::output::print;
+use crate::progress::Progress;
+use crate::spec::{self, Settings, StackSpec};
+use crate::stack::{deploy, package, status, teardown, Ctx};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+fn progress(global: &Global) -> Progress {
+    Progress::new(global.quiet, global.verbose > 0)
+}
+
+/// Names are checked before any AWS call; then credentials, region and account.
+async fn open(global: &Global, settings: Settings) -> Result<(Clients, StackSpec)> {
+    spec::validate_name(&global.name)?;
+    spec::validate_stage(&global.stage)?;
+    let clients = aws::connect(global).await?;
+    let account = aws::account_id(&clients).await?;
+    let spec = StackSpec::new(
+        &global.name,
+        &global.stage,
+        &clients.region,
+        &account,
+        settings,
+    )?;
+    Ok((clients, spec))
+}
+
+fn packages(
+    args_prebuilt: Option<&std::path::Path>,
+    arch: spec::Arch,
+    progress: &Progress,
+) -> Result<package::Packages> {
+    let task = progress.task("package");
+    let packages = match args_prebuilt {
+        Some(dir) => {
+            task.set(format!("checking {}", dir.display()));
+            package::load_prebuilt(dir, arch)?
+        }
+        None => {
+            task.set(format!("building lambdas/ for {}", arch.lambda_name()));
+            let cwd = std::env::current_dir().map_err(|e| CliError::failed(e.to_string()))?;
+            package::build_packages(&package::find_lambdas(&cwd)?, arch)?
+        }
+    };
+    let total: usize = packages.values().map(|p| p.zip.len()).sum();
+    task.finish(format!("3 zips, {:.1} MB in all", total as f64 / 1e6));
+    Ok(packages)
+}
+
+pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let settings = args.settings.settings();
+    let (clients, spec) = open(global, settings.clone()).await?;
+    let progress = progress(global);
+    let packages = packages(args.prebuilt.as_deref(), settings.arch, &progress)?;
+    let ctx = Ctx {
+        clients: &clients,
+        spec: &spec,
+        progress: &progress,
+        dry_run: args.dry_run,
+    };
+    let reconciled = deploy::reconcile(&ctx, Some(&packages)).await?;
+    let api_id = reconciled.api_id.as_deref();
+    let websocket_url = api_id.map(|id| spec.websocket_url(id));
+    let web_client = match (&websocket_url, args.dry_run) {
+        (Some(url), false) => {
+            let path = args
+                .web_client
+                .clone()
+                .unwrap_or_else(|| format!("wschat-{}.html", spec.prefix()).into());
+            std::fs::write(&path, crate::sandbox::render_page(url)).map_err(|e| {
+                CliError::failed(format!(
+                    "deployed, but could not write the web client to {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Some(path.display().to_string())
+        }
+        _ => None,
+    };
+    let report = deploy::DeployReport {
+        stack: spec.prefix(),
+        region: spec.region.clone(),
+        dry_run: args.dry_run,
+        resources: reconciled.resources,
+        connections_url: api_id.map(|id| spec.connections_url(id)),
+        websocket_url,
+        web_client,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    };
+    print(global.output, &report);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
+    let (clients, spec) = open(global, args.settings.settings()).await?;
+    let progress = Progress::new(true, false);
+    let ctx = Ctx {
+        clients: &clients,
+        spec: &spec,
+        progress: &progress,
+        dry_run: true,
+    };
+    let report = status::status(&ctx).await?;
+    print(global.output, &report);
+    Ok(if report.complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// On a terminal, the operator types the stack's name; elsewhere `--yes` is required.
+fn confirm(spec: &StackSpec, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(format!(
+            "teardown deletes every resource of {} and needs confirmation",
+            spec.prefix()
+        ))
+        .with_hint("pass --yes to confirm when not on a terminal (e.g. in CI)"));
+    }
+    eprint!(
+        "This deletes the stack {} in {} (account {}): its API, functions, logs, role and table.\nType {} to confirm: ",
+        spec.prefix(),
+        spec.region,
+        spec.account,
+        spec.prefix()
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::failed(e.to_string()))?;
+    if answer.trim() == spec.prefix() {
+        Ok(())
+    } else {
+        Err(CliError::failed("not confirmed; nothing was deleted"))
+    }
+}
+
+pub async fn teardown(global: &Global, args: TeardownArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let (clients, spec) = open(global, Settings::default()).await?;
+    if !args.dry_run {
+        confirm(&spec, args.yes)?;
+    }
+    let progress = progress(global);
+    let ctx = Ctx {
+        clients: &clients,
+        spec: &spec,
+        progress: &progress,
+        dry_run: args.dry_run,
+    };
+    let resources = teardown::teardown(&ctx).await?;
+    let leftovers = if args.dry_run {
+        vec![]
+    } else {
+        teardown::leftovers(&ctx).await?
+    };
+    let report = teardown::TeardownReport {
+        stack: spec.prefix(),
+        region: spec.region.clone(),
+        dry_run: args.dry_run,
+        resources,
+        leftovers,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    };
+    print(global.output, &report);
+    Ok(if report.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[derive(serde::Serialize)]
+struct PackageReport {
+    arch: &'static str,
+    zips: Vec<(String, usize, String)>,
+}
+
+impl std::fmt::Display for PackageReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "built for {}:", self.arch)?;
+        for (path, size, sha) in &self.zips {
+            writeln!(f, "  {path}  {:.2} MB  sha256 {sha}", *size as f64 / 1e6)?;
+        }
+        write!(f, "deploy them with: wschat deploy --prebuilt DIR")
+    }
+}
+
+pub async fn package(global: &Global, args: PackageArgs) -> Result<ExitCode> {
+    let arch = args.arch.unwrap_or_else(spec::Arch::host);
+    let packages = packages(None, arch, &progress(global))?;
+    let paths = package::write_packages(&packages, &args.out)?;
+    let zips = paths
+        .into_iter()
+        .zip(spec::Function::ALL)
+        .map(|(path, f)| {
+            (
+                path.display().to_string(),
+                packages[&f].zip.len(),
+                packages[&f].sha256.clone(),
+            )
+        })
+        .collect();
+    print(
+        global.output,
+        &PackageReport {
+            arch: arch.lambda_name(),
+            zips,
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,136 @@
+//! `wschat deploy`: walk the dependency graph, converging each resource,
+//! running independent ones concurrently.
+
+use super::package::Packages;
+use super::{api, functions, logs, role, table, Change, Ctx, Resource};
+use crate::error::Result;
+use crate::spec::Function;
+use futures_util::future::try_join_all;
+use serde::Serialize;
+use std::fmt;
+
+/// Every resource's outcome and the API's id (`None` only when a dry run would create it).
+pub struct Reconciled {
+    pub resources: Vec<Resource>,
+    pub api_id: Option<String>,
+}
+
+/// The dependency graph:
+///
+/// ```text
+/// table ─┐  log groups ─┐  role ──┬─ policy (needs the API id)
+///        │              │         └─ functions ── permissions (need the API id)
+/// api ───┴─ integrations ── routes ── stage
+/// ```
+///
+/// Function ARNs are derived from the account, so the API side never waits for IAM.
+/// `packages` is `None` for status, which does not compare code.
+pub async fn reconcile(ctx: &Ctx<'_>, packages: Option<&Packages>) -> Result<Reconciled> {
+    let (table, log_groups, role, (api, api_id)) = tokio::try_join!(
+        table::ensure(ctx),
+        try_join_all(Function::ALL.map(|f| logs::ensure(ctx, f))),
+        role::ensure_role(ctx),
+        api::ensure_api(ctx),
+    )?;
+    let role_created = role.change == Change::Created;
+    let api_created = api.change == Change::Created;
+    let id = api_id.as_deref();
+
+    let lambda_side = async {
+        let (policy, fns) = tokio::try_join!(
+            role::ensure_policy(ctx, id, role_created),
+            try_join_all(Function::ALL.map(|f| functions::ensure(
+                ctx,
+                f,
+                packages.map(|p| &p[&f])
+            ))),
+        )?;
+        let permissions =
+            try_join_all(Function::ALL.iter().zip(&fns).map(|(f, r)| {
+                functions::ensure_permission(ctx, *f, id, r.change == Change::Created)
+            }))
+            .await?;
+        Ok::<_, crate::error::CliError>((policy, fns, permissions))
+    };
+    let api_side = async {
+        let (integrations, ids) = api::ensure_integrations(ctx, id, api_created).await?;
+        let routes = api::ensure_routes(ctx, id, &ids, api_created).await?;
+        // Last, so the stage's first automatic deployment carries every route.
+        let stage = api::ensure_stage(ctx, id, api_created).await?;
+        Ok((integrations, routes, stage))
+    };
+    let ((policy, fns, permissions), (integrations, routes, stage)) =
+        tokio::try_join!(lambda_side, api_side)?;
+
+    let mut resources = vec![table];
+    resources.extend(log_groups);
+    resources.extend([role, policy]);
+    resources.extend(fns);
+    resources.extend(permissions);
+    resources.push(api);
+    resources.extend(integrations);
+    resources.extend(routes);
+    resources.push(stage);
+    Ok(Reconciled { resources, api_id })
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeployReport {
+    pub stack: String,
+    pub region: String,
+    pub dry_run: bool,
+    pub resources: Vec<Resource>,
+    pub websocket_url: Option<String>,
+    pub connections_url: Option<String>,
+    pub web_client: Option<String>,
+    pub elapsed_seconds: f64,
+}
+
+impl DeployReport {
+    pub fn unchanged(&self) -> bool {
+        self.resources.iter().all(|r| r.change == Change::Unchanged)
+    }
+}
+
+impl fmt::Display for DeployReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let changed: Vec<&Resource> = self
+            .resources
+            .iter()
+            .filter(|r| r.change != Change::Unchanged)
+            .collect();
+        let verb = if self.dry_run { "plan for" } else { "deployed" };
+        writeln!(
+            f,
+            "{verb} {} in {} ({:.1} s)",
+            self.stack, self.region, self.elapsed_seconds
+        )?;
+        if changed.is_empty() {
+            writeln!(
+                f,
+                "  every resource is unchanged ({} checked)",
+                self.resources.len()
+            )?;
+        } else {
+            for r in &changed {
+                writeln!(
+                    f,
+                    "  {:<12} {:<48} {}",
+                    r.kind,
+                    r.name,
+                    r.describe(self.dry_run)
+                )?;
+            }
+            writeln!(f, "  {} unchanged", self.resources.len() - changed.len())?;
+        }
+        if let (Some(ws), Some(connections)) = (&self.websocket_url, &self.connections_url) {
+            writeln!(f, "\n  WebSocket     {ws}")?;
+            writeln!(f, "  @connections  {connections}")?;
+            writeln!(f, "  try it        npx wscat -c '{ws}?username=ada'")?;
+        }
+        if let Some(page) = &self.web_client {
+            writeln!(f, "  web client    {page} (open it in a browser)")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,278 @@
+//! Lambda packaging: build `lambdas/` for the Lambda target, check each ELF
+//! runs on provided.al2023, and zip it deterministically so an unchanged build
+//! has the same SHA-256 as the deployed function's `CodeSha256`.
+
+use crate::error::{CliError, Result};
+use crate::spec::{Arch, Function};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// provided.al2023 ships glibc 2.34; a binary needing newer symbols fails at start.
+pub const MAX_GLIBC: (u32, u32) = (2, 34);
+
+pub struct Package {
+    pub zip: Vec<u8>,
+    /// Base64 of the zip's SHA-256, as Lambda reports `CodeSha256`.
+    pub sha256: String,
+}
+
+impl Package {
+    pub fn from_zip(zip: Vec<u8>) -> Package {
+        let sha256 = crate::base64::encode(&Sha256::digest(&zip));
+        Package { zip, sha256 }
+    }
+}
+
+pub type Packages = HashMap<Function, Package>;
+
+/// A zip with one entry, `bootstrap`, mode 0755, timestamp 1980-01-01: the same bytes in, the same zip out.
+pub fn zip_bootstrap(binary: &[u8]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(9))
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o755);
+    writer
+        .start_file("bootstrap", options)
+        .expect("in-memory zip");
+    writer.write_all(binary).expect("in-memory zip");
+    writer.finish().expect("in-memory zip").into_inner()
+}
+
+fn elf_machine(arch: Arch) -> u16 {
+    match arch {
+        Arch::X86_64 => 0x3e,
+        Arch::Arm64 => 0xb7,
+    }
+}
+
+/// The newest `GLIBC_x.y` version the binary asks for.
+fn newest_glibc(binary: &[u8]) -> Option<(u32, u32)> {
+    const NEEDLE: &[u8] = b"GLIBC_";
+    let mut newest = None;
+    let mut i = 0;
+    while let Some(pos) = binary[i..].windows(NEEDLE.len()).position(|w| w == NEEDLE) {
+        let start = i + pos + NEEDLE.len();
+        let digits: Vec<u8> = binary[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || **b == b'.')
+            .copied()
+            .collect();
+        let text = String::from_utf8_lossy(&digits);
+        let mut parts = text.split('.').map(|p| p.parse::<u32>());
+        if let (Some(Ok(major)), Some(Ok(minor))) = (parts.next(), parts.next()) {
+            newest = newest.max(Some((major, minor)));
+        }
+        i = start;
+    }
+    newest
+}
+
+/// Checks a bootstrap is a 64-bit little-endian ELF for `arch` that provided.al2023's glibc can load.
+pub fn verify_elf(name: &str, binary: &[u8], arch: Arch) -> Result<()> {
+    if binary.len() < 20 || &binary[..4] != b"\x7fELF" || binary[4] != 2 || binary[5] != 1 {
+        return Err(CliError::failed(format!(
+            "{name}: not a 64-bit little-endian ELF executable"
+        )));
+    }
+    let machine = u16::from_le_bytes([binary[18], binary[19]]);
+    if machine != elf_machine(arch) {
+        return Err(CliError::failed(format!(
+            "{name}: built for the wrong architecture (ELF machine {machine:#x})"
+        ))
+        .with_hint(format!(
+            "deploy with --arch matching the build, or rebuild for {}",
+            arch.rust_target()
+        )));
+    }
+    if let Some((major, minor)) = newest_glibc(binary).filter(|v| *v > MAX_GLIBC) {
+        return Err(CliError::failed(format!(
+            "{name}: needs glibc {major}.{minor}, but provided.al2023 has {}.{}",
+            MAX_GLIBC.0, MAX_GLIBC.1
+        ))
+        .with_hint("build against an older glibc: install cargo-zigbuild (`pip install ziglang; cargo install cargo-zigbuild`) and wschat uses it, or build with cargo-lambda and pass --prebuilt"));
+    }
+    Ok(())
+}
+
+fn has_tool(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Builds the three functions with the `lambda` profile and returns the binaries' paths.
+fn build(lambdas_manifest: &Path, arch: Arch) -> Result<HashMap<Function, PathBuf>> {
+    let mut cmd = Command::new("cargo");
+    if arch == Arch::host() {
+        cmd.arg("build");
+    } else if has_tool(&["cargo", "zigbuild", "--version"]) {
+        cmd.args([
+            "zigbuild",
+            "--target",
+            &format!("{}.2.34", arch.rust_target()),
+        ]);
+    } else {
+        return Err(CliError::failed(format!(
+            "building for {} on this {} machine needs a cross compiler",
+            arch.lambda_name(),
+            Arch::host().lambda_name()
+        ))
+        .with_hint(format!(
+            "install cargo-zigbuild (`pip install ziglang; cargo install cargo-zigbuild; rustup target add {}`), \
+             or deploy with --arch {}, or build elsewhere with `wschat package` and pass --prebuilt DIR",
+            arch.rust_target(),
+            Arch::host().lambda_name()
+        )));
+    }
+    cmd.args([
+        "--profile",
+        "lambda",
+        "--bins",
+        "--message-format",
+        "json-render-diagnostics",
+        "--manifest-path",
+    ])
+    .arg(lambdas_manifest)
+    .stderr(std::process::Stdio::inherit());
+    let output = cmd.output().map_err(|e| {
+        CliError::failed(format!("could not run cargo: {e}"))
+            .with_hint("install Rust from https://rustup.rs")
+    })?;
+    if !output.status.success() {
+        return Err(CliError::failed(
+            "building the Lambda functions failed (cargo's errors are above)",
+        ));
+    }
+    let mut binaries = HashMap::new();
+    for line in output.stdout.split(|b| *b == b'\n') {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        let name = message["target"]["name"].as_str().unwrap_or_default();
+        if let (Some(function), Some(path)) = (
+            Function::ALL.into_iter().find(|f| f.binary() == name),
+            message["executable"].as_str(),
+        ) {
+            binaries.insert(function, PathBuf::from(path));
+        }
+    }
+    if binaries.len() != Function::ALL.len() {
+        return Err(CliError::failed(
+            "cargo built, but not all of connect, disconnect and message came out",
+        ));
+    }
+    Ok(binaries)
+}
+
+/// Finds `lambdas/Cargo.toml` in the current directory or above it.
+pub fn find_lambdas(start: &Path) -> Result<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join("lambdas/Cargo.toml"))
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            CliError::failed("no lambdas/ crate here to build the functions from")
+                .with_hint("run wschat from the wschat repository, or pass --prebuilt DIR with connect.zip, disconnect.zip and message.zip (from `wschat package`)")
+        })
+}
+
+/// Builds, verifies and zips every function.
+pub fn build_packages(lambdas_manifest: &Path, arch: Arch) -> Result<Packages> {
+    let binaries = build(lambdas_manifest, arch)?;
+    let mut packages = Packages::new();
+    for (function, path) in binaries {
+        let binary = std::fs::read(&path)
+            .map_err(|e| CliError::failed(format!("cannot read {}: {e}", path.display())))?;
+        verify_elf(function.binary(), &binary, arch)?;
+        packages.insert(function, Package::from_zip(zip_bootstrap(&binary)));
+    }
+    Ok(packages)
+}
+
+/// Loads `{dir}/{connect,disconnect,message}.zip`, checking each holds a runnable `bootstrap`.
+pub fn load_prebuilt(dir: &Path, arch: Arch) -> Result<Packages> {
+    let mut packages = Packages::new();
+    for function in Function::ALL {
+        let path = dir.join(format!("{}.zip", function.binary()));
+        let zip = std::fs::read(&path).map_err(|e| {
+            CliError::failed(format!("cannot read {}: {e}", path.display()))
+                .with_hint("--prebuilt DIR needs connect.zip, disconnect.zip and message.zip, as `wschat package --out DIR` writes them")
+        })?;
+        let mut archive = zip::ZipArchive::new(Cursor::new(&zip))
+            .map_err(|e| CliError::failed(format!("{} is not a zip: {e}", path.display())))?;
+        let mut entry = archive.by_name("bootstrap").map_err(|_| {
+            CliError::failed(format!("{} has no `bootstrap` at its root", path.display()))
+        })?;
+        let mut binary = Vec::new();
+        entry
+            .read_to_end(&mut binary)
+            .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
+        if entry.unix_mode().is_some_and(|m| m & 0o111 == 0) {
+            return Err(CliError::failed(format!(
+                "{}: bootstrap is not executable (mode 0755 needed)",
+                path.display()
+            )));
+        }
+        verify_elf(&path.display().to_string(), &binary, arch)?;
+        drop(entry);
+        packages.insert(function, Package::from_zip(zip));
+    }
+    Ok(packages)
+}
+
+/// Writes the zips for `--prebuilt` (or inspection).
+pub fn write_packages(packages: &Packages, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    for function in Function::ALL {
+        let path = dir.join(format!("{}.zip", function.binary()));
+        std::fs::write(&path, &packages[&function].zip)
+            .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_elf(machine: u16, glibc: &str) -> Vec<u8> {
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.resize(18, 0);
+        elf.extend_from_slice(&machine.to_le_bytes());
+        elf.extend_from_slice(b"\0\0libc.so.6\0GLIBC_2.2.5\0");
+        elf.extend_from_slice(glibc.as_bytes());
+        elf
+    }
+
+    #[test]
+    fn zips_are_deterministic_and_executable() {
+        let a = zip_bootstrap(b"binary");
+        assert_eq!(a, zip_bootstrap(b"binary"));
+        assert_eq!(
+            Package::from_zip(a.clone()).sha256,
+            Package::from_zip(zip_bootstrap(b"binary")).sha256
+        );
+        let mut archive = zip::ZipArchive::new(Cursor::new(a)).unwrap();
+        let entry = archive.by_name("bootstrap").unwrap();
+        assert_eq!(entry.unix_mode().unwrap() & 0o777, 0o755);
+    }
+
+    #[test]
+    fn elf_checks_catch_wrong_arch_and_new_glibc() {
+        assert!(verify_elf("ok", &fake_elf(0x3e, "GLIBC_2.34\0"), Arch::X86_64).is_ok());
+        assert!(verify_elf("arm", &fake_elf(0xb7, "GLIBC_2.17\0"), Arch::X86_64).is_err());
+        let err = verify_elf("new", &fake_elf(0x3e, "GLIBC_2.39\0"), Arch::X86_64).unwrap_err();
+        assert!(err.to_string().contains("glibc 2.39"), "{err}");
+        assert!(verify_elf("text", b"#!/bin/sh\necho hi", Arch::X86_64).is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! `wschat status`: the deploy's dry run, worded as what is present, missing or drifted.
+
+use super::{api, table, Change, Ctx};
+use crate::error::Result;
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Serialize)]
+pub struct StatusLine {
+    pub kind: &'static str,
+    pub name: String,
+    /// `present`, `missing`, `drifted` or `foreign`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub stack: String,
+    pub region: String,
+    pub complete: bool,
+    pub resources: Vec<StatusLine>,
+    pub websocket_url: Option<String>,
+    pub connections_url: Option<String>,
+    /// Rows in the connections table, if it exists.
+    pub connections: Option<u64>,
+}
+
+pub async fn status(ctx: &Ctx<'_>) -> Result<StatusReport> {
+    debug_assert!(ctx.dry_run, "status never writes");
+    let (reconciled, connections) = tokio::try_join!(
+        super::deploy::reconcile(ctx, None),
+        table::count_connections(ctx)
+    )?;
+    let resources: Vec<StatusLine> = reconciled
+        .resources
+        .into_iter()
+        .map(|r| {
+            let (state, differences) = match r.change {
+                Change::Unchanged => ("present", vec![]),
+                Change::Created => ("missing", vec![]),
+                Change::Updated { fields } => ("drifted", fields),
+                Change::Deleted => ("extra", vec![]),
+                Change::Absent => ("missing", vec![]),
+                Change::Foreign => ("foreign", vec![]),
+            };
+            StatusLine {
+                kind: r.kind,
+                name: r.name,
+                state,
+                differences,
+            }
+        })
+        .collect();
+    let api_exists = api::find(ctx).await?.is_some();
+    let api_id = reconciled.api_id.filter(|_| api_exists);
+    Ok(StatusReport {
+        stack: ctx.spec.prefix(),
+        region: ctx.spec.region.clone(),
+        complete: resources.iter().all(|r| r.state == "present"),
+        resources,
+        websocket_url: api_id.as_deref().map(|id| ctx.spec.websocket_url(id)),
+        connections_url: api_id.as_deref().map(|id| ctx.spec.connections_url(id)),
+        connections,
+    })
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.complete {
+            "complete and in spec"
+        } else {
+            "NOT complete or not in spec"
+        };
+        writeln!(f, "{} in {}: {verdict}", self.stack, self.region)?;
+        for r in &self.resources {
+            let detail = if r.differences.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.differences.join(", "))
+            };
+            writeln!(f, "  {:<8} {:<12} {}{detail}", r.state, r.kind, r.name)?;
+        }
+        match (&self.websocket_url, &self.connections_url) {
+            (Some(ws), Some(connections)) => {
+                writeln!(f, "\n  WebSocket     {ws}")?;
+                writeln!(f, "  @connections  {connections}")?;
+            }
+            _ => writeln!(f, "\n  no API yet: run `wschat deploy`")?,
+        }
+        match self.connections {
+            Some(n) => writeln!(f, "  connections   {n} stored"),
+            None => writeln!(f, "  connections   no table"),
+        }
+    }
+}

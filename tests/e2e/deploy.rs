@@ -1,0 +1,624 @@
+//! `wschat deploy`, `status` and `teardown`: the real binary against moto,
+//! through a recording proxy that counts what was written.
+
+use crate::harness::{lambda_zips, run, wschat, wschat_aws, Run};
+use crate::moto::{unique, Moto};
+use crate::proxy::{writes, Proxy};
+use serde_json::Value;
+use std::collections::HashMap;
+
+struct Aws {
+    dynamodb: aws_sdk_dynamodb::Client,
+    iam: aws_sdk_iam::Client,
+    lambda: aws_sdk_lambda::Client,
+    apigw: aws_sdk_apigatewayv2::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+async fn aws() -> Aws {
+    let sdk = Moto::shared().sdk_config().await;
+    Aws {
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        iam: aws_sdk_iam::Client::new(&sdk),
+        lambda: aws_sdk_lambda::Client::new(&sdk),
+        apigw: aws_sdk_apigatewayv2::Client::new(&sdk),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+    }
+}
+
+async fn deploy(proxy: &Proxy, name: &str, extra: &[&str]) -> Run {
+    let mut cmd = wschat_aws(&proxy.endpoint, name);
+    cmd.args(["--output", "json", "deploy", "--prebuilt"])
+        .arg(lambda_zips())
+        .args(extra);
+    cmd.arg("--web-client")
+        .arg(std::env::temp_dir().join(format!("{name}.html")));
+    let out = run(cmd).await;
+    assert_eq!(
+        out.code, 0,
+        "deploy failed:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    out
+}
+
+fn changes(report: &Value) -> Vec<(String, String)> {
+    let mut changed: Vec<(String, String)> = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["change"] != "unchanged")
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_owned(),
+                r["change"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    changed.sort();
+    changed
+}
+
+fn tags_ok(tags: &HashMap<String, String>, name: &str) {
+    assert_eq!(
+        tags.get("wschat:stack").map(String::as_str),
+        Some(name),
+        "{tags:?}"
+    );
+    assert_eq!(
+        tags.get("wschat:stage").map(String::as_str),
+        Some("dev"),
+        "{tags:?}"
+    );
+}
+
+/// Every resource checked with describe calls, straight to moto.
+async fn verify_stack(aws: &Aws, name: &str, api_id: &str, zips: &std::path::Path) {
+    let prefix = format!("{name}-dev");
+    let table = aws
+        .dynamodb
+        .describe_table()
+        .table_name(format!("{prefix}-connections"))
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let mut indexes: Vec<_> = table
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name.clone())
+        .collect();
+    indexes.sort();
+    assert_eq!(indexes, ["room-index", "username-index"]);
+    assert_eq!(
+        table
+            .billing_mode_summary
+            .unwrap()
+            .billing_mode
+            .unwrap()
+            .as_str(),
+        "PAY_PER_REQUEST"
+    );
+    let ttl = aws
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(format!("{prefix}-connections"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description
+            .unwrap()
+            .attribute_name
+            .as_deref(),
+        Some("ttl")
+    );
+    let tags = aws
+        .dynamodb
+        .list_tags_of_resource()
+        .resource_arn(table.table_arn.unwrap())
+        .send()
+        .await
+        .unwrap();
+    tags_ok(
+        &tags
+            .tags
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect(),
+        name,
+    );
+
+    let role = aws
+        .iam
+        .get_role()
+        .role_name(format!("{prefix}-lambda"))
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    assert!(
+        percent_decode(role.assume_role_policy_document.as_deref().unwrap())
+            .contains("lambda.amazonaws.com")
+    );
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name(format!("{prefix}-lambda"))
+        .policy_name(format!("{prefix}-access"))
+        .send()
+        .await
+        .unwrap();
+    let policy: Value = serde_json::from_str(&percent_decode(&policy.policy_document)).unwrap();
+    let mut resources = Vec::new();
+    for statement in policy["Statement"].as_array().unwrap() {
+        match &statement["Resource"] {
+            Value::Array(list) => {
+                resources.extend(list.iter().map(|r| r.as_str().unwrap().to_owned()))
+            }
+            one => resources.push(one.as_str().unwrap().to_owned()),
+        }
+    }
+    assert!(
+        resources
+            .iter()
+            .all(|r| r != "*" && r.starts_with("arn:aws:")),
+        "{resources:?}"
+    );
+    assert!(resources.contains(&format!(
+        "arn:aws:dynamodb:us-east-1:123456789012:table/{prefix}-connections"
+    )));
+    assert!(resources.contains(&format!(
+        "arn:aws:execute-api:us-east-1:123456789012:{api_id}/dev/*/@connections/*"
+    )));
+    assert!(
+        resources
+            .iter()
+            .filter(|r| r.contains(":log-group:/aws/lambda/"))
+            .count()
+            == 3
+    );
+    assert!(aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(format!("{prefix}-lambda"))
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .is_empty());
+
+    for f in ["connect", "disconnect", "message"] {
+        let out = aws
+            .lambda
+            .get_function()
+            .function_name(format!("{prefix}-{f}"))
+            .send()
+            .await
+            .unwrap();
+        let config = out.configuration.unwrap();
+        assert_eq!(config.runtime.unwrap().as_str(), "provided.al2023");
+        assert_eq!(config.handler.as_deref(), Some("bootstrap"));
+        assert_eq!(
+            config.role.as_deref(),
+            Some(format!("arn:aws:iam::123456789012:role/{prefix}-lambda").as_str())
+        );
+        let env = config.environment.unwrap().variables.unwrap();
+        assert_eq!(env["TABLE_NAME"], format!("{prefix}-connections"));
+        let zip = std::fs::read(zips.join(format!("{f}.zip"))).unwrap();
+        let sha = wschat::base64::encode(&<sha2::Sha256 as sha2::Digest>::digest(&zip));
+        assert_eq!(
+            config.code_sha256.as_deref(),
+            Some(sha.as_str()),
+            "the uploaded code is the local zip"
+        );
+        tags_ok(&out.tags.unwrap(), name);
+        let policy = aws
+            .lambda
+            .get_policy()
+            .function_name(format!("{prefix}-{f}"))
+            .send()
+            .await
+            .unwrap()
+            .policy
+            .unwrap();
+        assert!(policy.contains("apigateway.amazonaws.com"), "{policy}");
+        assert!(
+            policy.contains(&format!(
+                "arn:aws:execute-api:us-east-1:123456789012:{api_id}/*"
+            )),
+            "{policy}"
+        );
+        let group = format!("/aws/lambda/{prefix}-{f}");
+        let groups = aws
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(&group)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(groups.log_groups()[0].retention_in_days, Some(14));
+    }
+
+    let api = aws.apigw.get_api().api_id(api_id).send().await.unwrap();
+    assert_eq!(api.protocol_type.unwrap().as_str(), "WEBSOCKET");
+    assert_eq!(
+        api.route_selection_expression.as_deref(),
+        Some("$request.body.action")
+    );
+    tags_ok(&api.tags.unwrap(), name);
+    let integrations = aws
+        .apigw
+        .get_integrations()
+        .api_id(api_id)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    assert_eq!(integrations.len(), 3);
+    let by_id: HashMap<String, String> = integrations
+        .iter()
+        .map(|i| {
+            (
+                i.integration_id.clone().unwrap(),
+                i.integration_uri.clone().unwrap(),
+            )
+        })
+        .collect();
+    assert!(integrations
+        .iter()
+        .all(|i| i.integration_type.as_ref().unwrap().as_str() == "AWS_PROXY"));
+    let routes = aws
+        .apigw
+        .get_routes()
+        .api_id(api_id)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    let mut keys: Vec<String> = routes
+        .iter()
+        .map(|r| r.route_key.clone().unwrap())
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "$connect",
+            "$default",
+            "$disconnect",
+            "join",
+            "sendMessage",
+            "who"
+        ]
+    );
+    for route in &routes {
+        let target = route
+            .target
+            .as_deref()
+            .unwrap()
+            .strip_prefix("integrations/")
+            .unwrap();
+        let wanted = match route.route_key.as_deref().unwrap() {
+            "$connect" => "connect",
+            "$disconnect" => "disconnect",
+            _ => "message",
+        };
+        assert!(
+            by_id[target].contains(&format!(":function:{prefix}-{wanted}/")),
+            "{:?} → {}",
+            route.route_key,
+            by_id[target]
+        );
+    }
+    let stage = aws
+        .apigw
+        .get_stage()
+        .api_id(api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stage.auto_deploy, Some(true));
+    assert_eq!(
+        stage.default_route_settings.unwrap().throttling_rate_limit,
+        Some(500.0)
+    );
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
+async fn nothing_left(aws: &Aws, name: &str) {
+    let prefix = format!("{name}-dev");
+    let functions = aws.lambda.list_functions().send().await.unwrap();
+    assert!(!functions
+        .functions()
+        .iter()
+        .any(|f| f.function_name().unwrap_or_default().starts_with(&prefix)));
+    let apis = aws.apigw.get_apis().send().await.unwrap();
+    assert!(!apis
+        .items()
+        .iter()
+        .any(|a| a.name.as_deref() == Some(prefix.as_str())));
+    let tables = aws.dynamodb.list_tables().send().await.unwrap();
+    assert!(!tables
+        .table_names()
+        .contains(&format!("{prefix}-connections")));
+    assert!(aws
+        .iam
+        .get_role()
+        .role_name(format!("{prefix}-lambda"))
+        .send()
+        .await
+        .is_err());
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/{prefix}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.log_groups().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let aws = aws().await;
+    let name = unique("life");
+
+    let first = deploy(&proxy, &name, &[]).await.json();
+    assert!(
+        changes(&first)
+            .iter()
+            .all(|(_, change)| change == "created"),
+        "{first}"
+    );
+    let ws = first["websocket_url"].as_str().unwrap();
+    let api_id = ws
+        .strip_prefix("wss://")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    verify_stack(&aws, &name, &api_id, lambda_zips()).await;
+    let page = std::fs::read_to_string(first["web_client"].as_str().unwrap()).unwrap();
+    assert!(
+        page.contains(ws) && !page.contains("{{WEBSOCKET_URL}}"),
+        "the web client has the URL filled in"
+    );
+    let created = proxy.take();
+    assert!(writes(&created).len() >= 20, "{:?}", writes(&created));
+
+    let again = deploy(&proxy, &name, &[]).await.json();
+    assert!(changes(&again).is_empty(), "{again}");
+    assert_eq!(
+        writes(&proxy.take()),
+        Vec::<String>::new(),
+        "a redeploy with nothing changed writes nothing"
+    );
+
+    let status = run({
+        let mut c = wschat_aws(&proxy.endpoint, &name);
+        c.args(["--output", "json", "status"]);
+        c
+    })
+    .await;
+    assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    assert_eq!(status.json()["complete"], true);
+    assert_eq!(status.json()["connections"], 0);
+    assert_eq!(
+        writes(&proxy.take()),
+        Vec::<String>::new(),
+        "status writes nothing"
+    );
+
+    let retention = deploy(&proxy, &name, &["--log-retention", "30"])
+        .await
+        .json();
+    assert_eq!(
+        changes(&retention),
+        vec![("log group".into(), "updated".into()); 3]
+    );
+    assert_eq!(writes(&proxy.take()), vec!["logs:PutRetentionPolicy"; 3]);
+
+    let memory = deploy(&proxy, &name, &["--log-retention", "30", "--memory", "256"])
+        .await
+        .json();
+    assert_eq!(
+        changes(&memory),
+        vec![("function".into(), "updated".into()); 3]
+    );
+    let memory_writes = writes(&proxy.take());
+    assert_eq!(memory_writes.len(), 3, "{memory_writes:?}");
+    assert!(
+        memory_writes
+            .iter()
+            .all(|w| w.starts_with("lambda:PUT") && w.ends_with("/configuration")),
+        "config only, no code upload: {memory_writes:?}"
+    );
+
+    let drifted = run({
+        let mut c = wschat_aws(&proxy.endpoint, &name);
+        c.args(["status"]);
+        c
+    })
+    .await;
+    assert_eq!(
+        drifted.code, 1,
+        "defaults differ from the deployed settings now"
+    );
+    assert!(
+        drifted.stdout.contains("drifted") && drifted.stdout.contains("memory 256 → 128 MB"),
+        "{}",
+        drifted.stdout
+    );
+
+    let down = run({
+        let mut c = wschat_aws(&proxy.endpoint, &name);
+        c.args(["--output", "json", "teardown", "--yes"]);
+        c
+    })
+    .await;
+    assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
+    assert_eq!(down.json()["leftovers"], serde_json::json!([]));
+    nothing_left(&aws, &name).await;
+
+    let gone = run({
+        let mut c = wschat_aws(&proxy.endpoint, &name);
+        c.args(["status"]);
+        c
+    })
+    .await;
+    assert_eq!(gone.code, 1);
+    assert!(gone.stdout.contains("missing"), "{}", gone.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_killed_part_way_converges_on_the_next_run() {
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let name = unique("kill");
+    // Kill the deploy at several points: early (table, role), middle (functions), late (routes, stage).
+    for kill_at in [1, 7, 14, 22] {
+        let mut cmd = wschat_aws(&proxy.endpoint, &name);
+        cmd.args(["--quiet", "deploy", "--prebuilt"])
+            .arg(lambda_zips());
+        cmd.arg("--web-client")
+            .arg(std::env::temp_dir().join(format!("{name}.html")));
+        let mut child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+        proxy.kill_at_write(child.id(), kill_at);
+        let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            !status.success() || kill_at > 20,
+            "killed at write {kill_at}"
+        );
+    }
+    proxy.take();
+    let converged = deploy(&proxy, &name, &[]).await.json();
+    assert!(converged["websocket_url"].as_str().is_some());
+    let status = run({
+        let mut c = wschat_aws(&proxy.endpoint, &name);
+        c.args(["--output", "json", "status"]);
+        c
+    })
+    .await;
+    assert_eq!(status.code, 0, "{}", status.stdout);
+    let again = deploy(&proxy, &name, &[]).await.json();
+    assert!(changes(&again).is_empty(), "{again}");
+    let mut down = wschat_aws(&proxy.endpoint, &name);
+    down.args(["teardown", "--yes"]);
+    assert_eq!(run(down).await.code, 0);
+    nothing_left(&aws().await, &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teardown_leaves_resources_that_are_not_this_stacks() {
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let aws = aws().await;
+    let name = unique("foreign");
+    let table = format!("{name}-dev-connections");
+    wschat_lambdas::dynamo::create_table(&aws.dynamodb, &table, vec![])
+        .await
+        .unwrap();
+    let mut down = wschat_aws(&proxy.endpoint, &name);
+    down.args(["teardown", "--yes"]);
+    let out = run(down).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("not tagged as this stack's"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        aws.dynamodb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .is_ok(),
+        "the untagged table survives"
+    );
+    assert!(writes(&proxy.take()).is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_fails_before_any_aws_call() {
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint).await;
+    for (args, needle) in [
+        (vec!["--name", "1bad", "deploy"], "invalid --name"),
+        (
+            vec!["--name", "ok", "--stage", "no/slash", "status"],
+            "invalid --stage",
+        ),
+        (
+            vec!["--name", "has_underscore", "teardown", "--yes"],
+            "invalid --name",
+        ),
+    ] {
+        let mut cmd = wschat();
+        cmd.env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x")
+            .args(["--endpoint-url", &proxy.endpoint, "--region", "us-east-1"]);
+        cmd.args(&args);
+        let out = run(cmd).await;
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(needle), "{}", out.stderr);
+    }
+    let mut bad_retention = wschat();
+    bad_retention.args(["deploy", "--log-retention", "10"]);
+    assert_eq!(run(bad_retention).await.code, 2);
+    assert!(proxy.take().is_empty(), "no request reached AWS");
+
+    let mut no_credentials = wschat();
+    no_credentials.args([
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &proxy.endpoint,
+        "status",
+    ]);
+    let out = run(no_credentials).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("credentials") && out.stderr.contains("wschat dev"),
+        "{}",
+        out.stderr
+    );
+
+    let mut no_region = wschat();
+    no_region
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .args(["status"]);
+    let out = run(no_region).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("--region") && out.stderr.contains("wschat dev"),
+        "{}",
+        out.stderr
+    );
+
+    let mut unconfirmed = wschat_aws(&proxy.endpoint, "someone");
+    unconfirmed.args(["teardown"]);
+    let out = run(unconfirmed).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--yes"));
+    assert!(writes(&proxy.take()).is_empty());
+}

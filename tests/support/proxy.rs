@@ -1,0 +1,224 @@
+//! A recording, optionally delaying, HTTP proxy in front of moto. It sees what
+//! `wschat` really sends: which AWS operations, which of them write, and when.
+//! It can also kill a process when a given write arrives, to interrupt a deploy.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub service: String,
+    pub operation: String,
+    pub write: bool,
+    pub started: Instant,
+    pub finished: Instant,
+}
+
+#[derive(Default)]
+struct Settings {
+    delay: Duration,
+    /// (pid, n): SIGKILL `pid` when the n-th write arrives, before forwarding it.
+    kill_at_write: Option<(u32, usize)>,
+}
+
+struct Shared {
+    upstream: String,
+    client: Client<HttpConnector, Body>,
+    calls: Mutex<Vec<Call>>,
+    writes_seen: Mutex<usize>,
+    settings: Mutex<Settings>,
+}
+
+pub struct Proxy {
+    pub endpoint: String,
+    shared: Arc<Shared>,
+}
+
+const READ_PREFIXES: [&str; 7] = [
+    "Describe", "Get", "List", "Query", "Scan", "BatchGet", "Check",
+];
+
+/// Names the operation from the request: `X-Amz-Target` (JSON protocols), `Action=` (query protocol),
+/// or the method and path (REST protocols); the service from the SigV4 credential scope.
+fn classify(
+    method: &str,
+    path: &str,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> (String, String, bool) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let scope_service = header("authorization")
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("unknown")
+        .to_owned();
+    let target = header("x-amz-target");
+    let named = if let Some((_, op)) = target.split_once('.') {
+        Some(op.to_owned())
+    } else {
+        String::from_utf8_lossy(body)
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("Action=").map(str::to_owned))
+    };
+    match named {
+        Some(op) => {
+            let write = !READ_PREFIXES.iter().any(|p| op.starts_with(p));
+            (scope_service, op, write)
+        }
+        None => (
+            scope_service,
+            format!("{method} {path}"),
+            !matches!(method, "GET" | "HEAD"),
+        ),
+    }
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let body: Bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let path = parts.uri.path().to_owned();
+    let (service, operation, write) = classify(parts.method.as_str(), &path, &parts.headers, &body);
+    let (delay, kill) = {
+        let mut settings = shared.settings.lock().unwrap();
+        let kill = if write {
+            let mut seen = shared.writes_seen.lock().unwrap();
+            *seen += 1;
+            match settings.kill_at_write {
+                Some((pid, n)) if n == *seen => {
+                    settings.kill_at_write = None;
+                    Some(pid)
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        (settings.delay, kill)
+    };
+    if let Some(pid) = kill {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    tokio::time::sleep(delay).await;
+    let uri = format!(
+        "{}{}",
+        shared.upstream,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let mut upstream = axum::http::Request::builder().method(parts.method).uri(uri);
+    for (name, value) in &parts.headers {
+        upstream = upstream.header(name, value);
+    }
+    let response = shared
+        .client
+        .request(upstream.body(Body::from(body)).unwrap())
+        .await;
+    let response = match response {
+        Ok(r) => {
+            let (parts, body) = r.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        Err(e) => Response::builder()
+            .status(502)
+            .body(Body::from(e.to_string()))
+            .unwrap(),
+    };
+    shared.calls.lock().unwrap().push(Call {
+        service,
+        operation,
+        write,
+        started,
+        finished: Instant::now(),
+    });
+    response
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Proxy {
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            calls: Mutex::default(),
+            writes_seen: Mutex::default(),
+            settings: Mutex::default(),
+        });
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Proxy { endpoint, shared }
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.settings.lock().unwrap().delay = delay;
+    }
+
+    /// Kills `pid` when the `n`-th write (counted from now) arrives.
+    pub fn kill_at_write(&self, pid: u32, n: usize) {
+        *self.shared.writes_seen.lock().unwrap() = 0;
+        self.shared.settings.lock().unwrap().kill_at_write = Some((pid, n));
+    }
+
+    /// The calls since the last `take`.
+    pub fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut self.shared.calls.lock().unwrap())
+    }
+}
+
+/// Operations that wrote, as `service:Operation`, sorted.
+pub fn writes(calls: &[Call]) -> Vec<String> {
+    let mut w: Vec<String> = calls
+        .iter()
+        .filter(|c| c.write)
+        .map(|c| format!("{}:{}", c.service, c.operation))
+        .collect();
+    w.sort();
+    w
+}
+
+/// The longest chain of calls each starting after the previous finished: the
+/// number of sequential round trips on the critical path.
+pub fn sequential_round_trips(calls: &[Call]) -> usize {
+    let mut sorted: Vec<&Call> = calls.iter().collect();
+    sorted.sort_by_key(|c| c.finished);
+    let mut depth: Vec<usize> = Vec::with_capacity(sorted.len());
+    for (i, call) in sorted.iter().enumerate() {
+        let before = (0..i)
+            .filter(|&j| sorted[j].finished <= call.started)
+            .map(|j| depth[j])
+            .max()
+            .unwrap_or(0);
+        depth.push(before + 1);
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
