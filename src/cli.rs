@@ -77,6 +77,110 @@ pub enum Command {
     Teardown(TeardownArgs),
     /// Build and zip the three functions without deploying (for `deploy --prebuilt`).
     Package(PackageArgs),
+    /// Live connections: list, count, check liveness, prune ghosts, kick one.
+    Connections(ConnectionsArgs),
+    /// Send an ops message to every connection, a room, or one user.
+    ///
+    /// The frame is a chat message from `--from` (default `ops`), so every client shows it.
+    /// Exits non-zero when any delivery failed.
+    Broadcast(BroadcastArgs),
+    /// The stack's Lambda logs, merged in time order.
+    Logs(LogsArgs),
+}
+
+/// `--local`: act on a running `wschat dev` instead of AWS.
+#[derive(Debug, Clone, Args)]
+pub struct LocalArgs {
+    /// Talk to a running `wschat dev` (default http://127.0.0.1:8080) instead of AWS.
+    #[arg(long, num_args = 0..=1, default_missing_value = crate::ops::DEFAULT_LOCAL_URL, value_name = "URL")]
+    pub local: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ConnectionsArgs {
+    #[command(subcommand)]
+    pub action: Option<ConnectionsAction>,
+    /// Only this room.
+    #[arg(long)]
+    pub room: Option<String>,
+    /// Only the number.
+    #[arg(long)]
+    pub count: bool,
+    /// Ask @connections about each: last active time and source IP; marks ghosts (410).
+    #[arg(long)]
+    pub check: bool,
+    /// Check, then delete the ghosts' rows.
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub target: LocalArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConnectionsAction {
+    /// Close a connection (DELETE @connections) and remove its row; it gets its $disconnect.
+    Kick {
+        /// The connection id, as `wschat connections` lists it.
+        id: String,
+        #[command(flatten)]
+        target: LocalArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BroadcastArgs {
+    /// The message; `-` reads it from stdin.
+    #[arg(conflicts_with = "file", required_unless_present = "file")]
+    pub text: Option<String>,
+    /// Read the message from a file.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
+    /// Only this room.
+    #[arg(long, conflicts_with = "to")]
+    pub room: Option<String>,
+    /// Only this user (every connection of that name) or this connection id.
+    #[arg(long, value_name = "USERNAME|CONNECTION_ID")]
+    pub to: Option<String>,
+    /// The name the message shows as sent by.
+    #[arg(long, default_value = "ops")]
+    pub from: String,
+    /// Posts in flight at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Posts per second at most; @connections shares the account's 10,000 req/s throttle with all traffic.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub rate: u32,
+    /// Count the recipients; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub target: LocalArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FunctionArg {
+    Connect,
+    Disconnect,
+    Message,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Only this function's logs [default: all three].
+    #[arg(value_enum)]
+    pub function: Option<FunctionArg>,
+    /// How far back to start.
+    #[arg(long, default_value = "10m", value_parser = duration, value_name = "DURATION")]
+    pub since: Duration,
+    /// Keep printing new events until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only events containing this text (e.g. a connection id).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    #[command(flatten)]
+    pub target: LocalArgs,
 }
 
 const LOG_RETENTION_DAYS: [i32; 22] = [
@@ -152,6 +256,8 @@ pub struct DeployArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub target: LocalArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,8 +1,12 @@
 //! The AWS-side commands: connect, derive the spec, run, print, choose the exit code.
 
 use crate::aws::{self, Clients};
-use crate::cli::{DeployArgs, Global, PackageArgs, StatusArgs, TeardownArgs};
+use crate::cli::{
+    BroadcastArgs, ConnectionsAction, ConnectionsArgs, DeployArgs, FunctionArg, Global, LogsArgs,
+    PackageArgs, StatusArgs, TeardownArgs,
+};
 use crate::error::{CliError, Result};
+use crate::ops;
 use crate::output::print;
 use crate::progress::Progress;
 use crate::spec::{self, Settings, StackSpec};
@@ -99,6 +103,9 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
 }
 
 pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
+    if let Some(url) = &args.target.local {
+        return local_status(global, url).await;
+    }
     let (clients, spec) = open(global, args.settings.settings()).await?;
     let progress = Progress::new(true, false);
     let ctx = Ctx {
@@ -222,4 +229,147 @@ pub async fn package(global: &Global, args: PackageArgs) -> Result<ExitCode> {
         },
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct LocalStatus {
+    target: String,
+    websocket_url: String,
+    connections_url: String,
+    web_client: String,
+    connections: usize,
+}
+
+impl std::fmt::Display for LocalStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}: running", self.target)?;
+        writeln!(f, "  WebSocket     {}", self.websocket_url)?;
+        writeln!(f, "  @connections  {}", self.connections_url)?;
+        writeln!(f, "  web client    {}", self.web_client)?;
+        write!(f, "  connections   {} stored", self.connections)
+    }
+}
+
+async fn local_status(global: &Global, url: &str) -> Result<ExitCode> {
+    let target = ops::resolve(global, Some(url)).await?;
+    let rows = wschat_lambdas::store::list_all(&target.store, &wschat_lambdas::store::Filter::All)
+        .await
+        .map_err(ops::store_error)?;
+    let base = url.trim_end_matches('/');
+    let report = LocalStatus {
+        target: target.label,
+        websocket_url: format!("{}/{}", base.replacen("http", "ws", 1), global.stage),
+        connections_url: format!("{base}/{}/@connections", global.stage),
+        web_client: format!("{base}/"),
+        connections: rows.len(),
+    };
+    print(global.output, &report);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn connections(global: &Global, args: ConnectionsArgs) -> Result<ExitCode> {
+    if let Some(ConnectionsAction::Kick { id, target }) = &args.action {
+        let local = target.local.as_deref().or(args.target.local.as_deref());
+        let target = ops::resolve(global, local).await?;
+        print(global.output, &ops::connections::kick(&target, id).await?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let target = ops::resolve(global, args.target.local.as_deref()).await?;
+    let options = ops::connections::ListOptions {
+        room: args.room,
+        count_only: args.count,
+        check: args.check,
+        prune: args.prune,
+    };
+    print(
+        global.output,
+        &ops::connections::list(&target, options).await?,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn message_text(args: &BroadcastArgs) -> Result<String> {
+    let read_error = |what: &str, e: std::io::Error| {
+        CliError::usage(format!("cannot read the message from {what}: {e}"))
+    };
+    match (&args.file, args.text.as_deref()) {
+        (Some(path), _) => {
+            std::fs::read_to_string(path).map_err(|e| read_error(&path.display().to_string(), e))
+        }
+        (None, Some("-")) => {
+            std::io::read_to_string(std::io::stdin()).map_err(|e| read_error("stdin", e))
+        }
+        (None, Some(text)) => Ok(text.to_owned()),
+        (None, None) => {
+            Err(CliError::usage("no message")
+                .with_hint("pass the text, --file PATH, or - for stdin"))
+        }
+    }
+}
+
+pub async fn broadcast(global: &Global, args: BroadcastArgs) -> Result<ExitCode> {
+    use ops::broadcast::{Audience, BroadcastOptions};
+    let text = message_text(&args)?;
+    let audience = match (&args.room, &args.to) {
+        (Some(room), _) => Audience::Room(room.clone()),
+        (None, Some(to)) => Audience::One(to.clone()),
+        (None, None) => Audience::Everyone,
+    };
+    let options = BroadcastOptions {
+        text,
+        audience,
+        from: args.from.clone(),
+        concurrency: args.concurrency as usize,
+        rate: args.rate,
+        dry_run: args.dry_run,
+    };
+    // Checked before looking anything up: an empty or oversized message never needs the stack.
+    ops::broadcast::frame(&options)?;
+    let target = ops::resolve(global, args.target.local.as_deref()).await?;
+    let report = ops::broadcast::broadcast(&target, options, &progress(global)).await?;
+    print(global.output, &report);
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub async fn logs(global: &Global, args: LogsArgs) -> Result<ExitCode> {
+    use ops::logs::{poll, Cursor, LogsOptions, LogsReport};
+    let target = ops::resolve(global, args.target.local.as_deref()).await?;
+    let functions = match args.function {
+        None => spec::Function::ALL.to_vec(),
+        Some(FunctionArg::Connect) => vec![spec::Function::Connect],
+        Some(FunctionArg::Disconnect) => vec![spec::Function::Disconnect],
+        Some(FunctionArg::Message) => vec![spec::Function::Message],
+    };
+    let options = LogsOptions {
+        functions,
+        since: args.since,
+        filter: args.filter,
+    };
+    let mut cursor = Cursor::new(args.since);
+    let events = poll(&target, &options, &mut cursor).await?;
+    if !args.follow {
+        print(global.output, &LogsReport { events });
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut batch = events;
+    loop {
+        for event in &batch {
+            match global.output {
+                crate::output::Format::Text => println!("{event}"),
+                crate::output::Format::Json => println!(
+                    "{}",
+                    serde_json::to_string(event).expect("events serialize")
+                ),
+            }
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+        batch = poll(&target, &options, &mut cursor).await?;
+    }
 }

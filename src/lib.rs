@@ -3,9 +3,11 @@
 pub mod aws;
 pub mod base64;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod duration;
 pub mod error;
+pub mod ops;
 pub mod output;
 pub mod progress;
 pub mod sandbox;
@@ -23,5 +25,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => commands::status(&cli.global, args).await,
         Command::Teardown(args) => commands::teardown(&cli.global, args).await,
         Command::Package(args) => commands::package(&cli.global, args).await,
+        Command::Connections(args) => commands::connections(&cli.global, args).await,
+        Command::Broadcast(args) => commands::broadcast(&cli.global, args).await,
+        Command::Logs(args) => commands::logs(&cli.global, args).await,
     }
 }

@@ -6,7 +6,8 @@ use crate::base64::encode as base64;
 pub fn new_id() -> String {
     let mut bytes = [0u8; 11];
     bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
-    base64(&bytes)
+    // URL-safe alphabet: the id is a path segment of every @connections call.
+    base64(&bytes).replace('+', "-").replace('/', "_")
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! real `aws-sdk-apigatewaymanagement` client (SigV4-signed) works against it.
 
 use super::Sandbox;
+use crate::clock::iso8601;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -38,28 +39,6 @@ fn gone() -> Response {
 fn check_stage(sandbox: &Sandbox, stage: &str) -> Option<Response> {
     (stage != sandbox.stage)
         .then(|| aws_error(StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden"))
-}
-
-fn iso8601(epoch_ms: i64) -> String {
-    // Civil-from-days (Howard Hinnant), to avoid a date crate for one format.
-    let secs = epoch_ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        epoch_ms.rem_euclid(1000)
-    )
 }
 
 pub async fn post(
@@ -116,18 +95,5 @@ pub async fn delete(
     match sandbox.chat.gateway.disconnect(&id).await {
         Ok(Delivery::Delivered) => StatusCode::NO_CONTENT.into_response(),
         _ => gone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_iso8601() {
-        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            super::iso8601(1_795_426_812_345),
-            "2026-11-23T09:40:12.345Z"
-        );
-        assert_eq!(super::iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }

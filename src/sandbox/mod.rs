@@ -1,8 +1,10 @@
 //! `wschat dev`: a local API Gateway for WebSockets running the Lambdas' own
 //! handlers in process, the `@connections` API, and the web client.
 
+mod control;
 mod events;
 mod ids;
+mod logbuffer;
 mod management;
 mod registry;
 mod socket;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::SandboxStore;
 use tokio::sync::watch;
+use wschat_lambdas::store::EitherStore;
 use wschat_lambdas::{Chat, ChatConfig, InMemoryStore};
 
 pub struct Limits {
@@ -39,6 +42,7 @@ pub struct Sandbox {
     /// Sockets whose `$disconnect` has not finished yet.
     open_sockets: AtomicUsize,
     page: String,
+    logs: logbuffer::LogBuffer,
 }
 
 impl Sandbox {
@@ -50,11 +54,24 @@ impl Sandbox {
         }
     }
 
+    /// Runs the handler the way its Lambda function would, its logs attributed to that function.
+    async fn invoke(&self, event: &wschat_lambdas::WebSocketEvent) -> wschat_lambdas::Response {
+        use tracing::Instrument;
+        let function = match event.request_context.event_type {
+            wschat_lambdas::EventType::Connect => "connect",
+            wschat_lambdas::EventType::Disconnect => "disconnect",
+            wschat_lambdas::EventType::Message => "message",
+        };
+        self.chat
+            .handle(event)
+            .instrument(tracing::info_span!("invoke", function))
+            .await
+    }
+
     /// Ends a connection: it can no longer be posted to, then `$disconnect` runs.
     async fn close(&self, origin: &Origin, code: u16, reason: &str) {
         self.chat.gateway.remove(&origin.connection_id);
-        self.chat
-            .disconnect(&self.api().disconnect(origin, code, reason))
+        self.invoke(&self.api().disconnect(origin, code, reason))
             .await;
         self.open_sockets.fetch_sub(1, Ordering::SeqCst);
     }
@@ -84,6 +101,12 @@ fn router(sandbox: Arc<Sandbox>) -> Router {
             ),
         )
         .route("/{stage}", get(socket::upgrade))
+        .route("/{stage}/@wschat/connections", get(control::list))
+        .route(
+            "/{stage}/@wschat/connections/{id}",
+            get(control::get).delete(control::delete),
+        )
+        .route("/{stage}/@wschat/logs", get(control::logs))
         .route(
             "/{stage}/@connections/{id}",
             get(management::get)
@@ -95,7 +118,7 @@ fn router(sandbox: Arc<Sandbox>) -> Router {
 
 async fn open_store(args: &DevArgs, global: &Global) -> Result<SandboxStore> {
     let Some(endpoint) = &args.dynamodb_endpoint else {
-        return Ok(SandboxStore::Memory(InMemoryStore::new()));
+        return Ok(EitherStore::Left(InMemoryStore::new()));
     };
     let region = global
         .region
@@ -124,7 +147,7 @@ async fn open_store(args: &DevArgs, global: &Global) -> Result<SandboxStore> {
                 .with_hint("check that the endpoint is a DynamoDB (or moto) server and that credentials are set (any value works for moto)")
         })?;
     }
-    Ok(SandboxStore::Dynamo(
+    Ok(EitherStore::Right(
         wschat_lambdas::dynamo::DynamoStore::new(client, table),
     ))
 }
@@ -170,6 +193,8 @@ async fn interrupted() {
 
 pub async fn run(global: &Global, args: DevArgs) -> Result<ExitCode> {
     crate::spec::validate_stage(&global.stage)?;
+    let logs = logbuffer::LogBuffer::new(global.verbose > 0);
+    logbuffer::install(&logs);
     let store = open_store(&args, global).await?;
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
         .await
@@ -181,7 +206,7 @@ pub async fn run(global: &Global, args: DevArgs) -> Result<ExitCode> {
         .local_addr()
         .map_err(|e| CliError::failed(e.to_string()))?;
     let (stop, shutdown) = watch::channel(false);
-    let store_name = store.describe();
+    let store_name = store::describe(&store);
     let sandbox = Arc::new(Sandbox {
         chat: Chat::new(store, Registry::default(), ChatConfig::from_env()),
         stage: global.stage.clone(),
@@ -192,6 +217,7 @@ pub async fn run(global: &Global, args: DevArgs) -> Result<ExitCode> {
         },
         shutdown,
         open_sockets: AtomicUsize::new(0),
+        logs,
         page: render_page(&format!("ws://{addr}/{}", global.stage)),
     });
     println!("{}", banner(addr, &global.stage, store_name));

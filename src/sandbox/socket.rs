@@ -56,8 +56,7 @@ pub async fn upgrade(
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
     let answer = sandbox
-        .chat
-        .connect(&sandbox.api().connect(&origin, header_map, query))
+        .invoke(&sandbox.api().connect(&origin, header_map, query))
         .await;
     if !answer.is_success() {
         let status =
@@ -167,13 +166,13 @@ async fn serve(
                 let event = sandbox
                     .api()
                     .message(&origin, route, text.to_string(), false);
-                sandbox.chat.message(&event).await;
+                sandbox.invoke(&event).await;
             }
             Some(Ok(Message::Binary(bytes))) => {
                 let event = sandbox
                     .api()
                     .message(&origin, "$default", base64(&bytes), true);
-                sandbox.chat.message(&event).await;
+                sandbox.invoke(&event).await;
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
             Some(Ok(Message::Close(frame))) => {

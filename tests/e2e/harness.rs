@@ -106,6 +106,12 @@ impl Dev {
         format!("ws://127.0.0.1:{}/{}{query}", self.port, self.stage)
     }
 
+    /// SIGKILL: the process dies without running any `$disconnect`, as a crashed host would.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGINT, as Ctrl-C does, and waits for a clean exit.
     pub fn interrupt(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
@@ -276,7 +282,15 @@ pub fn lambda_zips() -> &'static std::path::Path {
     static ZIPS: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     ZIPS.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-lambda-zips");
-        let status = wschat()
+        // Cargo's own variables for this test would make the nested cargo rebuild from scratch.
+        let mut cmd = wschat();
+        for (key, _) in
+            std::env::vars().filter(|(k, _)| k.starts_with("CARGO_") && k != "CARGO_HOME")
+        {
+            cmd.env_remove(key);
+        }
+        cmd.env_remove("LD_LIBRARY_PATH").env_remove("CARGO");
+        let status = cmd
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["--quiet", "package", "--out"])
             .arg(&dir)

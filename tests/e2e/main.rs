@@ -8,6 +8,7 @@ mod moto;
 mod browser;
 mod deploy;
 mod dev;
+mod ops;
 #[allow(dead_code)]
 #[path = "../support/proxy.rs"]
 mod proxy;

@@ -1,0 +1,125 @@
+//! The sandbox's connections, read over its `@wschat` endpoints: `--local`'s
+//! stand-in for the DynamoDB table.
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use wschat_lambdas::store::{Connection, ConnectionStore, Filter, Page, StoreError};
+
+#[derive(Clone)]
+pub struct HttpStore {
+    base: String,
+    client: Client<HttpConnector, Empty<Bytes>>,
+}
+
+fn enc(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+impl HttpStore {
+    /// `url` is the sandbox's base URL (`http://127.0.0.1:8080`).
+    pub fn new(url: &str, stage: &str) -> Self {
+        HttpStore {
+            base: format!("{}/{}/@wschat", url.trim_end_matches('/'), enc(stage)),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// GET or DELETE; `None` on 404.
+    async fn call(&self, method: &str, path: &str) -> Result<Option<Bytes>, StoreError> {
+        let uri = format!("{}{path}", self.base);
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(&uri)
+            .body(Empty::new())
+            .map_err(|e| StoreError(e.to_string()))?;
+        let response = self.client.request(request).await.map_err(|e| {
+            StoreError(format!("no wschat dev answers at {uri} ({e}); start one with `wschat dev` or pass its URL to --local"))
+        })?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| StoreError(e.to_string()))?
+            .to_bytes();
+        match status.as_u16() {
+            200..=299 => Ok(Some(body)),
+            404 => Ok(None),
+            code => Err(StoreError(format!(
+                "the sandbox answered {code} to {method} {uri}: {}",
+                String::from_utf8_lossy(&body)
+            ))),
+        }
+    }
+
+    /// The sandbox's log lines after `after` (a sequence number).
+    pub async fn logs(&self, after: u64) -> Result<Vec<serde_json::Value>, StoreError> {
+        let body = self
+            .call("GET", &format!("/logs?after={after}"))
+            .await?
+            .unwrap_or_default();
+        serde_json::from_slice(&body)
+            .map_err(|e| StoreError(format!("unreadable logs from the sandbox: {e}")))
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(body)
+        .map_err(|e| StoreError(format!("unreadable answer from the sandbox: {e}")))
+}
+
+impl ConnectionStore for HttpStore {
+    async fn put(&self, _: &Connection) -> Result<(), StoreError> {
+        Err(StoreError(
+            "the sandbox's connections are written by its own handlers".into(),
+        ))
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        self.call("GET", &format!("/connections/{}", enc(id)))
+            .await?
+            .map(|b| parse(&b))
+            .transpose()
+    }
+
+    async fn delete(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        self.call("DELETE", &format!("/connections/{}", enc(id)))
+            .await?
+            .map(|b| parse(&b))
+            .transpose()
+    }
+
+    async fn list(
+        &self,
+        filter: &Filter,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let mut query = format!("?limit={limit}");
+        match filter {
+            Filter::All => {}
+            Filter::Room(room) => query.push_str(&format!("&room={}", enc(room))),
+            Filter::Username(name) => query.push_str(&format!("&username={}", enc(name))),
+        }
+        if let Some(cursor) = cursor {
+            query.push_str(&format!("&cursor={}", enc(&cursor)));
+        }
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            items: Vec<Connection>,
+            next: Option<String>,
+        }
+        let body = self
+            .call("GET", &format!("/connections{query}"))
+            .await?
+            .unwrap_or_default();
+        let wire: Wire = parse(&body)?;
+        Ok(Page {
+            items: wire.items,
+            next: wire.next,
+        })
+    }
+}

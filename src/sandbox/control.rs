@@ -1,0 +1,94 @@
+//! `/{stage}/@wschat/...`: what the table and the log groups are on AWS, for
+//! `wschat connections|broadcast|status|logs --local`. Not part of API Gateway.
+
+use super::Sandbox;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use std::sync::Arc;
+use wschat_lambdas::store::{ConnectionStore, Filter};
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    room: Option<String>,
+    username: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+}
+
+pub async fn list(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(stage): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    if stage != sandbox.stage {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let filter = match (q.room, q.username) {
+        (Some(room), _) => Filter::Room(room),
+        (None, Some(name)) => Filter::Username(name),
+        (None, None) => Filter::All,
+    };
+    match sandbox
+        .chat
+        .store
+        .list(&filter, q.cursor, q.limit.unwrap_or(1000).min(1000))
+        .await
+    {
+        Ok(page) => {
+            Json(serde_json::json!({ "items": page.items, "next": page.next })).into_response()
+        }
+        Err(e) => internal(e),
+    }
+}
+
+pub async fn get(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path((stage, id)): Path<(String, String)>,
+) -> Response {
+    if stage != sandbox.stage {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match sandbox.chat.store.get(&id).await {
+        Ok(Some(row)) => Json(row).into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+pub async fn delete(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path((stage, id)): Path<(String, String)>,
+) -> Response {
+    if stage != sandbox.stage {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match sandbox.chat.store.delete(&id).await {
+        Ok(Some(row)) => Json(row).into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    /// Only lines after this sequence number.
+    after: Option<u64>,
+}
+
+pub async fn logs(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(stage): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Response {
+    if stage != sandbox.stage {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Json(sandbox.logs.since(q.after.unwrap_or(0))).into_response()
+}
