@@ -208,6 +208,47 @@ impl ConnectionStore for InMemoryStore {
     }
 }
 
+/// One of two stores, chosen at run time (e.g. in memory or DynamoDB).
+pub enum EitherStore<A, B> {
+    Left(A),
+    Right(B),
+}
+
+impl<A: ConnectionStore, B: ConnectionStore> ConnectionStore for EitherStore<A, B> {
+    async fn put(&self, c: &Connection) -> Result<(), StoreError> {
+        match self {
+            EitherStore::Left(s) => s.put(c).await,
+            EitherStore::Right(s) => s.put(c).await,
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        match self {
+            EitherStore::Left(s) => s.get(id).await,
+            EitherStore::Right(s) => s.get(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        match self {
+            EitherStore::Left(s) => s.delete(id).await,
+            EitherStore::Right(s) => s.delete(id).await,
+        }
+    }
+
+    async fn list(
+        &self,
+        filter: &Filter,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        match self {
+            EitherStore::Left(s) => s.list(filter, cursor, limit).await,
+            EitherStore::Right(s) => s.list(filter, cursor, limit).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,46 +316,5 @@ mod tests {
     fn ttl_outlives_the_two_hour_connection_limit() {
         let c = Connection::new("a", "ada", "lobby", 1_700_000_000_000);
         assert!(c.ttl > 1_700_000_000 + 2 * 3600);
-    }
-}
-
-/// One of two stores, chosen at run time (e.g. in memory or DynamoDB).
-pub enum EitherStore<A, B> {
-    Left(A),
-    Right(B),
-}
-
-impl<A: ConnectionStore, B: ConnectionStore> ConnectionStore for EitherStore<A, B> {
-    async fn put(&self, c: &Connection) -> Result<(), StoreError> {
-        match self {
-            EitherStore::Left(s) => s.put(c).await,
-            EitherStore::Right(s) => s.put(c).await,
-        }
-    }
-
-    async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
-        match self {
-            EitherStore::Left(s) => s.get(id).await,
-            EitherStore::Right(s) => s.get(id).await,
-        }
-    }
-
-    async fn delete(&self, id: &str) -> Result<Option<Connection>, StoreError> {
-        match self {
-            EitherStore::Left(s) => s.delete(id).await,
-            EitherStore::Right(s) => s.delete(id).await,
-        }
-    }
-
-    async fn list(
-        &self,
-        filter: &Filter,
-        cursor: Option<String>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        match self {
-            EitherStore::Left(s) => s.list(filter, cursor, limit).await,
-            EitherStore::Right(s) => s.list(filter, cursor, limit).await,
-        }
     }
 }
