@@ -149,7 +149,7 @@ pub struct BroadcastArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
     /// Posts per second at most; @connections shares the account's 10,000 req/s throttle with all traffic.
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub rate: u32,
     /// Count the recipients; send nothing.
     #[arg(long)]

@@ -191,8 +191,22 @@ async fn interrupted() {
     }
 }
 
+/// Each WebSocket is a file descriptor; the usual soft limit (1024) would cap the
+/// sandbox far below what API Gateway holds, so raise it to the hard limit.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 pub async fn run(global: &Global, args: DevArgs) -> Result<ExitCode> {
     crate::spec::validate_stage(&global.stage)?;
+    raise_open_file_limit();
     let logs = logbuffer::LogBuffer::new(global.verbose > 0);
     logbuffer::install(&logs);
     let store = open_store(&args, global).await?;

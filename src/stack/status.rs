@@ -1,6 +1,6 @@
 //! `wschat status`: the deploy's dry run, worded as what is present, missing or drifted.
 
-use super::{api, table, Change, Ctx};
+use super::{table, Change, Ctx};
 use crate::error::Result;
 use serde::Serialize;
 use std::fmt;
@@ -53,8 +53,8 @@ pub async fn status(ctx: &Ctx<'_>) -> Result<StatusReport> {
             }
         })
         .collect();
-    let api_exists = api::find(ctx).await?.is_some();
-    let api_id = reconciled.api_id.filter(|_| api_exists);
+    // In a dry run the id is only known when the API exists.
+    let api_id = reconciled.api_id;
     Ok(StatusReport {
         stack: ctx.spec.prefix(),
         region: ctx.spec.region.clone(),

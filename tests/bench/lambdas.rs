@@ -1,0 +1,69 @@
+//! The Lambda functions: zipped size, and init time (process start to the
+//! first Runtime API poll) over repeated cold starts.
+
+#[allow(dead_code)]
+#[path = "../support/runtime_api.rs"]
+mod runtime_api;
+#[allow(dead_code)]
+mod report;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 50;
+
+fn main() {
+    if !report::benchmarking() {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let zips = root.join("target/bench/zips");
+    let status = Command::new(env!("CARGO_BIN_EXE_wschat"))
+        .current_dir(root)
+        .args(["--quiet", "package", "--out"])
+        .arg(&zips)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut rows = Vec::new();
+    println!("| function | zip size | init p50 | init p99 | init min |");
+    println!("|---|---|---|---|---|");
+    for function in ["connect", "disconnect", "message"] {
+        let zip = std::fs::read(zips.join(format!("{function}.zip"))).unwrap();
+        // The same bytes that are in the zip, from cargo's output directory.
+        let binary = root.join("target/lambda").join(function);
+        let mut inits = Vec::new();
+        for _ in 0..RUNS {
+            inits.push(runtime.block_on(async {
+                let api = runtime_api::RuntimeApi::start().await;
+                let started = Instant::now();
+                let mut child = Command::new(&binary)
+                    .envs(api.lambda_env(function))
+                    .env("TABLE_NAME", "bench")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let first_poll = loop {
+                    if let Some(at) = api.first_poll() {
+                        break at;
+                    }
+                    assert!(started.elapsed() < Duration::from_secs(10), "{function} never polled");
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                };
+                let _ = child.kill();
+                let _ = child.wait();
+                first_poll - started
+            }));
+        }
+        inits.sort();
+        let (p50, p99, min) = (report::percentile(&inits, 50.0), report::percentile(&inits, 99.0), inits[0]);
+        println!("| {function} | {:.2} MB | {} ms | {} ms | {} ms |", zip.len() as f64 / 1e6, report::ms(p50), report::ms(p99), report::ms(min));
+        rows.push(serde_json::json!({
+            "function": function, "zip_bytes": zip.len(), "runs": RUNS,
+            "init_ms": { "p50": report::ms(p50), "p99": report::ms(p99), "min": report::ms(min) }
+        }));
+    }
+    report::write("lambdas", &serde_json::json!({ "functions": rows }));
+}
