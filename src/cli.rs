@@ -9,6 +9,15 @@ fn duration(text: &str) -> Result<Duration, String> {
     crate::duration::parse(text)
 }
 
+const EXAMPLES: &str = "Examples:
+  wschat dev                                   the chat on http://127.0.0.1:8080, no AWS needed
+  wschat deploy --dry-run                      what a deploy would create or change
+  wschat --stage prod deploy                   create or update the stack wschat-prod
+  wschat status                                present / missing / drifted, URLs, connections
+  wschat broadcast \"maintenance in 5 minutes\"  an ops message to everyone connected
+  wschat logs message --follow                 tail the message function's logs
+  wschat --stage pr-42 teardown --yes          delete the stack (CI)";
+
 /// Provision and operate a serverless WebSocket chat on AWS, or run it on localhost.
 ///
 /// Start with `wschat dev`: the whole stack on your machine, no AWS account needed.
@@ -18,7 +27,8 @@ fn duration(text: &str) -> Result<Duration, String> {
     name = "wschat",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = EXAMPLES
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -1,6 +1,5 @@
 //! The AWS-side commands: connect, derive the spec, run, print, choose the exit code.
 
-use crate::aws::{self, Clients};
 use crate::cli::{
     BroadcastArgs, ConnectionsAction, ConnectionsArgs, DeployArgs, FunctionArg, Global, LogsArgs,
     PackageArgs, StatusArgs, TeardownArgs,
@@ -10,29 +9,13 @@ use crate::ops;
 use crate::output::print;
 use crate::progress::Progress;
 use crate::spec::{self, Settings, StackSpec};
-use crate::stack::{deploy, package, status, teardown, Ctx};
+use crate::stack::{self, deploy, package, status, teardown, Ctx};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
 fn progress(global: &Global) -> Progress {
     Progress::new(global.quiet, global.verbose > 0)
-}
-
-/// Names are checked before any AWS call; then credentials, region and account.
-async fn open(global: &Global, settings: Settings) -> Result<(Clients, StackSpec)> {
-    spec::validate_name(&global.name)?;
-    spec::validate_stage(&global.stage)?;
-    let clients = aws::connect(global).await?;
-    let account = aws::account_id(&clients).await?;
-    let spec = StackSpec::new(
-        &global.name,
-        &global.stage,
-        &clients.region,
-        &account,
-        settings,
-    )?;
-    Ok((clients, spec))
 }
 
 fn packages(
@@ -60,7 +43,7 @@ fn packages(
 pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let settings = args.settings.settings();
-    let (clients, spec) = open(global, settings.clone()).await?;
+    let (clients, spec) = stack::open(global, settings.clone()).await?;
     let progress = progress(global);
     let packages = packages(args.prebuilt.as_deref(), settings.arch, &progress)?;
     let ctx = Ctx {
@@ -106,7 +89,7 @@ pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
     if let Some(url) = &args.target.local {
         return local_status(global, url).await;
     }
-    let (clients, spec) = open(global, args.settings.settings()).await?;
+    let (clients, spec) = stack::open(global, args.settings.settings()).await?;
     let progress = Progress::new(true, false);
     let ctx = Ctx {
         clients: &clients,
@@ -157,7 +140,7 @@ fn confirm(spec: &StackSpec, yes: bool) -> Result<()> {
 
 pub async fn teardown(global: &Global, args: TeardownArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let (clients, spec) = open(global, Settings::default()).await?;
+    let (clients, spec) = stack::open(global, Settings::default()).await?;
     if !args.dry_run {
         confirm(&spec, args.yes)?;
     }

@@ -6,7 +6,7 @@ pub mod connections;
 pub mod local;
 pub mod logs;
 
-use crate::aws::{self, Clients};
+use crate::aws::Clients;
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::spec::{self, Settings, StackSpec};
@@ -66,15 +66,7 @@ pub async fn resolve(global: &Global, local: Option<&str>) -> Result<Target> {
             local: Some(store),
         });
     }
-    let clients = aws::connect(global).await?;
-    let account = aws::account_id(&clients).await?;
-    let spec = StackSpec::new(
-        &global.name,
-        &global.stage,
-        &clients.region,
-        &account,
-        Settings::default(),
-    )?;
+    let (clients, spec) = crate::stack::open(global, Settings::default()).await?;
     let progress = crate::progress::Progress::new(true, false);
     let ctx = crate::stack::Ctx {
         clients: &clients,

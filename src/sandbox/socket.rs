@@ -55,16 +55,10 @@ pub async fn upgrade(
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
-    let answer = sandbox
-        .invoke(&sandbox.api().connect(&origin, header_map, query))
-        .await;
-    if !answer.is_success() {
-        let status =
-            StatusCode::from_u16(answer.status_code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return (status, answer.body.unwrap_or_default()).into_response();
-    }
-    // Registered before the handshake completes so posts made right after
-    // `$connect` are queued for the socket rather than answered 410.
+    // Registered before `$connect` runs: the row it writes is visible to other
+    // handlers at once, and a post to a connection missing from the registry
+    // answers 410, which would prune that fresh row. Frames posted meanwhile are
+    // queued for the socket.
     let (outbox, inbox) = mpsc::unbounded_channel();
     let live = Arc::new(Live {
         outbox,
@@ -78,6 +72,15 @@ pub async fn upgrade(
         .chat
         .gateway
         .insert(origin.connection_id.clone(), live.clone());
+    let answer = sandbox
+        .invoke(&sandbox.api().connect(&origin, header_map, query))
+        .await;
+    if !answer.is_success() {
+        sandbox.chat.gateway.remove(&origin.connection_id);
+        let status =
+            StatusCode::from_u16(answer.status_code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, answer.body.unwrap_or_default()).into_response();
+    }
     sandbox
         .open_sockets
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

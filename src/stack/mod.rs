@@ -11,11 +11,30 @@ pub mod status;
 pub mod table;
 pub mod teardown;
 
-use crate::aws::Clients;
+use crate::aws::{self, Clients};
+use crate::cli::Global;
+use crate::error::Result;
 use crate::progress::Progress;
 use crate::spec::StackSpec;
+use crate::spec::{self, Settings};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
+
+/// Names are checked before any AWS call; then credentials, region and account.
+pub async fn open(global: &Global, settings: Settings) -> Result<(Clients, StackSpec)> {
+    spec::validate_name(&global.name)?;
+    spec::validate_stage(&global.stage)?;
+    let clients = aws::connect(global).await?;
+    let account = aws::account_id(&clients).await?;
+    let spec = StackSpec::new(
+        &global.name,
+        &global.stage,
+        &clients.region,
+        &account,
+        settings,
+    )?;
+    Ok((clients, spec))
+}
 
 /// What one command run does to the stack.
 pub struct Ctx<'a> {

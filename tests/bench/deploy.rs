@@ -21,7 +21,15 @@ fn wschat(endpoint: &str, name: &str, args: &[&str]) -> Command {
     cmd.env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
         .env("AWS_CONFIG_FILE", "/nonexistent")
-        .args(["--quiet", "--endpoint-url", endpoint, "--region", "us-east-1", "--name", name])
+        .args([
+            "--quiet",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+            "--name",
+            name,
+        ])
         .args(args);
     cmd
 }
@@ -32,7 +40,12 @@ fn main() {
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let zips = root.join("target/bench/zips");
-    let status = Command::new(env!("CARGO_BIN_EXE_wschat")).current_dir(root).args(["--quiet", "package", "--out"]).arg(&zips).status().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_wschat"))
+        .current_dir(root)
+        .args(["--quiet", "package", "--out"])
+        .arg(&zips)
+        .status()
+        .unwrap();
     assert!(status.success());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let moto = moto::Moto::shared();
@@ -43,8 +56,14 @@ fn main() {
     let zips_arg = zips.display().to_string();
     let page_arg = page.display().to_string();
     let steps: [(&str, Vec<&str>); 3] = [
-        ("deploy", vec!["deploy", "--prebuilt", &zips_arg, "--web-client", &page_arg]),
-        ("redeploy (no change)", vec!["deploy", "--prebuilt", &zips_arg, "--web-client", &page_arg]),
+        (
+            "deploy",
+            vec!["deploy", "--prebuilt", &zips_arg, "--web-client", &page_arg],
+        ),
+        (
+            "redeploy (no change)",
+            vec!["deploy", "--prebuilt", &zips_arg, "--web-client", &page_arg],
+        ),
         ("teardown", vec!["teardown", "--yes"]),
     ];
     let mut rows = Vec::new();
@@ -60,11 +79,18 @@ fn main() {
         let calls = proxy.take();
         let writes = calls.iter().filter(|c| c.write).count();
         let chain = proxy::sequential_round_trips(&calls);
-        println!("| {step} | {} | {writes} | {chain} | {:.2} s |", calls.len(), wall.as_secs_f64());
+        println!(
+            "| {step} | {} | {writes} | {chain} | {:.2} s |",
+            calls.len(),
+            wall.as_secs_f64()
+        );
         rows.push(serde_json::json!({
             "step": step, "calls": calls.len(), "writes": writes, "sequential_round_trips": chain,
             "wall_seconds": wall.as_secs_f64(),
         }));
     }
-    report::write("deploy", &serde_json::json!({ "delay_ms": DELAY.as_millis() as u64, "steps": rows }));
+    report::write(
+        "deploy",
+        &serde_json::json!({ "delay_ms": DELAY.as_millis() as u64, "steps": rows }),
+    );
 }

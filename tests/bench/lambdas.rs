@@ -2,10 +2,10 @@
 //! first Runtime API poll) over repeated cold starts.
 
 #[allow(dead_code)]
+mod report;
+#[allow(dead_code)]
 #[path = "../support/runtime_api.rs"]
 mod runtime_api;
-#[allow(dead_code)]
-mod report;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,7 +49,10 @@ fn main() {
                     if let Some(at) = api.first_poll() {
                         break at;
                     }
-                    assert!(started.elapsed() < Duration::from_secs(10), "{function} never polled");
+                    assert!(
+                        started.elapsed() < Duration::from_secs(10),
+                        "{function} never polled"
+                    );
                     tokio::time::sleep(Duration::from_micros(200)).await;
                 };
                 let _ = child.kill();
@@ -58,8 +61,18 @@ fn main() {
             }));
         }
         inits.sort();
-        let (p50, p99, min) = (report::percentile(&inits, 50.0), report::percentile(&inits, 99.0), inits[0]);
-        println!("| {function} | {:.2} MB | {} ms | {} ms | {} ms |", zip.len() as f64 / 1e6, report::ms(p50), report::ms(p99), report::ms(min));
+        let (p50, p99, min) = (
+            report::percentile(&inits, 50.0),
+            report::percentile(&inits, 99.0),
+            inits[0],
+        );
+        println!(
+            "| {function} | {:.2} MB | {} ms | {} ms | {} ms |",
+            zip.len() as f64 / 1e6,
+            report::ms(p50),
+            report::ms(p99),
+            report::ms(min)
+        );
         rows.push(serde_json::json!({
             "function": function, "zip_bytes": zip.len(), "runs": RUNS,
             "init_ms": { "p50": report::ms(p50), "p99": report::ms(p99), "min": report::ms(min) }

@@ -24,12 +24,20 @@ struct Receipts {
 
 impl Receipts {
     fn new(trials: usize, clients: usize) -> Arc<Receipts> {
-        let slots = (0..trials).map(|_| (0..clients).map(|_| AtomicU64::new(0)).collect()).collect();
-        Arc::new(Receipts { base: Instant::now(), slots })
+        let slots = (0..trials)
+            .map(|_| (0..clients).map(|_| AtomicU64::new(0)).collect())
+            .collect();
+        Arc::new(Receipts {
+            base: Instant::now(),
+            slots,
+        })
     }
 
     fn count(&self, trial: usize) -> usize {
-        self.slots[trial].iter().filter(|s| s.load(Ordering::Relaxed) > 0).count()
+        self.slots[trial]
+            .iter()
+            .filter(|s| s.load(Ordering::Relaxed) > 0)
+            .count()
     }
 }
 
@@ -39,22 +47,38 @@ type Sink = futures_util::stream::SplitSink<
 >;
 
 /// Connects `n` clients to `room`; each records when it sees `tag-{trial}`. Returns the sinks and the elapsed time.
-async fn connect_room(url: &str, room: &str, n: usize, tag: &'static str, receipts: Arc<Receipts>) -> (Vec<Sink>, Duration) {
+async fn connect_room(
+    url: &str,
+    room: &str,
+    n: usize,
+    tag: &'static str,
+    receipts: Arc<Receipts>,
+) -> (Vec<Sink>, Duration) {
     let started = Instant::now();
     let sinks = futures_util::stream::iter(0..n)
         .map(|i| {
             let url = format!("{url}?username=u{i}&room={room}");
             let receipts = receipts.clone();
             async move {
-                let (socket, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
+                let (socket, _) = tokio_tungstenite::connect_async(&url)
+                    .await
+                    .expect("connect");
                 let (sink, mut stream) = socket.split();
                 tokio::spawn(async move {
                     while let Some(Ok(Message::Text(text))) = stream.next().await {
                         if let Some(at) = text.find(tag) {
-                            let digits: String = text[at + tag.len()..].chars().take_while(char::is_ascii_digit).collect();
+                            let digits: String = text[at + tag.len()..]
+                                .chars()
+                                .take_while(char::is_ascii_digit)
+                                .collect();
                             if let Ok(trial) = digits.parse::<usize>() {
                                 let ns = receipts.base.elapsed().as_nanos() as u64;
-                                let _ = receipts.slots[trial][i].compare_exchange(0, ns, Ordering::Relaxed, Ordering::Relaxed);
+                                let _ = receipts.slots[trial][i].compare_exchange(
+                                    0,
+                                    ns,
+                                    Ordering::Relaxed,
+                                    Ordering::Relaxed,
+                                );
                             }
                         }
                     }
@@ -71,7 +95,11 @@ async fn connect_room(url: &str, room: &str, n: usize, tag: &'static str, receip
 async fn wait_for(receipts: &Receipts, trial: usize, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while receipts.count(trial) < n {
-        assert!(Instant::now() < deadline, "only {} of {n} got trial {trial}", receipts.count(trial));
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} got trial {trial}",
+            receipts.count(trial)
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -82,10 +110,17 @@ async fn fan_out(sender: &mut Sink, receipts: &Receipts, n: usize) -> serde_json
     let mut latencies = Vec::new();
     for trial in 0..TRIALS {
         let sent = receipts.base.elapsed();
-        sender.send(Message::text(format!(r#"{{"action":"sendMessage","message":"bench-{trial}"}}"#))).await.unwrap();
+        sender
+            .send(Message::text(format!(
+                r#"{{"action":"sendMessage","message":"bench-{trial}"}}"#
+            )))
+            .await
+            .unwrap();
         wait_for(receipts, trial, n).await;
-        let mut these: Vec<Duration> =
-            receipts.slots[trial].iter().map(|s| Duration::from_nanos(s.load(Ordering::Relaxed)).saturating_sub(sent)).collect();
+        let mut these: Vec<Duration> = receipts.slots[trial]
+            .iter()
+            .map(|s| Duration::from_nanos(s.load(Ordering::Relaxed)).saturating_sub(sent))
+            .collect();
         these.sort();
         completions.push(*these.last().unwrap());
         latencies.extend(these);
@@ -104,7 +139,11 @@ fn main() {
     if !report::benchmarking() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut dev = Command::new(env!("CARGO_BIN_EXE_wschat"))
         .args(["dev", "--port", &port.to_string()])
         .stdout(Stdio::piped())
@@ -115,7 +154,10 @@ fn main() {
     std::thread::spawn(move || lines.for_each(drop));
     let base = format!("http://127.0.0.1:{port}");
     let url = format!("ws://127.0.0.1:{port}/dev");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let results = runtime.block_on(async {
         let small_receipts = Receipts::new(TRIALS, 1_000);
         let (mut small, small_connect) = connect_room(&url, "r1k", 1_000, "bench-", small_receipts.clone()).await;
@@ -163,7 +205,9 @@ fn main() {
             },
         })
     });
-    let _ = Command::new("kill").args(["-INT", &dev.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &dev.id().to_string()])
+        .status();
     let _ = dev.wait();
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
     report::write("sandbox", &results);

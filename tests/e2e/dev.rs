@@ -423,3 +423,24 @@ async fn a_message_over_128_kb_in_small_frames_closes_with_1009() {
         "a 40 KB frame"
     );
 }
+
+/// Arrivals racing each other's `$connect` must not prune each other's fresh rows.
+#[tokio::test]
+async fn a_crowd_connecting_at_once_all_get_the_message() {
+    let dev = Dev::start(&[]);
+    let url = dev.ws_url("");
+    let crowd: Vec<Client> = futures_util::future::join_all(
+        (0..150).map(|i| Client::connect_owned(format!("{url}?username=c{i}&room=crowd"))),
+    )
+    .await;
+    let mut sender = Client::join(&dev.ws_url("username=sender&room=crowd")).await;
+    sender
+        .send_json(json!({"action": "sendMessage", "message": "everyone?"}))
+        .await;
+    for mut client in crowd {
+        assert_eq!(
+            client.next_of_type("message").await["data"]["message"],
+            "everyone?"
+        );
+    }
+}
