@@ -23,6 +23,7 @@ use wschat_lambdas::protocol::{select_route, MAX_FRAME_BYTES};
 
 /// API Gateway's WebSocket frame limit; messages are limited to [`MAX_FRAME_BYTES`].
 pub const MAX_WS_FRAME_BYTES: usize = 32 * 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 
 pub async fn upgrade(
     State(sandbox): State<Arc<Sandbox>>,
@@ -85,7 +86,11 @@ pub async fn upgrade(
         .open_sockets
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let on_fail = (sandbox.clone(), origin.clone());
-    ws.max_frame_size(MAX_WS_FRAME_BYTES)
+    // tungstenite's 128 KiB default buffers per socket would cost ~1.5 GB at
+    // 10,000 connections; chat frames are small and buffers grow when needed.
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_frame_size(MAX_WS_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .on_failed_upgrade(move |_| {
             let (sandbox, origin) = on_fail;
