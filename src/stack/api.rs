@@ -6,6 +6,7 @@ use crate::aws::aws_error;
 use crate::error::Result;
 use crate::spec::{Function, ROUTES};
 use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType, RouteSettings};
+use futures_util::future::try_join_all;
 use std::collections::HashMap;
 
 const API: &str = "websocket api";
@@ -103,7 +104,7 @@ pub async fn ensure_integrations(
 ) -> Result<(Vec<Resource>, HashMap<Function, String>)> {
     let apigw = &ctx.clients.apigw;
     let existing: HashMap<String, String> = match api_id {
-        Some(id) if !(api_created && ctx.dry_run) => {
+        Some(id) if !api_created => {
             let out = apigw
                 .get_integrations()
                 .api_id(id)
@@ -118,44 +119,105 @@ pub async fn ensure_integrations(
         }
         _ => HashMap::new(),
     };
+    // Independent of each other: created concurrently.
+    let ensured = try_join_all(Function::ALL.map(|function| {
+        let existing = &existing;
+        async move {
+            let label = format!(
+                "{} → {}",
+                ctx.spec.api_name(),
+                ctx.spec.function_name(function)
+            );
+            let task = ctx.progress.task(format!("{INTEGRATION} {label}"));
+            let uri = ctx.spec.integration_uri(function);
+            if let Some(id) = existing.get(&uri) {
+                let report = finish(
+                    ctx,
+                    &task,
+                    Resource::new(INTEGRATION, label, Change::Unchanged),
+                );
+                return Ok((report, function, Some(id.clone())));
+            }
+            let mut id = None;
+            if let (Some(api_id), false) = (api_id, ctx.dry_run) {
+                let out = ctx
+                    .clients
+                    .apigw
+                    .create_integration()
+                    .api_id(api_id)
+                    .integration_type(IntegrationType::AwsProxy)
+                    .integration_method("POST")
+                    .integration_uri(&uri)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("API Gateway CreateIntegration", &label, e))?;
+                id = out.integration_id;
+            }
+            Ok::<_, crate::error::CliError>((
+                finish(
+                    ctx,
+                    &task,
+                    Resource::new(INTEGRATION, label, Change::Created),
+                ),
+                function,
+                id,
+            ))
+        }
+    }))
+    .await?;
     let mut reports = Vec::new();
     let mut ids = HashMap::new();
-    for function in Function::ALL {
-        let label = format!(
-            "{} → {}",
-            ctx.spec.api_name(),
-            ctx.spec.function_name(function)
-        );
-        let task = ctx.progress.task(format!("{INTEGRATION} {label}"));
-        let uri = ctx.spec.integration_uri(function);
-        if let Some(id) = existing.get(&uri) {
-            ids.insert(function, id.clone());
-            reports.push(finish(
-                ctx,
-                &task,
-                Resource::new(INTEGRATION, label, Change::Unchanged),
-            ));
-            continue;
+    for (report, function, id) in ensured {
+        reports.push(report);
+        if let Some(id) = id {
+            ids.insert(function, id);
         }
-        if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-            let out = apigw
-                .create_integration()
-                .api_id(api_id)
-                .integration_type(IntegrationType::AwsProxy)
-                .integration_method("POST")
-                .integration_uri(&uri)
-                .send()
-                .await
-                .map_err(|e| aws_error("API Gateway CreateIntegration", &label, e))?;
-            ids.insert(function, out.integration_id.unwrap_or_default());
-        }
-        reports.push(finish(
-            ctx,
-            &task,
-            Resource::new(INTEGRATION, label, Change::Created),
-        ));
     }
     Ok((reports, ids))
+}
+
+/// One route: created, retargeted, or left alone.
+async fn ensure_route(
+    ctx: &Ctx<'_>,
+    api_id: Option<&str>,
+    key: &str,
+    target: Option<String>,
+    existing: Option<&(String, Option<String>)>,
+) -> Result<Resource> {
+    let apigw = &ctx.clients.apigw;
+    let write = api_id.filter(|_| !ctx.dry_run);
+    let change = match existing {
+        Some((_, current)) if target.is_none() || *current == target => Change::Unchanged,
+        Some((route_id, _)) => {
+            if let Some(api_id) = write {
+                apigw
+                    .update_route()
+                    .api_id(api_id)
+                    .route_id(route_id)
+                    .set_target(target)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("API Gateway UpdateRoute", key, e))?;
+            }
+            Change::Updated {
+                fields: vec!["target".into()],
+            }
+        }
+        None => {
+            if let Some(api_id) = write {
+                apigw
+                    .create_route()
+                    .api_id(api_id)
+                    .route_key(key)
+                    .set_target(target)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("API Gateway CreateRoute", key, e))?;
+            }
+            Change::Created
+        }
+    };
+    Ok(Resource::new(ROUTE, key, change))
 }
 
 /// Every route of the protocol, each targeting its function's integration; routes wschat does not define are removed.
@@ -167,7 +229,7 @@ pub async fn ensure_routes(
 ) -> Result<Vec<Resource>> {
     let apigw = &ctx.clients.apigw;
     let existing: HashMap<String, (String, Option<String>)> = match api_id {
-        Some(id) if !(api_created && ctx.dry_run) => {
+        Some(id) if !api_created => {
             let out = apigw
                 .get_routes()
                 .api_id(id)
@@ -185,44 +247,14 @@ pub async fn ensure_routes(
     let task = ctx
         .progress
         .task(format!("{ROUTE}s {}", ctx.spec.api_name()));
-    let mut reports = Vec::new();
-    for (key, function) in ROUTES {
+    // Independent of each other: converged concurrently.
+    let mut reports = try_join_all(ROUTES.map(|(key, function)| {
         let target = integrations
             .get(&function)
             .map(|id| format!("integrations/{id}"));
-        let change = match existing.get(key) {
-            Some((_, current)) if target.is_none() || *current == target => Change::Unchanged,
-            Some((route_id, _)) => {
-                if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-                    apigw
-                        .update_route()
-                        .api_id(api_id)
-                        .route_id(route_id)
-                        .set_target(target.clone())
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("API Gateway UpdateRoute", key, e))?;
-                }
-                Change::Updated {
-                    fields: vec!["target".into()],
-                }
-            }
-            None => {
-                if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-                    apigw
-                        .create_route()
-                        .api_id(api_id)
-                        .route_key(key)
-                        .set_target(target.clone())
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("API Gateway CreateRoute", key, e))?;
-                }
-                Change::Created
-            }
-        };
-        reports.push(Resource::new(ROUTE, key, change));
-    }
+        ensure_route(ctx, api_id, key, target, existing.get(key))
+    }))
+    .await?;
     for (key, (route_id, _)) in &existing {
         if ROUTES.iter().any(|(k, _)| k == key) {
             continue;
@@ -265,7 +297,7 @@ pub async fn ensure_stage(
         .build();
     let apigw = &ctx.clients.apigw;
     let current = match api_id {
-        Some(id) if !(api_created && ctx.dry_run) => {
+        Some(id) if !api_created => {
             match apigw.get_stage().api_id(id).stage_name(&name).send().await {
                 Ok(stage) => Some(stage),
                 Err(e) if e.as_service_error().is_some_and(is_not_found) => None,

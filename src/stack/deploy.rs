@@ -24,6 +24,7 @@ pub struct Reconciled {
 /// ```
 ///
 /// Function ARNs are derived from the account, so the API side never waits for IAM.
+/// What this run has just created (or would create) has no children to describe.
 /// `packages` is `None` for status, which does not compare code.
 pub async fn reconcile(ctx: &Ctx<'_>, packages: Option<&Packages>) -> Result<Reconciled> {
     let (table, log_groups, role, (api, api_id)) = tokio::try_join!(

@@ -331,7 +331,7 @@ pub async fn ensure_permission(
         ));
     };
     let wanted = ctx.spec.api_source_arn(api_id);
-    let current = if function_created && ctx.dry_run {
+    let current = if function_created {
         None
     } else {
         permitted_source(ctx, &name).await?

@@ -126,7 +126,7 @@ pub async fn ensure_policy(
         ));
     };
     let wanted = ctx.spec.access_policy(api_id);
-    let current = if role_created && ctx.dry_run {
+    let current = if role_created {
         None
     } else {
         match iam
