@@ -30,6 +30,7 @@ try {
   await ada.fill("#text", "hello bob");
   await ada.press("#text", "Enter");
   await bob.waitForFunction(() => [...document.querySelectorAll(".msg")].some((m) => m.textContent.includes("hello bob")));
+  await ada.waitForSelector(".msg.mine", { timeout: 10000 });
   assert.equal(await ada.locator(".msg.mine").count(), 1, "ada's own message is marked as hers");
 
   const hostile = "<img src=x onerror=alert(1)>";

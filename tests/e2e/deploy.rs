@@ -378,6 +378,19 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
     let aws = aws().await;
     let name = unique("life");
 
+    let plan = deploy(&proxy, &name, &["--dry-run"]).await.json();
+    assert_eq!(plan["dry_run"], true);
+    assert!(
+        changes(&plan).iter().all(|(_, change)| change == "created"),
+        "{plan}"
+    );
+    assert!(plan["web_client"].is_null());
+    assert_eq!(
+        writes(&proxy.take()),
+        Vec::<String>::new(),
+        "a dry run writes nothing"
+    );
+
     let first = deploy(&proxy, &name, &[]).await.json();
     assert!(
         changes(&first)
