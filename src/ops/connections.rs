@@ -79,10 +79,10 @@ async fn check(target: &Target, row: &mut Row) -> Result<()> {
                 row.state = "ghost";
                 Ok(())
             }
-            Ok(Delivery::Delivered) => unreachable!("an error is never a delivery"),
-            Err(e) => Err(CliError::failed(format!(
-                "@connections GET {} failed: {e}",
-                row.connection_id
+            failure => Err(CliError::failed(format!(
+                "@connections GET {} failed: {}",
+                row.connection_id,
+                failure.err().map(|e| e.to_string()).unwrap_or_default()
             ))),
         },
     }

@@ -205,7 +205,12 @@ async fn idle_connections_close_and_fire_disconnect() {
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     let mut bob = Client::join(&dev.ws_url("username=bob")).await;
     // Bob keeps talking inside the idle window; Ada stays silent.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let leave = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ada was never closed for idling"
+        );
         bob.send_json(json!({"action": "who"})).await;
         if let Some(frame) = bob.next_within(Duration::from_millis(400)).await {
             if frame["type"] == "leave" {
