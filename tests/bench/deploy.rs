@@ -38,15 +38,7 @@ fn main() {
     if !report::benchmarking() {
         return;
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let zips = root.join("target/bench/zips");
-    let status = Command::new(env!("CARGO_BIN_EXE_wschat"))
-        .current_dir(root)
-        .args(["--quiet", "package", "--out"])
-        .arg(&zips)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let zips = report::package_zips();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let moto = moto::Moto::shared();
     let proxy = runtime.block_on(proxy::Proxy::start(&moto.endpoint));

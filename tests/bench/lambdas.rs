@@ -16,15 +16,8 @@ fn main() {
     if !report::benchmarking() {
         return;
     }
+    let zips = report::package_zips();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let zips = root.join("target/bench/zips");
-    let status = Command::new(env!("CARGO_BIN_EXE_wschat"))
-        .current_dir(root)
-        .args(["--quiet", "package", "--out"])
-        .arg(&zips)
-        .status()
-        .unwrap();
-    assert!(status.success());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();
     println!("| function | zip size | init p50 | init p99 | init min |");

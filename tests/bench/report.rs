@@ -48,3 +48,17 @@ pub fn memory_mb(pid: u32) -> Option<(f64, f64)> {
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
+
+/// The three function zips, built by `wschat package` into `target/bench/zips`.
+pub fn package_zips() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let zips = root.join("target/bench/zips");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_wschat"))
+        .current_dir(&root)
+        .args(["--quiet", "package", "--out"])
+        .arg(&zips)
+        .status()
+        .unwrap();
+    assert!(status.success(), "wschat package failed");
+    zips
+}
