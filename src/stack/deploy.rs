@@ -114,13 +114,7 @@ impl fmt::Display for DeployReport {
             )?;
         } else {
             for r in &changed {
-                writeln!(
-                    f,
-                    "  {:<12} {:<48} {}",
-                    r.kind,
-                    r.name,
-                    r.describe(self.dry_run)
-                )?;
+                writeln!(f, "{}", r.row(self.dry_run))?;
             }
             writeln!(f, "  {} unchanged", self.resources.len() - changed.len())?;
         }

@@ -77,6 +77,16 @@ impl Resource {
         }
     }
 
+    /// One aligned line of a deploy or teardown report.
+    pub fn row(&self, dry_run: bool) -> String {
+        format!(
+            "  {:<13} {:<48} {}",
+            self.kind,
+            self.name,
+            self.describe(dry_run)
+        )
+    }
+
     /// The words for a deploy (or its dry run) and for status.
     pub fn describe(&self, dry_run: bool) -> String {
         match (&self.change, dry_run) {

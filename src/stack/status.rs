@@ -80,7 +80,7 @@ impl fmt::Display for StatusReport {
             } else {
                 format!(" ({})", r.differences.join(", "))
             };
-            writeln!(f, "  {:<8} {:<12} {}{detail}", r.state, r.kind, r.name)?;
+            writeln!(f, "  {:<8} {:<13} {}{detail}", r.state, r.kind, r.name)?;
         }
         match (&self.websocket_url, &self.connections_url) {
             (Some(ws), Some(connections)) => {

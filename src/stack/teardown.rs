@@ -79,13 +79,7 @@ impl fmt::Display for TeardownReport {
             self.stack, self.region, self.elapsed_seconds
         )?;
         for r in &self.resources {
-            writeln!(
-                f,
-                "  {:<12} {:<48} {}",
-                r.kind,
-                r.name,
-                r.describe(self.dry_run)
-            )?;
+            writeln!(f, "{}", r.row(self.dry_run))?;
         }
         let foreign = self
             .resources
