@@ -19,12 +19,12 @@ fn progress(global: &Global) -> Progress {
 }
 
 fn packages(
-    args_prebuilt: Option<&std::path::Path>,
+    prebuilt: Option<&std::path::Path>,
     arch: spec::Arch,
     progress: &Progress,
 ) -> Result<package::Packages> {
     let task = progress.task("package");
-    let packages = match args_prebuilt {
+    let packages = match prebuilt {
         Some(dir) => {
             task.set(format!("checking {}", dir.display()));
             package::load_prebuilt(dir, arch)?

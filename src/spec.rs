@@ -287,11 +287,16 @@ impl StackSpec {
         )
     }
 
-    pub fn connections_url(&self, api_id: &str) -> String {
+    /// The management API's endpoint: `@connections/{id}` lives under it.
+    pub fn stage_url(&self, api_id: &str) -> String {
         format!(
-            "https://{api_id}.execute-api.{}.amazonaws.com/{}/@connections",
+            "https://{api_id}.execute-api.{}.amazonaws.com/{}",
             self.region, self.stage
         )
+    }
+
+    pub fn connections_url(&self, api_id: &str) -> String {
+        format!("{}/@connections", self.stage_url(api_id))
     }
 
     pub fn trust_policy(&self) -> serde_json::Value {

@@ -32,9 +32,8 @@ pub struct Target {
 
 /// `--local [URL]`: a running `wschat dev`. Otherwise the deployed stack, which must exist.
 pub async fn resolve(global: &Global, local: Option<&str>) -> Result<Target> {
-    spec::validate_name(&global.name)?;
-    spec::validate_stage(&global.stage)?;
     if let Some(url) = local {
+        spec::validate_stage(&global.stage)?;
         let store = HttpStore::new(url, &global.stage);
         // Fail here, clearly, rather than on the first row.
         store
@@ -81,10 +80,7 @@ pub async fn resolve(global: &Global, local: Option<&str>) -> Result<Target> {
     };
     let endpoint = match &global.endpoint_url {
         Some(url) => format!("{}/{}", url.trim_end_matches('/'), spec.stage),
-        None => spec
-            .connections_url(&api_id)
-            .trim_end_matches("/@connections")
-            .to_owned(),
+        None => spec.stage_url(&api_id),
     };
     Ok(Target {
         label: format!("{} in {}", spec.prefix(), spec.region),

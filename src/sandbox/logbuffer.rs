@@ -18,7 +18,7 @@ pub struct LogLine {
     pub message: String,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct LogBuffer {
     inner: Arc<Mutex<(u64, VecDeque<LogLine>)>>,
     echo: bool,

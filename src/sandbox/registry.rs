@@ -14,6 +14,15 @@ pub enum Outbound {
     Binary(Bytes),
 }
 
+impl From<Outbound> for axum::extract::ws::Message {
+    fn from(frame: Outbound) -> Self {
+        match frame {
+            Outbound::Text(text) => Self::Text(text),
+            Outbound::Binary(bytes) => Self::Binary(bytes),
+        }
+    }
+}
+
 pub struct Live {
     pub outbox: mpsc::UnboundedSender<Outbound>,
     /// Epoch ms.

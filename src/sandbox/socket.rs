@@ -131,19 +131,15 @@ async fn serve(
             tokio::select! {
                 biased;
                 frame = inbox.recv() => {
-                    let message = match frame {
-                        Some(Outbound::Text(text)) => Message::Text(text),
-                        Some(Outbound::Binary(bytes)) => Message::Binary(bytes),
-                        None => break,
-                    };
-                    if sink.send(message).await.is_err() {
+                    let Some(frame) = frame else { break };
+                    if sink.send(frame.into()).await.is_err() {
                         break;
                     }
                 }
                 close = close_rx.recv() => {
                     // Frames queued before the close still go out first.
-                    while let Ok(Outbound::Text(text)) = inbox.try_recv() {
-                        let _ = sink.send(Message::Text(text)).await;
+                    while let Ok(frame) = inbox.try_recv() {
+                        let _ = sink.send(frame.into()).await;
                     }
                     if let Some(close) = close {
                         let _ = sink.send(Message::Close(Some(close))).await;

@@ -434,9 +434,10 @@ async fn a_message_over_128_kb_in_small_frames_closes_with_1009() {
 async fn a_crowd_connecting_at_once_all_get_the_message() {
     let dev = Dev::start(&[]);
     let url = dev.ws_url("");
-    let crowd: Vec<Client> = futures_util::future::join_all(
-        (0..150).map(|i| Client::connect_owned(format!("{url}?username=c{i}&room=crowd"))),
-    )
+    let crowd: Vec<Client> = futures_util::future::join_all((0..150).map(|i| {
+        let url = format!("{url}?username=c{i}&room=crowd");
+        async move { Client::connect(&url).await }
+    }))
     .await;
     let mut sender = Client::join(&dev.ws_url("username=sender&room=crowd")).await;
     sender

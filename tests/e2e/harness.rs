@@ -161,10 +161,6 @@ impl Client {
         Client { socket }
     }
 
-    pub async fn connect_owned(url: String) -> Client {
-        Client::connect(&url).await
-    }
-
     /// Connects and waits until the server has registered us (a `who` round trip).
     pub async fn join(url: &str) -> Client {
         let mut client = Client::connect(url).await;
