@@ -1,10 +1,22 @@
-//! AWS configuration from the global flags, the service clients, and turning SDK errors into advice.
+//! Where the AWS calls go (region, profile, endpoint), the service clients,
+//! and turning SDK errors into advice.
 
-use crate::cli::Global;
 use crate::error::{CliError, Result};
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// How to reach AWS: each `None` falls back to the SDK's standard chain
+/// (environment, profile, SSO).
+#[derive(Debug, Clone, Default)]
+pub struct AwsConfig {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// Every call goes here instead (a local emulator); also `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+}
 
 /// Every client a command may need, built once from one `SdkConfig`.
 #[derive(Clone)]
@@ -24,15 +36,15 @@ or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. No AWS account? `wschat d
 
 /// Loads region and credentials the standard way (flags, environment, profiles, SSO)
 /// and fails early, before any service call, when either is missing.
-pub async fn connect(global: &Global) -> Result<Clients> {
+pub async fn connect(config: &AwsConfig) -> Result<Clients> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(profile) = &global.profile {
+    if let Some(profile) = &config.profile {
         loader = loader.profile_name(profile);
     }
-    let region_chain = RegionProviderChain::first_try(global.region.clone().map(Region::new))
+    let region_chain = RegionProviderChain::first_try(config.region.clone().map(Region::new))
         .or_default_provider();
     loader = loader.region(region_chain);
-    if let Some(url) = &global.endpoint_url {
+    if let Some(url) = &config.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     let sdk = loader.load().await;
@@ -94,13 +106,31 @@ pub fn aws_error(
     err
 }
 
-/// `aws`, `aws-cn` or `aws-us-gov`: ARNs differ by partition.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
+/// Turns a service's "no such resource" answer into `Ok(None)`, so each
+/// describe call reads as one line instead of a three-armed match.
+pub trait OrAbsent<T, E> {
+    fn or_absent(self) -> std::result::Result<Option<T>, E>;
+}
+
+impl<T, E, R> OrAbsent<T, SdkError<E, R>> for std::result::Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata,
+{
+    fn or_absent(self) -> std::result::Result<Option<T>, SdkError<E, R>> {
+        match self {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if e.as_service_error().is_some_and(is_not_found) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
+}
+
+/// The "does not exist" answers of the services wschat calls.
+pub fn is_not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
+    matches!(
+        e.code(),
+        Some(
+            "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound"
+        )
+    )
 }

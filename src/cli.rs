@@ -1,6 +1,11 @@
-//! Command-line interface: global flags and subcommands.
+//! Command-line interface: global flags and subcommands, and their
+//! conversion into the plain types the rest of the tool takes. Clap stops here.
 
+use crate::aws::AwsConfig;
+use crate::error::Result;
+use crate::ops::Place;
 use crate::output::Format;
+use crate::spec::{Arch, Function, Settings, StackId};
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -65,6 +70,21 @@ pub struct Global {
     pub quiet: bool,
 }
 
+impl Global {
+    /// The stack's name and stage, validated before anything else happens.
+    pub fn stack_id(&self) -> Result<StackId> {
+        StackId::new(&self.name, &self.stage)
+    }
+
+    pub fn aws(&self) -> AwsConfig {
+        AwsConfig {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole chat on localhost: a local API Gateway, the real handlers, the web client.
@@ -104,6 +124,25 @@ pub struct LocalArgs {
     /// Talk to a running `wschat dev` (default http://127.0.0.1:8080) instead of AWS.
     #[arg(long, num_args = 0..=1, default_missing_value = crate::ops::DEFAULT_LOCAL_URL, value_name = "URL")]
     pub local: Option<String>,
+}
+
+impl LocalArgs {
+    /// The sandbox when `--local` was given, else AWS.
+    pub fn place<'a>(&'a self, aws: &'a AwsConfig) -> Place<'a> {
+        match &self.local {
+            Some(url) => Place::Local(url),
+            None => Place::Aws(aws),
+        }
+    }
+
+    /// `--local` given either before or after a subcommand.
+    pub fn or<'a>(&'a self, outer: &'a LocalArgs) -> &'a LocalArgs {
+        if self.local.is_some() {
+            self
+        } else {
+            outer
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -193,6 +232,34 @@ pub struct LogsArgs {
     pub target: LocalArgs,
 }
 
+impl LogsArgs {
+    pub fn functions(&self) -> Vec<Function> {
+        match self.function {
+            None => Function::ALL.to_vec(),
+            Some(FunctionArg::Connect) => vec![Function::Connect],
+            Some(FunctionArg::Disconnect) => vec![Function::Disconnect],
+            Some(FunctionArg::Message) => vec![Function::Message],
+        }
+    }
+}
+
+/// `--arch`: the functions' CPU architecture, by Lambda's names.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ArchArg {
+    #[value(name = "x86_64")]
+    X86_64,
+    Arm64,
+}
+
+impl From<ArchArg> for Arch {
+    fn from(arch: ArchArg) -> Arch {
+        match arch {
+            ArchArg::X86_64 => Arch::X86_64,
+            ArchArg::Arm64 => Arch::Arm64,
+        }
+    }
+}
+
 const LOG_RETENTION_DAYS: [i32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
@@ -222,7 +289,7 @@ pub struct SettingsArgs {
     pub timeout: i32,
     /// CPU architecture of the functions [default: this machine's].
     #[arg(long, value_enum, env = "WSCHAT_ARCH")]
-    pub arch: Option<crate::spec::Arch>,
+    pub arch: Option<ArchArg>,
     /// Days the functions' logs are kept.
     #[arg(long, default_value_t = 14, env = "WSCHAT_LOG_RETENTION", value_parser = retention, value_name = "DAYS")]
     pub log_retention: i32,
@@ -235,11 +302,11 @@ pub struct SettingsArgs {
 }
 
 impl SettingsArgs {
-    pub fn settings(&self) -> crate::spec::Settings {
-        crate::spec::Settings {
+    pub fn settings(&self) -> Settings {
+        Settings {
             memory_mb: self.memory,
             timeout_s: self.timeout,
-            arch: self.arch.unwrap_or_else(crate::spec::Arch::host),
+            arch: self.arch.map_or_else(Arch::host, Arch::from),
             log_retention_days: self.log_retention,
             throttle_rate: self.throttle_rate,
             throttle_burst: self.throttle_burst,
@@ -284,7 +351,7 @@ pub struct TeardownArgs {
 pub struct PackageArgs {
     /// CPU architecture to build for [default: this machine's].
     #[arg(long, value_enum)]
-    pub arch: Option<crate::spec::Arch>,
+    pub arch: Option<ArchArg>,
     /// Directory for the zips.
     #[arg(long, default_value = "target/wschat-lambdas", value_name = "DIR")]
     pub out: std::path::PathBuf,
@@ -307,4 +374,19 @@ pub struct DevArgs {
     /// Close connections older than this, as API Gateway does after 2 hours.
     #[arg(long, default_value = "2h", value_parser = duration, value_name = "DURATION")]
     pub max_lifetime: Duration,
+}
+
+impl DevArgs {
+    pub fn options(self, global: &Global) -> Result<crate::sandbox::Options> {
+        Ok(crate::sandbox::Options {
+            id: global.stack_id()?,
+            region: global.region.clone(),
+            host: self.host,
+            port: self.port,
+            dynamodb_endpoint: self.dynamodb_endpoint,
+            idle_timeout: self.idle_timeout,
+            max_lifetime: self.max_lifetime,
+            verbose: global.verbose > 0,
+        })
+    }
 }

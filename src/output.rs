@@ -20,3 +20,14 @@ pub fn print<T: Display + Serialize>(format: Format, result: &T) {
         ),
     }
 }
+
+/// One item of a stream (`logs --follow`): a line of text, or one compact JSON object per line.
+pub fn print_line<T: Display + Serialize>(format: Format, item: &T) {
+    match format {
+        Format::Text => println!("{item}"),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(item).expect("results serialize")
+        ),
+    }
+}

@@ -62,14 +62,12 @@ impl Progress {
         Some(bar)
     }
 
-    /// A line of its own, outside any task.
-    pub fn say(&self, text: &str) {
+    /// Runs `work` with the live lines hidden, for anything else that writes to
+    /// the terminal meanwhile (cargo building the functions).
+    pub fn suspend<R>(&self, work: impl FnOnce() -> R) -> R {
         match &self.multi {
-            Some(m) => {
-                let _ = m.println(text);
-            }
-            None if !self.quiet => eprintln!("{text}"),
-            None => {}
+            Some(m) => m.suspend(work),
+            None => work(),
         }
     }
 }

@@ -1,11 +1,11 @@
 //! The DynamoDB `ConnectionStore`: partition key `connectionId`, a GSI on
 //! `room` for fan-out and one on `username` for direct messages.
+//!
+//! Only reads and writes live here, since this ships in every function; the
+//! CLI creates the table from the schema constants below.
 
 use crate::store::{Connection, ConnectionStore, Filter, Page, StoreError};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 
@@ -13,6 +13,8 @@ pub const KEY: &str = "connectionId";
 pub const ROOM_INDEX: &str = "room-index";
 pub const USERNAME_INDEX: &str = "username-index";
 pub const TTL_ATTRIBUTE: &str = "ttl";
+/// Each global secondary index and the attribute it is keyed on.
+pub const INDEXES: [(&str, &str); 2] = [(ROOM_INDEX, "room"), (USERNAME_INDEX, "username")];
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -145,8 +147,8 @@ impl ConnectionStore for DynamoStore {
             }
             Filter::Room(value) | Filter::Username(value) => {
                 let (index, attr) = match filter {
-                    Filter::Room(_) => (ROOM_INDEX, "room"),
-                    _ => (USERNAME_INDEX, "username"),
+                    Filter::Room(_) => INDEXES[0],
+                    _ => INDEXES[1],
                 };
                 let out = self
                     .client
@@ -173,75 +175,4 @@ impl ConnectionStore for DynamoStore {
             next: last.filter(|k| !k.is_empty()).as_ref().map(encode_cursor),
         })
     }
-}
-
-pub fn string_attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .expect("name and type are set")
-}
-
-pub fn hash_key(name: &str) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(KeyType::Hash)
-        .build()
-        .expect("name and type are set")
-}
-
-fn index_on(index: &str, attr: &str) -> GlobalSecondaryIndex {
-    GlobalSecondaryIndex::builder()
-        .index_name(index)
-        .key_schema(hash_key(attr))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .expect("name and key schema are set")
-}
-
-/// Creates the connections table (on demand, both GSIs) and turns on TTL.
-/// Used by `wschat dev --dynamodb-endpoint` and the tests; `wschat deploy` builds the same shape.
-pub async fn create_table(
-    client: &Client,
-    table: &str,
-    tags: Vec<aws_sdk_dynamodb::types::Tag>,
-) -> Result<(), StoreError> {
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(string_attr(KEY))
-        .attribute_definitions(string_attr("room"))
-        .attribute_definitions(string_attr("username"))
-        .key_schema(hash_key(KEY))
-        .global_secondary_indexes(index_on(ROOM_INDEX, "room"))
-        .global_secondary_indexes(index_on(USERNAME_INDEX, "username"))
-        .set_tags(Some(tags).filter(|t| !t.is_empty()))
-        .send()
-        .await
-        .map_err(|e| err("CreateTable", e))?;
-    Ok(())
-}
-
-/// Lets DynamoDB expire rows whose `$disconnect` never ran.
-pub async fn enable_ttl(client: &Client, table: &str) -> Result<(), StoreError> {
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(TTL_ATTRIBUTE)
-                .enabled(true)
-                .build()
-                .expect("name and flag are set"),
-        )
-        .send()
-        .await
-        .map_err(|e| err("UpdateTimeToLive", e))?;
-    Ok(())
 }

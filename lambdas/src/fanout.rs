@@ -2,7 +2,7 @@
 //! rate limit, jittered retry on throttling, and a 410 prunes that stale row.
 //! The message Lambda, `wschat dev` and `wschat broadcast` all send through here.
 
-use crate::gateway::{Delivery, Gateway, GatewayError};
+use crate::gateway::{Delivery, Gateway};
 use crate::retry::Backoff;
 use crate::store::{ConnectionStore, Filter, StoreError};
 use bytes::Bytes;
@@ -19,7 +19,8 @@ pub struct FanoutOptions {
     pub concurrency: usize,
     /// Posts per second across the whole fan-out; `None` for no limit.
     pub rate: Option<u32>,
-    /// Attempts per connection while API Gateway answers `LimitExceededException`.
+    /// Attempts per connection while API Gateway throttles or fails transiently;
+    /// the only retry layer (the `@connections` client itself does not retry).
     pub max_attempts: u32,
     pub backoff: Backoff,
 }
@@ -106,7 +107,7 @@ async fn deliver_one<S: ConnectionStore, G: Gateway>(
                 tracing::info!(connection_id, "pruned stale connection (410 Gone)");
                 return Outcome::Pruned;
             }
-            Err(GatewayError::Throttled) if attempt + 1 < options.max_attempts => {
+            Err(e) if e.is_retryable() && attempt + 1 < options.max_attempts => {
                 tokio::time::sleep(options.backoff.delay(attempt)).await;
                 attempt += 1;
             }

@@ -20,12 +20,22 @@ pub enum GatewayError {
     /// `LimitExceededException`: retry later.
     #[error("throttled by API Gateway (LimitExceededException)")]
     Throttled,
+    /// A 5xx, a timeout or a dropped connection: worth another attempt.
+    #[error("API Gateway did not answer: {0}")]
+    Transient(String),
     #[error("payload too large for API Gateway (PayloadTooLargeException)")]
     PayloadTooLarge,
     #[error("forbidden by API Gateway: {0}")]
     Forbidden(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl GatewayError {
+    /// Whether another attempt may succeed: throttling and transient failures.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, GatewayError::Throttled | GatewayError::Transient(_))
+    }
 }
 
 pub trait Gateway: Send + Sync + 'static {
@@ -56,10 +66,13 @@ pub struct ManagementGateway {
 }
 
 impl ManagementGateway {
-    /// A client for one API stage's `@connections` endpoint.
+    /// A client for one API stage's `@connections` endpoint. The SDK does not
+    /// retry: the fan-out is the one retry layer (see [`GatewayError::is_retryable`]),
+    /// so a throttled burst is not retried by two layers at once.
     pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint)
+            .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled())
             .build();
         ManagementGateway {
             client: Client::from_conf(config),
@@ -87,6 +100,10 @@ where
         }
         (Some(403), _) | (_, Some("ForbiddenException")) => {
             Err(GatewayError::Forbidden(DisplayErrorContext(e).to_string()))
+        }
+        (Some(500..=599), _) => Err(GatewayError::Transient(DisplayErrorContext(e).to_string())),
+        _ if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) => {
+            Err(GatewayError::Transient(DisplayErrorContext(e).to_string()))
         }
         _ => Err(GatewayError::Other(DisplayErrorContext(e).to_string())),
     }

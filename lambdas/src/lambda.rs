@@ -1,4 +1,4 @@
-//! The Lambda side: SDK clients built once per container, JSON logs, the runtime loop.
+//! The Lambda side: SDK clients built once per container, Lambda's log controls, the runtime loop.
 
 use crate::chat::{Chat, ChatConfig};
 use crate::dynamo::DynamoStore;
@@ -8,25 +8,12 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
-/// Lambda's own log line carries the timestamp, so ours do not repeat it.
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,aws_config=warn".into()),
-        )
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
-}
-
 /// Runs one of the chat functions until the Runtime API goes away.
 /// Environment: `TABLE_NAME` (required), the `WSCHAT_*` tuning knobs of
 /// [`ChatConfig::from_env`], and optionally `WSCHAT_MANAGEMENT_ENDPOINT`.
+/// Logging follows Lambda's own controls (`AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT`).
 pub async fn run() -> Result<(), Error> {
-    init_logging();
+    lambda_runtime::tracing::init_default_subscriber();
     let table = std::env::var("TABLE_NAME")
         .map_err(|_| "TABLE_NAME is not set: the function needs its DynamoDB table")?;
     let sdk = Arc::new(aws_config::load_from_env().await);

@@ -15,6 +15,9 @@ pub const MAX_NAME_CHARS: usize = 32;
 /// (seed 004's `"action":"message"`, or no action) lands on `$default`.
 pub const ROUTED_ACTIONS: [&str; 3] = ["sendMessage", "join", "who"];
 pub const DEFAULT_ROUTE: &str = "$default";
+/// The routes API Gateway selects by itself, on the handshake and after the close.
+pub const CONNECT_ROUTE: &str = "$connect";
+pub const DISCONNECT_ROUTE: &str = "$disconnect";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolError {

@@ -8,6 +8,9 @@ use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use wschat_lambdas::store::{Connection, ConnectionStore, Filter, Page, StoreError};
 
+/// Where `wschat dev` listens unless told otherwise.
+pub const DEFAULT_LOCAL_URL: &str = "http://127.0.0.1:8080";
+
 #[derive(Clone)]
 pub struct HttpStore {
     base: String,
@@ -122,4 +125,42 @@ impl ConnectionStore for HttpStore {
             next: wire.next,
         })
     }
+}
+
+/// `wschat status --local`: where a running sandbox serves what.
+#[derive(serde::Serialize)]
+pub struct LocalStatus {
+    target: String,
+    websocket_url: String,
+    connections_url: String,
+    web_client: String,
+    connections: usize,
+}
+
+impl std::fmt::Display for LocalStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}: running", self.target)?;
+        writeln!(f, "  WebSocket     {}", self.websocket_url)?;
+        writeln!(f, "  @connections  {}", self.connections_url)?;
+        writeln!(f, "  web client    {}", self.web_client)?;
+        write!(f, "  connections   {} stored", self.connections)
+    }
+}
+
+pub async fn status(
+    target: &super::Target,
+    url: &str,
+    stage: &str,
+) -> crate::error::Result<LocalStatus> {
+    let rows = wschat_lambdas::store::list_all(&target.store, &Filter::All)
+        .await
+        .map_err(super::store_error)?;
+    let base = url.trim_end_matches('/');
+    Ok(LocalStatus {
+        target: target.label.clone(),
+        websocket_url: format!("{}/{stage}", base.replacen("http", "ws", 1)),
+        connections_url: format!("{base}/{stage}/@connections"),
+        web_client: format!("{base}/"),
+        connections: rows.len(),
+    })
 }

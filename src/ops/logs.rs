@@ -1,10 +1,12 @@
 //! `wschat logs`: the stack's Lambda logs merged in time order, or the sandbox's.
 
-use super::Target;
+use super::local::HttpStore;
+use super::{Backend, Target};
+use crate::aws::OrAbsent;
 use crate::clock::iso8601;
 use crate::error::{CliError, Result};
 use crate::spec::Function;
-use crate::stack::is_not_found;
+use crate::stack::Stack;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::fmt;
@@ -76,12 +78,8 @@ impl Cursor {
     }
 }
 
-async fn fetch_aws(
-    target: &Target,
-    options: &LogsOptions,
-    cursor: &Cursor,
-) -> Result<Vec<LogEvent>> {
-    let (clients, spec) = target.aws.as_ref().expect("an AWS target");
+async fn fetch_aws(stack: &Stack, options: &LogsOptions, cursor: &Cursor) -> Result<Vec<LogEvent>> {
+    let (clients, spec) = (&stack.clients, &stack.spec);
     let mut events = Vec::new();
     let mut groups_found = 0;
     for function in &options.functions {
@@ -98,25 +96,19 @@ async fn fetch_aws(
         let mut pages = request.into_paginator().send();
         let mut exists = true;
         while let Some(page) = pages.next().await {
-            match page {
-                Ok(page) => events.extend(page.events().iter().map(|e| LogEvent {
-                    timestamp: e.timestamp.unwrap_or(0),
-                    function: function.binary().to_owned(),
-                    message: e.message.clone().unwrap_or_default(),
-                    key: e.event_id.clone().unwrap_or_default(),
-                })),
-                Err(e) if e.as_service_error().is_some_and(is_not_found) => {
-                    exists = false;
-                    break;
-                }
-                Err(e) => {
-                    return Err(crate::aws::aws_error(
-                        "CloudWatch Logs FilterLogEvents",
-                        &group,
-                        e,
-                    ))
-                }
-            }
+            let page = page
+                .or_absent()
+                .map_err(|e| crate::aws::aws_error("CloudWatch Logs FilterLogEvents", &group, e))?;
+            let Some(page) = page else {
+                exists = false;
+                break;
+            };
+            events.extend(page.events().iter().map(|e| LogEvent {
+                timestamp: e.timestamp.unwrap_or(0),
+                function: function.binary().to_owned(),
+                message: e.message.clone().unwrap_or_default(),
+                key: e.event_id.clone().unwrap_or_default(),
+            }));
         }
         groups_found += usize::from(exists);
     }
@@ -132,11 +124,10 @@ async fn fetch_aws(
 }
 
 async fn fetch_local(
-    target: &Target,
+    store: &HttpStore,
     options: &LogsOptions,
     cursor: &Cursor,
 ) -> Result<Vec<LogEvent>> {
-    let store = target.local.as_ref().expect("a local target");
     let lines = store
         .logs(cursor.after_seq)
         .await
@@ -168,18 +159,19 @@ pub async fn poll(
     options: &LogsOptions,
     cursor: &mut Cursor,
 ) -> Result<Vec<LogEvent>> {
-    let mut events = if target.local.is_some() {
-        let events = fetch_local(target, options, cursor).await?;
-        if let Some(max) = events
-            .iter()
-            .filter_map(|e| e.key.parse::<u64>().ok())
-            .max()
-        {
-            cursor.after_seq = max;
+    let mut events = match &target.backend {
+        Backend::Local(store) => {
+            let events = fetch_local(store, options, cursor).await?;
+            if let Some(max) = events
+                .iter()
+                .filter_map(|e| e.key.parse::<u64>().ok())
+                .max()
+            {
+                cursor.after_seq = max;
+            }
+            events
         }
-        events
-    } else {
-        fetch_aws(target, options, cursor).await?
+        Backend::Aws(stack) => fetch_aws(stack, options, cursor).await?,
     };
     events.retain(|e| cursor.seen.insert(format!("{}/{}", e.function, e.key)));
     events.sort_by_key(|e| e.timestamp);
@@ -188,4 +180,26 @@ pub async fn poll(
         cursor.start_ms = cursor.start_ms.max(last.timestamp);
     }
     Ok(events)
+}
+
+/// How often `--follow` asks for new events.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
+
+/// `--follow`: shows each new batch until Ctrl-C, starting with `first`.
+pub async fn follow(
+    target: &Target,
+    options: &LogsOptions,
+    cursor: &mut Cursor,
+    first: Vec<LogEvent>,
+    show: impl Fn(&LogEvent),
+) -> Result<()> {
+    let mut batch = first;
+    loop {
+        batch.iter().for_each(&show);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+        }
+        batch = poll(target, options, cursor).await?;
+    }
 }

@@ -6,16 +6,16 @@ pub mod connections;
 pub mod local;
 pub mod logs;
 
-use crate::aws::Clients;
-use crate::cli::Global;
+use crate::aws::AwsConfig;
 use crate::error::{CliError, Result};
-use crate::spec::{self, Settings, StackSpec};
+use crate::spec::{Settings, StackId};
+use crate::stack::{self, Stack};
 use local::HttpStore;
 use wschat_lambdas::dynamo::DynamoStore;
 use wschat_lambdas::gateway::ManagementGateway;
 use wschat_lambdas::store::{ConnectionStore, EitherStore, Filter, StoreError};
 
-pub const DEFAULT_LOCAL_URL: &str = "http://127.0.0.1:8080";
+pub use local::DEFAULT_LOCAL_URL;
 
 pub type OpsStore = EitherStore<DynamoStore, HttpStore>;
 
@@ -25,69 +25,84 @@ pub struct Target {
     pub label: String,
     pub store: OpsStore,
     pub gateway: ManagementGateway,
-    /// The AWS side, when not `--local`.
-    pub aws: Option<(Clients, StackSpec)>,
-    pub local: Option<HttpStore>,
+    pub backend: Backend,
 }
 
-/// `--local [URL]`: a running `wschat dev`. Otherwise the deployed stack, which must exist.
-pub async fn resolve(global: &Global, local: Option<&str>) -> Result<Target> {
-    if let Some(url) = local {
-        spec::validate_stage(&global.stage)?;
-        let store = HttpStore::new(url, &global.stage);
-        // Fail here, clearly, rather than on the first row.
-        store
-            .list(&Filter::All, None, 1)
-            .await
-            .map_err(|e| CliError::failed(e.0))?;
-        // The sandbox accepts any SigV4 signature; these keys only let the SDK sign.
-        let sdk = aws_config::SdkConfig::builder()
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new(
-                        "wschat-dev",
-                        "wschat-dev",
-                        None,
-                        None,
-                        "wschat-dev",
-                    ),
-                ),
-            )
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
-        let endpoint = format!("{}/{}", url.trim_end_matches('/'), global.stage);
-        return Ok(Target {
-            label: format!("wschat dev at {url}"),
-            store: EitherStore::Right(store.clone()),
-            gateway: ManagementGateway::new(&sdk, &endpoint),
-            aws: None,
-            local: Some(store),
-        });
+/// What is behind a target beyond its connections and `@connections`.
+#[allow(clippy::large_enum_variant)] // one per command run
+pub enum Backend {
+    /// The deployed stack (its logs are in CloudWatch).
+    Aws(Stack),
+    /// A running `wschat dev` (its logs are served by the sandbox).
+    Local(HttpStore),
+}
+
+/// Where the command was told to act.
+pub enum Place<'a> {
+    Aws(&'a AwsConfig),
+    /// A running `wschat dev`'s base URL.
+    Local(&'a str),
+}
+
+/// The deployed stack, which must exist, or a running `wschat dev`.
+pub async fn resolve(id: &StackId, place: Place<'_>) -> Result<Target> {
+    match place {
+        Place::Local(url) => resolve_local(id, url).await,
+        Place::Aws(aws) => resolve_aws(id, aws).await,
     }
-    let (clients, spec) = crate::stack::open(global, Settings::default()).await?;
-    let progress = crate::progress::Progress::new(true, false);
-    let ctx = crate::stack::Ctx {
-        clients: &clients,
-        spec: &spec,
-        progress: &progress,
-        dry_run: true,
-    };
-    let api = crate::stack::api::find(&ctx).await?;
-    let Some(api_id) = api.and_then(|a| a.api_id) else {
+}
+
+async fn resolve_local(id: &StackId, url: &str) -> Result<Target> {
+    let store = HttpStore::new(url, &id.stage);
+    // Fail here, clearly, rather than on the first row.
+    store
+        .list(&Filter::All, None, 1)
+        .await
+        .map_err(store_error)?;
+    // The sandbox accepts any SigV4 signature; these keys only let the SDK sign.
+    let sdk = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    "wschat-dev",
+                    "wschat-dev",
+                    None,
+                    None,
+                    "wschat-dev",
+                ),
+            ),
+        )
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let endpoint = format!("{}/{}", url.trim_end_matches('/'), id.stage);
+    Ok(Target {
+        label: format!("wschat dev at {url}"),
+        store: EitherStore::Right(store.clone()),
+        gateway: ManagementGateway::new(&sdk, &endpoint),
+        backend: Backend::Local(store),
+    })
+}
+
+async fn resolve_aws(id: &StackId, aws: &AwsConfig) -> Result<Target> {
+    let stack = stack::open(id, aws, Settings::default()).await?;
+    let spec = &stack.spec;
+    let Some(api_id) = stack::api::find(&stack).await?.and_then(|a| a.api_id) else {
         return Err(CliError::failed(format!("no stack {} in {} (no API named {} with its tags)", spec.prefix(), spec.region, spec.api_name()))
             .with_hint("check --name, --stage and --region, or deploy it with `wschat deploy`; for the local sandbox add --local"));
     };
-    let endpoint = match &global.endpoint_url {
+    let endpoint = match &aws.endpoint_url {
         Some(url) => format!("{}/{}", url.trim_end_matches('/'), spec.stage),
         None => spec.stage_url(&api_id),
     };
     Ok(Target {
         label: format!("{} in {}", spec.prefix(), spec.region),
-        store: EitherStore::Left(DynamoStore::new(clients.dynamodb.clone(), spec.table())),
-        gateway: ManagementGateway::new(&clients.sdk, &endpoint),
-        aws: Some((clients, spec)),
-        local: None,
+        store: EitherStore::Left(DynamoStore::new(
+            stack.clients.dynamodb.clone(),
+            spec.table(),
+        )),
+        gateway: ManagementGateway::new(&stack.clients.sdk, &endpoint),
+        backend: Backend::Aws(stack),
     })
 }
 

@@ -4,6 +4,7 @@ use super::ids::new_id;
 use std::collections::HashMap;
 use wschat_lambdas::chat::now_ms;
 use wschat_lambdas::event::{EventType, Identity, RequestContext, WebSocketEvent};
+use wschat_lambdas::protocol::{CONNECT_ROUTE, DISCONNECT_ROUTE};
 
 /// What the sandbox knows of one connection, for every event it raises.
 #[derive(Clone)]
@@ -47,7 +48,7 @@ impl Api<'_> {
         query: HashMap<String, String>,
     ) -> WebSocketEvent {
         WebSocketEvent {
-            request_context: self.context(origin, "$connect", EventType::Connect),
+            request_context: self.context(origin, CONNECT_ROUTE, EventType::Connect),
             headers: Some(headers),
             query_string_parameters: Some(query).filter(|q| !q.is_empty()),
             body: None,
@@ -74,7 +75,7 @@ impl Api<'_> {
     }
 
     pub fn disconnect(&self, origin: &Origin, status_code: u16, reason: &str) -> WebSocketEvent {
-        let mut request_context = self.context(origin, "$disconnect", EventType::Disconnect);
+        let mut request_context = self.context(origin, DISCONNECT_ROUTE, EventType::Disconnect);
         request_context.disconnect_status_code = Some(status_code);
         request_context.disconnect_reason = Some(reason.to_owned());
         WebSocketEvent {

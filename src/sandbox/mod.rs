@@ -10,8 +10,8 @@ mod registry;
 mod socket;
 mod store;
 
-use crate::cli::{DevArgs, Global};
 use crate::error::{CliError, Result};
+use crate::spec::StackId;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
@@ -27,6 +27,20 @@ use store::SandboxStore;
 use tokio::sync::watch;
 use wschat_lambdas::store::EitherStore;
 use wschat_lambdas::{Chat, ChatConfig, InMemoryStore};
+
+/// How `wschat dev` runs.
+pub struct Options {
+    /// The stack it stands in for: the stage is the URL path; name and stage
+    /// name the table with `--dynamodb-endpoint`.
+    pub id: StackId,
+    pub region: Option<String>,
+    pub host: std::net::IpAddr,
+    pub port: u16,
+    pub dynamodb_endpoint: Option<String>,
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+    pub verbose: bool,
+}
 
 pub struct Limits {
     pub idle_timeout: Duration,
@@ -116,11 +130,11 @@ fn router(sandbox: Arc<Sandbox>) -> Router {
         .with_state(sandbox)
 }
 
-async fn open_store(args: &DevArgs, global: &Global) -> Result<SandboxStore> {
-    let Some(endpoint) = &args.dynamodb_endpoint else {
+async fn open_store(options: &Options) -> Result<SandboxStore> {
+    let Some(endpoint) = &options.dynamodb_endpoint else {
         return Ok(EitherStore::Left(InMemoryStore::new()));
     };
-    let region = global
+    let region = options
         .region
         .clone()
         .unwrap_or_else(|| "us-east-1".to_owned());
@@ -130,7 +144,7 @@ async fn open_store(args: &DevArgs, global: &Global) -> Result<SandboxStore> {
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = format!("{}-{}-connections", global.name, global.stage);
+    let table = format!("{}-connections", options.id.prefix());
     let exists = client
         .describe_table()
         .table_name(&table)
@@ -139,8 +153,8 @@ async fn open_store(args: &DevArgs, global: &Global) -> Result<SandboxStore> {
         .is_ok();
     if !exists {
         let created = async {
-            wschat_lambdas::dynamo::create_table(&client, &table, vec![]).await?;
-            wschat_lambdas::dynamo::enable_ttl(&client, &table).await
+            crate::stack::table::create(&client, &table, Default::default()).await?;
+            crate::stack::table::enable_ttl(&client, &table).await
         };
         created.await.map_err(|e| {
             CliError::failed(format!("could not create table {table} at {endpoint}: {e}"))
@@ -194,31 +208,24 @@ async fn interrupted() {
 /// Each WebSocket is a file descriptor; the usual soft limit (1024) would cap the
 /// sandbox far below what API Gateway holds, so raise it to the hard limit.
 fn raise_open_file_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
+    // Best effort: at worst the sandbox holds fewer connections.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
 }
 
-pub async fn run(global: &Global, args: DevArgs) -> Result<ExitCode> {
-    crate::spec::validate_stage(&global.stage)?;
+pub async fn run(options: Options) -> Result<ExitCode> {
     raise_open_file_limit();
-    let logs = logbuffer::LogBuffer::new(global.verbose > 0);
+    let logs = logbuffer::LogBuffer::new(options.verbose);
     logbuffer::install(&logs);
-    let store = open_store(&args, global).await?;
-    let listener = tokio::net::TcpListener::bind((args.host, args.port))
+    let store = open_store(&options).await?;
+    let stage = &options.id.stage;
+    let listener = tokio::net::TcpListener::bind((options.host, options.port))
         .await
         .map_err(|e| {
-            CliError::failed(format!("cannot listen on {}:{}: {e}", args.host, args.port))
-                .with_hint("pick another port with --port, or --port 0 for any free one")
+            CliError::failed(format!(
+                "cannot listen on {}:{}: {e}",
+                options.host, options.port
+            ))
+            .with_hint("pick another port with --port, or --port 0 for any free one")
         })?;
     let addr = listener
         .local_addr()
@@ -227,18 +234,18 @@ pub async fn run(global: &Global, args: DevArgs) -> Result<ExitCode> {
     let store_name = store::describe(&store);
     let sandbox = Arc::new(Sandbox {
         chat: Chat::new(store, Registry::default(), ChatConfig::from_env()),
-        stage: global.stage.clone(),
+        stage: stage.clone(),
         domain_name: addr.to_string(),
         limits: Limits {
-            idle_timeout: args.idle_timeout,
-            max_lifetime: args.max_lifetime,
+            idle_timeout: options.idle_timeout,
+            max_lifetime: options.max_lifetime,
         },
         shutdown,
         open_sockets: AtomicUsize::new(0),
         logs,
-        page: render_page(&format!("ws://{addr}/{}", global.stage)),
+        page: render_page(&format!("ws://{addr}/{stage}")),
     });
-    println!("{}", banner(addr, &global.stage, store_name));
+    println!("{}", banner(addr, stage, store_name));
     let app = router(sandbox.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(interrupted());
     server

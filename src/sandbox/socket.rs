@@ -5,7 +5,7 @@ use super::events::Origin;
 use super::ids::new_id;
 use super::registry::{touch, Live, Outbound};
 use super::Sandbox;
-use crate::base64::encode as base64;
+use aws_smithy_types::base64::encode as base64;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -1,10 +1,11 @@
 //! The WebSocket API: the API itself, an AWS_PROXY integration per function,
 //! a route per action, and the stage.
 
-use super::{finish, is_not_found, Change, Ctx, Resource};
-use crate::aws::aws_error;
+use super::{Change, Ctx, Resource, Stack};
+use crate::aws::{aws_error, OrAbsent};
 use crate::error::Result;
-use crate::spec::{Function, ROUTES};
+use crate::spec::{routes, Function, Settings};
+use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
 use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType, RouteSettings};
 use futures_util::future::try_join_all;
 use std::collections::HashMap;
@@ -16,11 +17,11 @@ const STAGE: &str = "stage";
 const ROUTE_SELECTION: &str = "$request.body.action";
 
 /// The stack's API: found by name and tags, since API names are not unique.
-pub async fn find(ctx: &Ctx<'_>) -> Result<Option<Api>> {
-    let name = ctx.spec.api_name();
+pub async fn find(stack: &Stack) -> Result<Option<Api>> {
+    let name = stack.spec.api_name();
     let mut token = None;
     loop {
-        let out = ctx
+        let out = stack
             .clients
             .apigw
             .get_apis()
@@ -30,7 +31,7 @@ pub async fn find(ctx: &Ctx<'_>) -> Result<Option<Api>> {
             .map_err(|e| aws_error("API Gateway GetApis", &name, e))?;
         if let Some(api) = out.items.unwrap_or_default().into_iter().find(|a| {
             a.name.as_deref() == Some(name.as_str())
-                && ctx.spec.owns(&a.tags.clone().unwrap_or_default())
+                && stack.spec.owns(&a.tags.clone().unwrap_or_default())
         }) {
             return Ok(Some(api));
         }
@@ -44,56 +45,50 @@ pub async fn find(ctx: &Ctx<'_>) -> Result<Option<Api>> {
 /// Returns the report and the API's id (`None` only in a dry run that would create it).
 pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<(Resource, Option<String>)> {
     let name = ctx.spec.api_name();
-    let task = ctx.progress.task(format!("{API} {name}"));
     let apigw = &ctx.clients.apigw;
-    let Some(api) = find(ctx).await? else {
-        if ctx.dry_run {
-            return Ok((
-                finish(ctx, &task, Resource::new(API, name, Change::Created)),
-                None,
-            ));
-        }
-        task.set("creating");
-        let created = apigw
-            .create_api()
-            .name(&name)
-            .protocol_type(ProtocolType::Websocket)
-            .route_selection_expression(ROUTE_SELECTION)
-            .description(format!("wschat stack {}", ctx.spec.prefix()))
-            .set_tags(Some(ctx.spec.tags()))
-            .send()
-            .await
-            .map_err(|e| aws_error("API Gateway CreateApi", &name, e))?;
-        return Ok((
-            finish(ctx, &task, Resource::new(API, name, Change::Created)),
-            created.api_id,
-        ));
-    };
-    let id = api.api_id.clone();
-    if api.route_selection_expression.as_deref() == Some(ROUTE_SELECTION) {
-        return Ok((
-            finish(ctx, &task, Resource::new(API, name, Change::Unchanged)),
-            id,
-        ));
-    }
-    if !ctx.dry_run {
-        apigw
-            .update_api()
-            .api_id(id.clone().unwrap_or_default())
-            .route_selection_expression(ROUTE_SELECTION)
-            .send()
-            .await
-            .map_err(|e| aws_error("API Gateway UpdateApi", &name, e))?;
-    }
-    let fields = vec!["route selection expression".to_owned()];
-    Ok((
-        finish(
-            ctx,
-            &task,
-            Resource::new(API, name, Change::Updated { fields }),
-        ),
-        id,
-    ))
+    let mut id = None;
+    let report = ctx
+        .track(API, &name, async |task| {
+            let Some(api) = find(ctx).await? else {
+                if !ctx.dry_run {
+                    task.set("creating");
+                    let created = apigw
+                        .create_api()
+                        .name(&name)
+                        .protocol_type(ProtocolType::Websocket)
+                        .route_selection_expression(ROUTE_SELECTION)
+                        .description(format!("wschat stack {}", ctx.spec.prefix()))
+                        .set_tags(Some(ctx.spec.tags()))
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("API Gateway CreateApi", &name, e))?;
+                    id = created.api_id;
+                }
+                return Ok(Change::Created);
+            };
+            id = api.api_id.clone();
+            let change = Change::of_value(
+                Some(
+                    api.route_selection_expression
+                        .as_deref()
+                        .unwrap_or_default(),
+                ),
+                ROUTE_SELECTION,
+                "route selection expression",
+            );
+            if change != Change::Unchanged && !ctx.dry_run {
+                apigw
+                    .update_api()
+                    .set_api_id(api.api_id)
+                    .route_selection_expression(ROUTE_SELECTION)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("API Gateway UpdateApi", &name, e))?;
+            }
+            Ok(change)
+        })
+        .await?;
+    Ok((report, id))
 }
 
 /// Integrations by function; returns the reports and each function's integration id.
@@ -128,52 +123,49 @@ pub async fn ensure_integrations(
                 ctx.spec.api_name(),
                 ctx.spec.function_name(function)
             );
-            let task = ctx.progress.task(format!("{INTEGRATION} {label}"));
             let uri = ctx.spec.integration_uri(function);
-            if let Some(id) = existing.get(&uri) {
-                let report = finish(
-                    ctx,
-                    &task,
-                    Resource::new(INTEGRATION, label, Change::Unchanged),
-                );
-                return Ok((report, function, Some(id.clone())));
-            }
-            let mut id = None;
-            if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-                let out = ctx
-                    .clients
-                    .apigw
-                    .create_integration()
-                    .api_id(api_id)
-                    .integration_type(IntegrationType::AwsProxy)
-                    .integration_method("POST")
-                    .integration_uri(&uri)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("API Gateway CreateIntegration", &label, e))?;
-                id = out.integration_id;
-            }
-            Ok::<_, crate::error::CliError>((
-                finish(
-                    ctx,
-                    &task,
-                    Resource::new(INTEGRATION, label, Change::Created),
-                ),
-                function,
-                id,
-            ))
+            let mut id = existing.get(&uri).cloned();
+            let report = ctx
+                .track(INTEGRATION, &label, async |_| {
+                    if id.is_some() {
+                        return Ok(Change::Unchanged);
+                    }
+                    if let (Some(api_id), false) = (api_id, ctx.dry_run) {
+                        let out = apigw
+                            .create_integration()
+                            .api_id(api_id)
+                            .integration_type(IntegrationType::AwsProxy)
+                            .integration_method("POST")
+                            .integration_uri(&uri)
+                            .send()
+                            .await
+                            .map_err(|e| aws_error("API Gateway CreateIntegration", &label, e))?;
+                        id = out.integration_id;
+                    }
+                    Ok(Change::Created)
+                })
+                .await?;
+            Ok::<_, crate::error::CliError>((report, id.map(|id| (function, id))))
         }
     }))
     .await?;
-    let mut reports = Vec::new();
-    let mut ids = HashMap::new();
-    for (report, function, id) in ensured {
-        reports.push(report);
-        if let Some(id) = id {
-            ids.insert(function, id);
-        }
+    let (reports, ids): (Vec<_>, Vec<_>) = ensured.into_iter().unzip();
+    Ok((reports, ids.into_iter().flatten().collect()))
+}
+
+/// A route as it is: its id and target.
+type ExistingRoute = (String, Option<String>);
+
+/// What a route needs. A target of `None` (its integration is not made yet,
+/// in a dry run) leaves an existing route alone.
+pub fn route_change(existing: Option<&ExistingRoute>, target: Option<&str>) -> Change {
+    match existing {
+        None => Change::Created,
+        Some((_, current)) if target.is_none() || current.as_deref() == target => Change::Unchanged,
+        Some(_) => Change::Updated {
+            fields: vec!["target".into()],
+        },
     }
-    Ok((reports, ids))
 }
 
 /// One route: created, retargeted, or left alone.
@@ -182,29 +174,13 @@ async fn ensure_route(
     api_id: Option<&str>,
     key: &str,
     target: Option<String>,
-    existing: Option<&(String, Option<String>)>,
+    existing: Option<&ExistingRoute>,
 ) -> Result<Resource> {
     let apigw = &ctx.clients.apigw;
-    let write = api_id.filter(|_| !ctx.dry_run);
-    let change = match existing {
-        Some((_, current)) if target.is_none() || *current == target => Change::Unchanged,
-        Some((route_id, _)) => {
-            if let Some(api_id) = write {
-                apigw
-                    .update_route()
-                    .api_id(api_id)
-                    .route_id(route_id)
-                    .set_target(target)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("API Gateway UpdateRoute", key, e))?;
-            }
-            Change::Updated {
-                fields: vec!["target".into()],
-            }
-        }
-        None => {
-            if let Some(api_id) = write {
+    let change = route_change(existing, target.as_deref());
+    if let (Some(api_id), false) = (api_id, ctx.dry_run) {
+        match (&change, existing) {
+            (Change::Created, _) => {
                 apigw
                     .create_route()
                     .api_id(api_id)
@@ -214,9 +190,19 @@ async fn ensure_route(
                     .await
                     .map_err(|e| aws_error("API Gateway CreateRoute", key, e))?;
             }
-            Change::Created
+            (Change::Updated { .. }, Some((route_id, _))) => {
+                apigw
+                    .update_route()
+                    .api_id(api_id)
+                    .route_id(route_id)
+                    .set_target(target)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("API Gateway UpdateRoute", key, e))?;
+            }
+            _ => {}
         }
-    };
+    }
     Ok(Resource::new(ROUTE, key, change))
 }
 
@@ -228,7 +214,7 @@ pub async fn ensure_routes(
     api_created: bool,
 ) -> Result<Vec<Resource>> {
     let apigw = &ctx.clients.apigw;
-    let existing: HashMap<String, (String, Option<String>)> = match api_id {
+    let existing: HashMap<String, ExistingRoute> = match api_id {
         Some(id) if !api_created => {
             let out = apigw
                 .get_routes()
@@ -247,16 +233,17 @@ pub async fn ensure_routes(
     let task = ctx
         .progress
         .task(format!("{ROUTE}s {}", ctx.spec.api_name()));
+    let routes = routes();
     // Independent of each other: converged concurrently.
-    let mut reports = try_join_all(ROUTES.map(|(key, function)| {
+    let mut reports = try_join_all(routes.iter().map(|(key, function)| {
         let target = integrations
-            .get(&function)
+            .get(function)
             .map(|id| format!("integrations/{id}"));
-        ensure_route(ctx, api_id, key, target, existing.get(key))
+        ensure_route(ctx, api_id, key, target, existing.get(*key))
     }))
     .await?;
     for (key, (route_id, _)) in &existing {
-        if ROUTES.iter().any(|(k, _)| k == key) {
+        if routes.iter().any(|(k, _)| k == key) {
             continue;
         }
         if let (Some(api_id), false) = (api_id, ctx.dry_run) {
@@ -282,49 +269,15 @@ pub async fn ensure_routes(
     Ok(reports)
 }
 
-/// The stage, deployed automatically on every change, with default throttling.
-pub async fn ensure_stage(
-    ctx: &Ctx<'_>,
-    api_id: Option<&str>,
-    api_created: bool,
-) -> Result<Resource> {
-    let name = ctx.spec.stage.clone();
-    let task = ctx.progress.task(format!("{STAGE} {name}"));
-    let settings = &ctx.spec.settings;
-    let throttling = RouteSettings::builder()
+fn throttling(settings: &Settings) -> RouteSettings {
+    RouteSettings::builder()
         .throttling_burst_limit(settings.throttle_burst)
         .throttling_rate_limit(settings.throttle_rate)
-        .build();
-    let apigw = &ctx.clients.apigw;
-    let current = match api_id {
-        Some(id) if !api_created => {
-            match apigw.get_stage().api_id(id).stage_name(&name).send().await {
-                Ok(stage) => Some(stage),
-                Err(e) if e.as_service_error().is_some_and(is_not_found) => None,
-                Err(e) => return Err(aws_error("API Gateway GetStage", &name, e)),
-            }
-        }
-        _ => None,
-    };
-    let Some(current) = current else {
-        if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-            apigw
-                .create_stage()
-                .api_id(api_id)
-                .stage_name(&name)
-                .auto_deploy(true)
-                .default_route_settings(throttling)
-                .set_tags(Some(ctx.spec.tags()))
-                .send()
-                .await
-                .map_err(|e| aws_error("API Gateway CreateStage", &name, e))?;
-        }
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(STAGE, name, Change::Created),
-        ));
-    };
+        .build()
+}
+
+/// What differs in a stage: it deploys every change, and throttles as set.
+pub fn stage_fields(current: &GetStageOutput, settings: &Settings) -> Vec<String> {
     let mut fields = Vec::new();
     if current.auto_deploy != Some(true) {
         fields.push("auto deploy".to_owned());
@@ -344,49 +297,147 @@ pub async fn ensure_stage(
             settings.throttle_burst
         ));
     }
-    if fields.is_empty() {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(STAGE, name, Change::Unchanged),
-        ));
-    }
-    if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-        apigw
-            .update_stage()
-            .api_id(api_id)
-            .stage_name(&name)
-            .auto_deploy(true)
-            .default_route_settings(throttling)
-            .send()
-            .await
-            .map_err(|e| aws_error("API Gateway UpdateStage", &name, e))?;
-    }
-    Ok(finish(
-        ctx,
-        &task,
-        Resource::new(STAGE, name, Change::Updated { fields }),
-    ))
+    fields
+}
+
+/// The stage, deployed automatically on every change, with default throttling.
+pub async fn ensure_stage(
+    ctx: &Ctx<'_>,
+    api_id: Option<&str>,
+    api_created: bool,
+) -> Result<Resource> {
+    let name = ctx.spec.stage.clone();
+    let settings = &ctx.spec.settings;
+    let apigw = &ctx.clients.apigw;
+    let write = api_id.filter(|_| !ctx.dry_run);
+    ctx.track(STAGE, &name, async |_| {
+        let current = match api_id {
+            Some(id) if !api_created => apigw
+                .get_stage()
+                .api_id(id)
+                .stage_name(&name)
+                .send()
+                .await
+                .or_absent()
+                .map_err(|e| aws_error("API Gateway GetStage", &name, e))?,
+            _ => None,
+        };
+        let Some(current) = current else {
+            if let Some(api_id) = write {
+                apigw
+                    .create_stage()
+                    .api_id(api_id)
+                    .stage_name(&name)
+                    .auto_deploy(true)
+                    .default_route_settings(throttling(settings))
+                    .set_tags(Some(ctx.spec.tags()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("API Gateway CreateStage", &name, e))?;
+            }
+            return Ok(Change::Created);
+        };
+        let fields = stage_fields(&current, settings);
+        if fields.is_empty() {
+            return Ok(Change::Unchanged);
+        }
+        if let Some(api_id) = write {
+            apigw
+                .update_stage()
+                .api_id(api_id)
+                .stage_name(&name)
+                .auto_deploy(true)
+                .default_route_settings(throttling(settings))
+                .send()
+                .await
+                .map_err(|e| aws_error("API Gateway UpdateStage", &name, e))?;
+        }
+        Ok(Change::Updated { fields })
+    })
+    .await
 }
 
 /// Deleting the API deletes its integrations, routes and stage with it.
+/// `find` only returns an API tagged as this stack's, so none is ever foreign.
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Resource> {
     let name = ctx.spec.api_name();
-    let task = ctx.progress.task(format!("{API} {name}"));
-    let Some(api) = find(ctx).await? else {
-        return Ok(finish(ctx, &task, Resource::new(API, name, Change::Absent)));
-    };
-    if !ctx.dry_run {
-        let id = api.api_id.unwrap_or_default();
-        match ctx.clients.apigw.delete_api().api_id(&id).send().await {
-            Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(is_not_found) => {}
-            Err(e) => return Err(aws_error("API Gateway DeleteApi", &name, e)),
-        }
+    let api = find(ctx).await?;
+    let ownership = super::Ownership::of(api.as_ref(), |_| true);
+    ctx.remove(API, &name, std::future::ready(Ok(ownership)), async |_| {
+        let id = api.and_then(|a| a.api_id).unwrap_or_default();
+        ctx.clients
+            .apigw
+            .delete_api()
+            .api_id(&id)
+            .send()
+            .await
+            .or_absent()
+            .map_err(|e| aws_error("API Gateway DeleteApi", &name, e))?;
+        Ok(())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_is_created_retargeted_or_kept() {
+        let route = ("r1".to_owned(), Some("integrations/a".to_owned()));
+        assert_eq!(route_change(None, Some("integrations/a")), Change::Created);
+        assert_eq!(
+            route_change(Some(&route), Some("integrations/a")),
+            Change::Unchanged
+        );
+        assert_eq!(
+            route_change(Some(&route), Some("integrations/b")),
+            Change::Updated {
+                fields: vec!["target".into()]
+            }
+        );
+        assert_eq!(
+            route_change(Some(&route), None),
+            Change::Unchanged,
+            "a dry run that cannot know the new integration keeps the route"
+        );
+        let untargeted = ("r2".to_owned(), None);
+        assert!(matches!(
+            route_change(Some(&untargeted), Some("integrations/a")),
+            Change::Updated { .. }
+        ));
     }
-    Ok(finish(
-        ctx,
-        &task,
-        Resource::new(API, name, Change::Deleted),
-    ))
+
+    #[test]
+    fn the_stage_deploys_automatically_and_throttles_as_set() {
+        let settings = Settings::default();
+        let stage = |auto: bool, rate: f64, burst: i32| {
+            GetStageOutput::builder()
+                .auto_deploy(auto)
+                .default_route_settings(
+                    RouteSettings::builder()
+                        .throttling_rate_limit(rate)
+                        .throttling_burst_limit(burst)
+                        .build(),
+                )
+                .build()
+        };
+        assert!(stage_fields(&stage(true, 500.0, 1000), &settings).is_empty());
+        assert_eq!(
+            stage_fields(&stage(false, 500.0, 1000), &settings),
+            ["auto deploy"]
+        );
+        assert_eq!(
+            stage_fields(&stage(true, 100.0, 1000), &settings),
+            ["throttling 100/s burst 1000 → 500/s burst 1000"]
+        );
+        assert_eq!(
+            stage_fields(&stage(true, 500.0, 5), &settings),
+            ["throttling 500/s burst 5 → 500/s burst 1000"]
+        );
+        assert_eq!(
+            stage_fields(&GetStageOutput::builder().build(), &settings),
+            ["auto deploy", "throttling 0/s burst 0 → 500/s burst 1000"]
+        );
+    }
 }

@@ -1,16 +1,19 @@
 //! The three Lambda functions and API Gateway's permission to invoke each.
 
 use super::package::Package;
-use super::{finish, is_not_found, Change, Ctx, Resource};
-use crate::aws::aws_error;
+use super::{Change, Ctx, Ownership, Resource, Stack};
+use crate::aws::{aws_error, OrAbsent};
 use crate::error::{CliError, Result};
+use crate::progress::Task;
 use crate::spec::{Arch, Function};
-use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::client::Waiters;
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
     Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime,
 };
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use std::collections::HashMap;
 use std::time::Duration;
 use wschat_lambdas::retry::Backoff;
@@ -18,8 +21,11 @@ use wschat_lambdas::retry::Backoff;
 const FUNCTION: &str = "function";
 const PERMISSION: &str = "permission";
 const STATEMENT_ID: &str = "wschat-apigateway-invoke";
+const HANDLER: &str = "bootstrap";
 /// A new role can take minutes before Lambda may assume it.
 const IAM_PROPAGATION_DEADLINE: Duration = Duration::from_secs(240);
+/// How long an update may stay `InProgress` before deploy gives up.
+const UPDATE_DEADLINE: Duration = Duration::from_secs(300);
 
 fn architecture(arch: Arch) -> Architecture {
     match arch {
@@ -28,23 +34,132 @@ fn architecture(arch: Arch) -> Architecture {
     }
 }
 
-fn environment(ctx: &Ctx<'_>) -> HashMap<String, String> {
-    HashMap::from([("TABLE_NAME".to_owned(), ctx.spec.table())])
+/// What a function should be.
+#[derive(Debug, Clone)]
+pub struct DesiredFunction {
+    pub arch: Arch,
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    pub role_arn: String,
+    pub environment: HashMap<String, String>,
+    /// `None` when the code is not compared (status).
+    pub code_sha256: Option<String>,
 }
 
-async fn get(ctx: &Ctx<'_>, name: &str) -> Result<Option<GetFunctionOutput>> {
-    match ctx
+impl DesiredFunction {
+    fn of(ctx: &Ctx<'_>, package: Option<&Package>) -> DesiredFunction {
+        let settings = &ctx.spec.settings;
+        DesiredFunction {
+            arch: settings.arch,
+            memory_mb: settings.memory_mb,
+            timeout_s: settings.timeout_s,
+            role_arn: ctx.spec.role_arn(),
+            environment: HashMap::from([("TABLE_NAME".to_owned(), ctx.spec.table())]),
+            code_sha256: package.map(|p| p.sha256.clone()),
+        }
+    }
+
+    fn environment(&self) -> Environment {
+        Environment::builder()
+            .set_variables(Some(self.environment.clone()))
+            .build()
+    }
+}
+
+/// What differs between a function as it is and as it should be.
+#[derive(Debug, Default, PartialEq)]
+pub struct FunctionDiff {
+    pub code: bool,
+    pub architecture: bool,
+    pub runtime: bool,
+    pub role: bool,
+    /// Current and wanted MB.
+    pub memory: Option<(i32, i32)>,
+    /// Current and wanted seconds.
+    pub timeout: Option<(i32, i32)>,
+    pub environment: bool,
+}
+
+impl FunctionDiff {
+    pub fn between(current: &FunctionConfiguration, desired: &DesiredFunction) -> FunctionDiff {
+        let changed = |now: Option<i32>, wanted: i32| {
+            (now != Some(wanted)).then_some((now.unwrap_or(0), wanted))
+        };
+        let environment = current
+            .environment
+            .as_ref()
+            .and_then(|e| e.variables.clone())
+            .unwrap_or_default();
+        FunctionDiff {
+            code: desired
+                .code_sha256
+                .as_ref()
+                .is_some_and(|sha| current.code_sha256.as_ref() != Some(sha)),
+            architecture: current.architectures().first() != Some(&architecture(desired.arch)),
+            runtime: current.runtime != Some(Runtime::Providedal2023)
+                || current.handler.as_deref() != Some(HANDLER),
+            role: current.role.as_ref() != Some(&desired.role_arn),
+            memory: changed(current.memory_size, desired.memory_mb),
+            timeout: changed(current.timeout, desired.timeout_s),
+            environment: environment != desired.environment,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == FunctionDiff::default()
+    }
+
+    /// A new architecture needs new code: both go in one UpdateFunctionCode.
+    fn needs_code(&self) -> bool {
+        self.code || self.architecture
+    }
+
+    fn needs_configuration(&self) -> bool {
+        self.runtime
+            || self.role
+            || self.memory.is_some()
+            || self.timeout.is_some()
+            || self.environment
+    }
+
+    /// The report's words, in the order a reader checks them.
+    pub fn fields(&self, desired: &DesiredFunction) -> Vec<String> {
+        let mut fields = Vec::new();
+        if self.code {
+            fields.push("code".to_owned());
+        }
+        if self.architecture {
+            fields.push(format!("architecture → {}", desired.arch.lambda_name()));
+        }
+        if self.runtime {
+            fields.push("runtime".to_owned());
+        }
+        if self.role {
+            fields.push("role".to_owned());
+        }
+        if let Some((now, wanted)) = self.memory {
+            fields.push(format!("memory {now} → {wanted} MB"));
+        }
+        if let Some((now, wanted)) = self.timeout {
+            fields.push(format!("timeout {now} → {wanted} s"));
+        }
+        if self.environment {
+            fields.push("environment".to_owned());
+        }
+        fields
+    }
+}
+
+async fn get(stack: &Stack, name: &str) -> Result<Option<GetFunctionOutput>> {
+    stack
         .clients
         .lambda
         .get_function()
         .function_name(name)
         .send()
         .await
-    {
-        Ok(out) => Ok(Some(out)),
-        Err(e) if e.as_service_error().is_some_and(is_not_found) => Ok(None),
-        Err(e) => Err(aws_error("Lambda GetFunction", name, e)),
-    }
+        .or_absent()
+        .map_err(|e| aws_error("Lambda GetFunction", name, e))
 }
 
 /// Lambda's modelled answer while a new role has not reached it yet.
@@ -57,7 +172,7 @@ fn role_not_ready<E: ProvideErrorMetadata>(e: &E) -> bool {
 
 /// Runs `call` until the role has propagated, backing off with jitter under a deadline.
 async fn while_role_propagates<T, E, F, Fut>(
-    task: &crate::progress::Task,
+    task: &Task,
     operation: &str,
     name: &str,
     mut call: F,
@@ -65,10 +180,7 @@ async fn while_role_propagates<T, E, F, Fut>(
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<
-        Output = std::result::Result<
-            T,
-            aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
-        >,
+        Output = std::result::Result<T, SdkError<E, aws_sdk_lambda::config::http::HttpResponse>>,
     >,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -94,32 +206,130 @@ where
     }
 }
 
-/// Lambda refuses a second update while one is in progress: wait for it to settle.
-async fn wait_updated(ctx: &Ctx<'_>, name: &str, task: &crate::progress::Task) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-    loop {
-        let out = ctx
-            .clients
+/// Lambda refuses a second update while one is in progress: the SDK's waiter
+/// polls until `LastUpdateStatus` is `Successful`.
+async fn wait_updated(ctx: &Ctx<'_>, name: &str, task: &Task) -> Result<()> {
+    task.set("waiting for the update to finish");
+    let waited = ctx
+        .clients
+        .lambda
+        .wait_until_function_updated_v2()
+        .function_name(name)
+        .wait(UPDATE_DEADLINE)
+        .await;
+    match waited {
+        Ok(_) => Ok(()),
+        Err(WaiterError::FailureState(failed)) => {
+            let reason = failed
+                .final_poll()
+                .as_result()
+                .ok()
+                .and_then(|out| out.configuration.as_ref())
+                .filter(|c| c.last_update_status == Some(LastUpdateStatus::Failed))
+                .and_then(|c| c.last_update_status_reason.clone())
+                .unwrap_or_default();
+            Err(CliError::failed(format!(
+                "Lambda could not apply the update to {name}: {reason}"
+            )))
+        }
+        Err(e) => Err(aws_error(
+            "Lambda GetFunction (waiting for an update)",
+            name,
+            e,
+        )),
+    }
+}
+
+async fn create(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    function: Function,
+    name: &str,
+    desired: &DesiredFunction,
+    package: &Package,
+) -> Result<()> {
+    task.set("creating");
+    while_role_propagates(task, "Lambda CreateFunction", name, || {
+        ctx.clients
             .lambda
-            .get_function_configuration()
+            .create_function()
             .function_name(name)
+            .runtime(Runtime::Providedal2023)
+            .handler(HANDLER)
+            .role(&desired.role_arn)
+            .architectures(architecture(desired.arch))
+            .memory_size(desired.memory_mb)
+            .timeout(desired.timeout_s)
+            .environment(desired.environment())
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(package.zip.clone()))
+                    .build(),
+            )
+            .description(format!(
+                "wschat {} ({})",
+                function.binary(),
+                ctx.spec.prefix()
+            ))
+            .set_tags(Some(ctx.spec.tags()))
+            .send()
+    })
+    .await?;
+    Ok(())
+}
+
+/// Sends only what differs: code (with its architecture) first, then configuration.
+async fn update(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    name: &str,
+    diff: &FunctionDiff,
+    desired: &DesiredFunction,
+    package: Option<&Package>,
+) -> Result<()> {
+    let lambda = &ctx.clients.lambda;
+    if diff.needs_code() {
+        let package = package.ok_or_else(|| {
+            CliError::failed(format!(
+                "{name}: a new architecture needs the code built for it"
+            ))
+        })?;
+        task.set("uploading code");
+        lambda
+            .update_function_code()
+            .function_name(name)
+            .zip_file(Blob::new(package.zip.clone()))
+            .architectures(architecture(desired.arch))
             .send()
             .await
-            .map_err(|e| aws_error("Lambda GetFunctionConfiguration", name, e))?;
-        match out.last_update_status {
-            Some(LastUpdateStatus::InProgress) if tokio::time::Instant::now() < deadline => {
-                task.set("waiting for the update to finish");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Some(LastUpdateStatus::Failed) => {
-                return Err(CliError::failed(format!(
-                    "Lambda could not apply the update to {name}: {}",
-                    out.last_update_status_reason.unwrap_or_default()
-                )))
-            }
-            _ => return Ok(()),
-        }
+            .map_err(|e| aws_error("Lambda UpdateFunctionCode", name, e))?;
+        wait_updated(ctx, name, task).await?;
     }
+    if diff.needs_configuration() {
+        task.set("updating configuration");
+        while_role_propagates(task, "Lambda UpdateFunctionConfiguration", name, || {
+            let mut update = lambda.update_function_configuration().function_name(name);
+            if diff.runtime {
+                update = update.runtime(Runtime::Providedal2023).handler(HANDLER);
+            }
+            if diff.role {
+                update = update.role(&desired.role_arn);
+            }
+            if diff.memory.is_some() {
+                update = update.memory_size(desired.memory_mb);
+            }
+            if diff.timeout.is_some() {
+                update = update.timeout(desired.timeout_s);
+            }
+            if diff.environment {
+                update = update.environment(desired.environment());
+            }
+            update.send()
+        })
+        .await?;
+        wait_updated(ctx, name, task).await?;
+    }
+    Ok(())
 }
 
 /// Creates or converges one function. `package` is `None` for status, which does not compare code.
@@ -129,188 +339,63 @@ pub async fn ensure(
     package: Option<&Package>,
 ) -> Result<Resource> {
     let name = ctx.spec.function_name(function);
-    let task = ctx.progress.task(format!("{FUNCTION} {name}"));
-    let lambda = &ctx.clients.lambda;
-    let settings = &ctx.spec.settings;
-    let env = environment(ctx);
-    let Some(current) = get(ctx, &name).await? else {
+    let desired = DesiredFunction::of(ctx, package);
+    ctx.track(FUNCTION, &name, async |task| {
+        let Some(current) = get(ctx, &name).await? else {
+            if !ctx.dry_run {
+                let package = package.expect("deploy always has packages");
+                create(ctx, task, function, &name, &desired, package).await?;
+            }
+            return Ok(Change::Created);
+        };
+        if !ctx.spec.owns(&current.tags.clone().unwrap_or_default()) {
+            return Ok(Change::Foreign);
+        }
+        let config = current
+            .configuration
+            .unwrap_or_else(|| FunctionConfiguration::builder().build());
+        let diff = FunctionDiff::between(&config, &desired);
+        if diff.is_empty() {
+            return Ok(Change::Unchanged);
+        }
         if !ctx.dry_run {
-            let package = package.expect("deploy always has packages");
-            task.set("creating");
-            while_role_propagates(&task, "Lambda CreateFunction", &name, || {
-                lambda
-                    .create_function()
-                    .function_name(&name)
-                    .runtime(Runtime::Providedal2023)
-                    .handler("bootstrap")
-                    .role(ctx.spec.role_arn())
-                    .architectures(architecture(settings.arch))
-                    .memory_size(settings.memory_mb)
-                    .timeout(settings.timeout_s)
-                    .environment(
-                        Environment::builder()
-                            .set_variables(Some(env.clone()))
-                            .build(),
-                    )
-                    .code(
-                        FunctionCode::builder()
-                            .zip_file(Blob::new(package.zip.clone()))
-                            .build(),
-                    )
-                    .description(format!(
-                        "wschat {} ({})",
-                        function.binary(),
-                        ctx.spec.prefix()
-                    ))
-                    .set_tags(Some(ctx.spec.tags()))
-                    .send()
-            })
-            .await?;
+            update(ctx, task, &name, &diff, &desired, package).await?;
         }
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(FUNCTION, name, Change::Created),
-        ));
-    };
-    if !ctx.spec.owns(&current.tags.clone().unwrap_or_default()) {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(FUNCTION, name, Change::Foreign),
-        ));
-    }
-    let config = current
-        .configuration
-        .unwrap_or_else(|| FunctionConfiguration::builder().build());
-    let mut fields = Vec::new();
-    let code_changed =
-        package.is_some_and(|p| config.code_sha256.as_deref() != Some(p.sha256.as_str()));
-    let arch_changed = config.architectures().first() != Some(&architecture(settings.arch));
-    if code_changed {
-        fields.push("code".to_owned());
-    }
-    if arch_changed {
-        fields.push(format!("architecture → {}", settings.arch.lambda_name()));
-    }
-    let runtime_changed = config.runtime != Some(Runtime::Providedal2023)
-        || config.handler.as_deref() != Some("bootstrap");
-    let role_changed = config.role.as_deref() != Some(ctx.spec.role_arn().as_str());
-    let memory_changed = config.memory_size != Some(settings.memory_mb);
-    let timeout_changed = config.timeout != Some(settings.timeout_s);
-    let current_env = config
-        .environment
-        .as_ref()
-        .and_then(|e| e.variables.clone())
-        .unwrap_or_default();
-    let env_changed = current_env != env;
-    for (changed, field) in [
-        (runtime_changed, "runtime".to_owned()),
-        (role_changed, "role".to_owned()),
-        (
-            memory_changed,
-            format!(
-                "memory {} → {} MB",
-                config.memory_size.unwrap_or(0),
-                settings.memory_mb
-            ),
-        ),
-        (
-            timeout_changed,
-            format!(
-                "timeout {} → {} s",
-                config.timeout.unwrap_or(0),
-                settings.timeout_s
-            ),
-        ),
-        (env_changed, "environment".to_owned()),
-    ] {
-        if changed {
-            fields.push(field);
-        }
-    }
-    if fields.is_empty() {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(FUNCTION, name, Change::Unchanged),
-        ));
-    }
-    if !ctx.dry_run {
-        if code_changed || arch_changed {
-            let package = package.expect("an architecture change needs the new code");
-            task.set("uploading code");
-            lambda
-                .update_function_code()
-                .function_name(&name)
-                .zip_file(Blob::new(package.zip.clone()))
-                .architectures(architecture(settings.arch))
-                .send()
-                .await
-                .map_err(|e| aws_error("Lambda UpdateFunctionCode", &name, e))?;
-            wait_updated(ctx, &name, &task).await?;
-        }
-        if runtime_changed || role_changed || memory_changed || timeout_changed || env_changed {
-            task.set("updating configuration");
-            while_role_propagates(&task, "Lambda UpdateFunctionConfiguration", &name, || {
-                let mut update = lambda.update_function_configuration().function_name(&name);
-                if runtime_changed {
-                    update = update.runtime(Runtime::Providedal2023).handler("bootstrap");
-                }
-                if role_changed {
-                    update = update.role(ctx.spec.role_arn());
-                }
-                if memory_changed {
-                    update = update.memory_size(settings.memory_mb);
-                }
-                if timeout_changed {
-                    update = update.timeout(settings.timeout_s);
-                }
-                if env_changed {
-                    update = update.environment(
-                        Environment::builder()
-                            .set_variables(Some(env.clone()))
-                            .build(),
-                    );
-                }
-                update.send()
-            })
-            .await?;
-            wait_updated(ctx, &name, &task).await?;
-        }
-    }
-    Ok(finish(
-        ctx,
-        &task,
-        Resource::new(FUNCTION, name, Change::Updated { fields }),
-    ))
+        Ok(Change::Updated {
+            fields: diff.fields(&desired),
+        })
+    })
+    .await
 }
 
 /// The source ARN API Gateway's invoke statement is limited to, if present.
 async fn permitted_source(ctx: &Ctx<'_>, name: &str) -> Result<Option<String>> {
-    let policy = match ctx
+    let policy = ctx
         .clients
         .lambda
         .get_policy()
         .function_name(name)
         .send()
         .await
-    {
-        Ok(out) => out.policy.unwrap_or_default(),
-        Err(e) if e.as_service_error().is_some_and(is_not_found) => return Ok(None),
-        Err(e) => return Err(aws_error("Lambda GetPolicy", name, e)),
-    };
-    let policy: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
-    let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
-    Ok(statements
+        .or_absent()
+        .map_err(|e| aws_error("Lambda GetPolicy", name, e))?
+        .and_then(|out| out.policy);
+    Ok(policy.and_then(|policy| source_arn_of(&policy)))
+}
+
+/// The `AWS:SourceArn` condition of wschat's statement in a function's resource policy.
+fn source_arn_of(policy: &str) -> Option<String> {
+    let policy: serde_json::Value = serde_json::from_str(policy).ok()?;
+    let statement = policy["Statement"]
+        .as_array()?
         .iter()
-        .find(|s| s["Sid"] == STATEMENT_ID)
-        .map(|s| {
-            s["Condition"]["ArnLike"]["AWS:SourceArn"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        }))
+        .find(|s| s["Sid"] == STATEMENT_ID)?;
+    Some(
+        statement["Condition"]["ArnLike"]["AWS:SourceArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 /// API Gateway may invoke the function, from this API only.
@@ -321,35 +406,20 @@ pub async fn ensure_permission(
     function_created: bool,
 ) -> Result<Resource> {
     let name = ctx.spec.function_name(function);
-    let label = format!("{name} ← apigateway");
-    let task = ctx.progress.task(format!("{PERMISSION} {label}"));
-    let Some(api_id) = api_id else {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(PERMISSION, label, Change::Created),
-        ));
-    };
-    let wanted = ctx.spec.api_source_arn(api_id);
-    let current = if function_created {
-        None
-    } else {
-        permitted_source(ctx, &name).await?
-    };
-    let change = match current {
-        Some(source) if source == wanted => {
-            return Ok(finish(
-                ctx,
-                &task,
-                Resource::new(PERMISSION, label, Change::Unchanged),
-            ))
+    ctx.track(PERMISSION, format!("{name} ← apigateway"), async |_| {
+        let Some(api_id) = api_id else {
+            return Ok(Change::Created);
+        };
+        let wanted = ctx.spec.api_source_arn(api_id);
+        let current = if function_created {
+            None
+        } else {
+            permitted_source(ctx, &name).await?
+        };
+        let change = Change::of_value(current.as_deref(), wanted.as_str(), "source ARN");
+        if ctx.dry_run || change == Change::Unchanged {
+            return Ok(change);
         }
-        Some(_) => Change::Updated {
-            fields: vec!["source ARN".into()],
-        },
-        None => Change::Created,
-    };
-    if !ctx.dry_run {
         let lambda = &ctx.clients.lambda;
         if matches!(change, Change::Updated { .. }) {
             lambda
@@ -370,54 +440,44 @@ pub async fn ensure_permission(
             .send()
             .await
             .map_err(|e| aws_error("Lambda AddPermission", &name, e))?;
-    }
-    Ok(finish(ctx, &task, Resource::new(PERMISSION, label, change)))
+        Ok(change)
+    })
+    .await
+}
+
+async fn ownership(stack: &Stack, name: &str) -> Result<Ownership> {
+    Ok(Ownership::of(get(stack, name).await?, |f| {
+        stack.spec.owns(&f.tags.clone().unwrap_or_default())
+    }))
 }
 
 /// Deleting a function deletes its resource policy (the permission) with it.
 pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
     let name = ctx.spec.function_name(function);
-    let task = ctx.progress.task(format!("{FUNCTION} {name}"));
-    let Some(current) = get(ctx, &name).await? else {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(FUNCTION, name, Change::Absent),
-        ));
-    };
-    if !ctx.spec.owns(&current.tags.unwrap_or_default()) {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(FUNCTION, name, Change::Foreign),
-        ));
-    }
-    if !ctx.dry_run {
-        match ctx
-            .clients
+    ctx.remove(FUNCTION, &name, ownership(ctx, &name), async |_| {
+        ctx.clients
             .lambda
             .delete_function()
             .function_name(&name)
             .send()
             .await
-        {
-            Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(is_not_found) => {}
-            Err(e) => return Err(aws_error("Lambda DeleteFunction", &name, e)),
-        }
-    }
-    Ok(finish(
-        ctx,
-        &task,
-        Resource::new(FUNCTION, name, Change::Deleted),
-    ))
+            .or_absent()
+            .map_err(|e| aws_error("Lambda DeleteFunction", &name, e))?;
+        Ok(())
+    })
+    .await
 }
 
 /// Functions named `{name}-{stage}-*` and tagged as this stack's that still exist.
-pub async fn leftovers(ctx: &Ctx<'_>) -> Result<Vec<String>> {
-    let prefix = format!("{}-", ctx.spec.prefix());
+pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
+    let prefix = format!("{}-", stack.spec.prefix());
     let mut names = Vec::new();
-    let mut pages = ctx.clients.lambda.list_functions().into_paginator().send();
+    let mut pages = stack
+        .clients
+        .lambda
+        .list_functions()
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error("Lambda ListFunctions", &prefix, e))?;
         names.extend(
@@ -429,12 +489,166 @@ pub async fn leftovers(ctx: &Ctx<'_>) -> Result<Vec<String>> {
     }
     let mut ours = Vec::new();
     for name in names {
-        if get(ctx, &name)
-            .await?
-            .is_some_and(|f| ctx.spec.owns(&f.tags.unwrap_or_default()))
-        {
-            ours.push(format!("function {name}"));
+        if ownership(stack, &name).await? == Ownership::Ours {
+            ours.push(format!("{FUNCTION} {name}"));
         }
     }
     Ok(ours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_lambda::types::EnvironmentResponse;
+
+    fn desired() -> DesiredFunction {
+        DesiredFunction {
+            arch: Arch::X86_64,
+            memory_mb: 128,
+            timeout_s: 29,
+            role_arn: "arn:aws:iam::1:role/chat-dev-lambda".into(),
+            environment: HashMap::from([("TABLE_NAME".into(), "chat-dev-connections".into())]),
+            code_sha256: Some("abc=".into()),
+        }
+    }
+
+    /// A function exactly as `desired()` wants it.
+    fn matching() -> aws_sdk_lambda::types::builders::FunctionConfigurationBuilder {
+        FunctionConfiguration::builder()
+            .code_sha256("abc=")
+            .architectures(Architecture::X8664)
+            .runtime(Runtime::Providedal2023)
+            .handler("bootstrap")
+            .role("arn:aws:iam::1:role/chat-dev-lambda")
+            .memory_size(128)
+            .timeout(29)
+            .environment(
+                EnvironmentResponse::builder()
+                    .variables("TABLE_NAME", "chat-dev-connections")
+                    .build(),
+            )
+    }
+
+    fn diff(
+        current: aws_sdk_lambda::types::builders::FunctionConfigurationBuilder,
+    ) -> FunctionDiff {
+        FunctionDiff::between(&current.build(), &desired())
+    }
+
+    #[test]
+    fn a_matching_function_needs_nothing() {
+        assert!(diff(matching()).is_empty());
+        let unknown_code = DesiredFunction {
+            code_sha256: None,
+            ..desired()
+        };
+        let other_code = matching().code_sha256("zzz=").build();
+        assert!(
+            FunctionDiff::between(&other_code, &unknown_code).is_empty(),
+            "status does not compare code"
+        );
+    }
+
+    #[test]
+    fn each_field_is_its_own_difference() {
+        let cases: [(_, FunctionDiff, &[&str]); 8] = [
+            (
+                matching().code_sha256("old="),
+                FunctionDiff {
+                    code: true,
+                    ..Default::default()
+                },
+                &["code"],
+            ),
+            (
+                matching().set_architectures(Some(vec![Architecture::Arm64])),
+                FunctionDiff {
+                    architecture: true,
+                    ..Default::default()
+                },
+                &["architecture → x86_64"],
+            ),
+            (
+                matching().runtime(Runtime::Nodejs20x),
+                FunctionDiff {
+                    runtime: true,
+                    ..Default::default()
+                },
+                &["runtime"],
+            ),
+            (
+                matching().handler("index.handler"),
+                FunctionDiff {
+                    runtime: true,
+                    ..Default::default()
+                },
+                &["runtime"],
+            ),
+            (
+                matching().role("arn:aws:iam::1:role/other"),
+                FunctionDiff {
+                    role: true,
+                    ..Default::default()
+                },
+                &["role"],
+            ),
+            (
+                matching().memory_size(256),
+                FunctionDiff {
+                    memory: Some((256, 128)),
+                    ..Default::default()
+                },
+                &["memory 256 → 128 MB"],
+            ),
+            (
+                matching().timeout(3),
+                FunctionDiff {
+                    timeout: Some((3, 29)),
+                    ..Default::default()
+                },
+                &["timeout 3 → 29 s"],
+            ),
+            (
+                matching().environment(
+                    EnvironmentResponse::builder()
+                        .variables("TABLE_NAME", "x")
+                        .build(),
+                ),
+                FunctionDiff {
+                    environment: true,
+                    ..Default::default()
+                },
+                &["environment"],
+            ),
+        ];
+        for (current, expected, words) in cases {
+            let found = diff(current);
+            assert_eq!(found, expected);
+            assert_eq!(found.fields(&desired()), words.to_vec());
+        }
+    }
+
+    #[test]
+    fn code_and_architecture_go_up_together_and_settings_apart() {
+        let arch = diff(matching().set_architectures(Some(vec![Architecture::Arm64])));
+        assert!(arch.needs_code() && !arch.needs_configuration());
+        let memory = diff(matching().memory_size(512));
+        assert!(!memory.needs_code() && memory.needs_configuration());
+        let missing_env = diff(matching().set_environment(None));
+        assert!(
+            missing_env.environment,
+            "a function with no variables lacks TABLE_NAME"
+        );
+    }
+
+    #[test]
+    fn the_permission_names_wschats_statement() {
+        let wanted = "arn:aws:execute-api:eu-west-1:1:abc/*";
+        let policy = serde_json::json!({"Statement": [
+            {"Sid": "other", "Condition": {"ArnLike": {"AWS:SourceArn": "x"}}},
+            {"Sid": STATEMENT_ID, "Condition": {"ArnLike": {"AWS:SourceArn": wanted}}}
+        ]});
+        assert_eq!(source_arn_of(&policy.to_string()).as_deref(), Some(wanted));
+        assert_eq!(source_arn_of(r#"{"Statement": []}"#), None);
+    }
 }

@@ -1,17 +1,17 @@
 //! A CloudWatch log group per function, created before the function so that
 //! it carries our tags and retention and teardown can remove it.
 
-use super::{finish, is_not_found, Change, Ctx, Resource};
-use crate::aws::aws_error;
+use super::{Change, Ctx, Ownership, Resource, Stack};
+use crate::aws::{aws_error, OrAbsent};
 use crate::error::Result;
-use crate::spec::Function;
+use crate::spec::{Function, StackSpec, TAG_STACK};
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 use std::collections::HashMap;
 
 const KIND: &str = "log group";
 
-pub async fn describe(ctx: &Ctx<'_>, name: &str) -> Result<Option<LogGroup>> {
-    let out = ctx
+pub async fn describe(stack: &Stack, name: &str) -> Result<Option<LogGroup>> {
+    let out = stack
         .clients
         .logs
         .describe_log_groups()
@@ -32,149 +32,146 @@ fn tagging_arn(group: &LogGroup) -> String {
     arn.strip_suffix(":*").unwrap_or(arn).to_owned()
 }
 
-async fn tags(ctx: &Ctx<'_>, group: &LogGroup) -> Result<HashMap<String, String>> {
+async fn tags(stack: &Stack, group: &LogGroup) -> Result<HashMap<String, String>> {
     let arn = tagging_arn(group);
-    match ctx
+    let out = stack
         .clients
         .logs
         .list_tags_for_resource()
         .resource_arn(&arn)
         .send()
         .await
-    {
-        Ok(out) => Ok(out.tags.unwrap_or_default()),
-        Err(e) if e.as_service_error().is_some_and(is_not_found) => Ok(HashMap::new()),
-        Err(e) => Err(aws_error("CloudWatch Logs ListTagsForResource", &arn, e)),
-    }
+        .or_absent()
+        .map_err(|e| aws_error("CloudWatch Logs ListTagsForResource", &arn, e))?;
+    Ok(out.and_then(|o| o.tags).unwrap_or_default())
 }
 
 /// The name is this stack's function's log group; Lambda creates it untagged
 /// if a function ever ran before deploy made it, so an untagged one is adopted.
-fn claimable(ctx: &Ctx<'_>, tags: &HashMap<String, String>) -> bool {
-    ctx.spec.owns(tags) || !tags.contains_key(crate::spec::TAG_STACK)
+fn claimable(spec: &StackSpec, tags: &HashMap<String, String>) -> bool {
+    spec.owns(tags) || !tags.contains_key(TAG_STACK)
+}
+
+/// What differs in a log group this stack may claim.
+#[derive(Debug, PartialEq)]
+pub struct LogGroupDiff {
+    /// Current retention (`None`: never expire), when it is not the wanted one.
+    pub retention: Option<Option<i32>>,
+    /// Adopted untagged: our tags are to be added.
+    pub tags: bool,
+}
+
+impl LogGroupDiff {
+    pub fn between(
+        group: &LogGroup,
+        spec: &StackSpec,
+        tags: &HashMap<String, String>,
+    ) -> LogGroupDiff {
+        let wanted = spec.settings.log_retention_days;
+        LogGroupDiff {
+            retention: (group.retention_in_days != Some(wanted)).then_some(group.retention_in_days),
+            tags: !spec.owns(tags),
+        }
+    }
+
+    pub fn fields(&self, wanted_days: i32) -> Vec<String> {
+        let mut fields = Vec::new();
+        if let Some(now) = self.retention {
+            let now = now.map_or("never expire".to_owned(), |d| d.to_string());
+            fields.push(format!("retention {now} → {wanted_days} days"));
+        }
+        if self.tags {
+            fields.push("tags".to_owned());
+        }
+        fields
+    }
+}
+
+async fn put_retention(ctx: &Ctx<'_>, name: &str) -> Result<()> {
+    ctx.clients
+        .logs
+        .put_retention_policy()
+        .log_group_name(name)
+        .retention_in_days(ctx.spec.settings.log_retention_days)
+        .send()
+        .await
+        .map_err(|e| aws_error("CloudWatch Logs PutRetentionPolicy", name, e))?;
+    Ok(())
 }
 
 pub async fn ensure(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
     let name = ctx.spec.log_group(function);
-    let task = ctx.progress.task(format!("{KIND} {name}"));
     let logs = &ctx.clients.logs;
-    let retention = ctx.spec.settings.log_retention_days;
-    let put_retention = || async {
-        logs.put_retention_policy()
-            .log_group_name(&name)
-            .retention_in_days(retention)
-            .send()
-            .await
-            .map_err(|e| aws_error("CloudWatch Logs PutRetentionPolicy", &name, e))
-    };
-    let Some(group) = describe(ctx, &name).await? else {
+    ctx.track(KIND, &name, async |task| {
+        let Some(group) = describe(ctx, &name).await? else {
+            if !ctx.dry_run {
+                task.set("creating");
+                logs.create_log_group()
+                    .log_group_name(&name)
+                    .set_tags(Some(ctx.spec.tags()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CloudWatch Logs CreateLogGroup", &name, e))?;
+                put_retention(ctx, &name).await?;
+            }
+            return Ok(Change::Created);
+        };
+        let current = tags(ctx, &group).await?;
+        if !claimable(&ctx.spec, &current) {
+            return Ok(Change::Foreign);
+        }
+        let diff = LogGroupDiff::between(&group, &ctx.spec, &current);
+        let fields = diff.fields(ctx.spec.settings.log_retention_days);
+        if fields.is_empty() {
+            return Ok(Change::Unchanged);
+        }
         if !ctx.dry_run {
-            task.set("creating");
-            logs.create_log_group()
-                .log_group_name(&name)
-                .set_tags(Some(ctx.spec.tags()))
-                .send()
-                .await
-                .map_err(|e| aws_error("CloudWatch Logs CreateLogGroup", &name, e))?;
-            put_retention().await?;
+            if diff.retention.is_some() {
+                put_retention(ctx, &name).await?;
+            }
+            if diff.tags {
+                logs.tag_resource()
+                    .resource_arn(tagging_arn(&group))
+                    .set_tags(Some(ctx.spec.tags()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CloudWatch Logs TagResource", &name, e))?;
+            }
         }
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(KIND, name, Change::Created),
-        ));
-    };
-    let current = tags(ctx, &group).await?;
-    if !claimable(ctx, &current) {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(KIND, name, Change::Foreign),
-        ));
-    }
-    let mut fields = Vec::new();
-    if group.retention_in_days != Some(retention) {
-        fields.push(format!(
-            "retention {} → {retention} days",
-            group
-                .retention_in_days
-                .map_or("never expire".into(), |d| d.to_string())
-        ));
-    }
-    let tagged = ctx.spec.owns(&current);
-    if !tagged {
-        fields.push("tags".to_owned());
-    }
-    if fields.is_empty() {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(KIND, name, Change::Unchanged),
-        ));
-    }
-    if !ctx.dry_run {
-        if group.retention_in_days != Some(retention) {
-            put_retention().await?;
-        }
-        if !tagged {
-            logs.tag_resource()
-                .resource_arn(tagging_arn(&group))
-                .set_tags(Some(ctx.spec.tags()))
-                .send()
-                .await
-                .map_err(|e| aws_error("CloudWatch Logs TagResource", &name, e))?;
-        }
-    }
-    Ok(finish(
-        ctx,
-        &task,
-        Resource::new(KIND, name, Change::Updated { fields }),
-    ))
+        Ok(Change::Updated { fields })
+    })
+    .await
+}
+
+async fn ownership(stack: &Stack, name: &str) -> Result<Ownership> {
+    Ok(match describe(stack, name).await? {
+        None => Ownership::Absent,
+        Some(group) if claimable(&stack.spec, &tags(stack, &group).await?) => Ownership::Ours,
+        Some(_) => Ownership::Foreign,
+    })
 }
 
 pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
     let name = ctx.spec.log_group(function);
-    let task = ctx.progress.task(format!("{KIND} {name}"));
-    let Some(group) = describe(ctx, &name).await? else {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(KIND, name, Change::Absent),
-        ));
-    };
-    if !claimable(ctx, &tags(ctx, &group).await?) {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(KIND, name, Change::Foreign),
-        ));
-    }
-    if !ctx.dry_run {
-        match ctx
-            .clients
+    ctx.remove(KIND, &name, ownership(ctx, &name), async |_| {
+        ctx.clients
             .logs
             .delete_log_group()
             .log_group_name(&name)
             .send()
             .await
-        {
-            Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(is_not_found) => {}
-            Err(e) => return Err(aws_error("CloudWatch Logs DeleteLogGroup", &name, e)),
-        }
-    }
-    Ok(finish(
-        ctx,
-        &task,
-        Resource::new(KIND, name, Change::Deleted),
-    ))
+            .or_absent()
+            .map_err(|e| aws_error("CloudWatch Logs DeleteLogGroup", &name, e))?;
+        Ok(())
+    })
+    .await
 }
 
 /// Log groups under `/aws/lambda/{name}-{stage}-` that this stack may claim and that still exist.
-pub async fn leftovers(ctx: &Ctx<'_>) -> Result<Vec<String>> {
-    let prefix = format!("/aws/lambda/{}-", ctx.spec.prefix());
+pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
+    let prefix = format!("/aws/lambda/{}-", stack.spec.prefix());
     let mut found = Vec::new();
-    let mut pages = ctx
+    let mut pages = stack
         .clients
         .logs
         .describe_log_groups()
@@ -184,13 +181,51 @@ pub async fn leftovers(ctx: &Ctx<'_>) -> Result<Vec<String>> {
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error("CloudWatch Logs DescribeLogGroups", &prefix, e))?;
         for group in page.log_groups() {
-            if claimable(ctx, &tags(ctx, group).await?) {
+            if claimable(&stack.spec, &tags(stack, group).await?) {
                 found.push(format!(
-                    "log group {}",
+                    "{KIND} {}",
                     group.log_group_name.as_deref().unwrap_or_default()
                 ));
             }
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::tests::spec;
+
+    fn group(retention: Option<i32>) -> LogGroup {
+        LogGroup::builder()
+            .log_group_name("/aws/lambda/chat-prod-message")
+            .set_retention_in_days(retention)
+            .build()
+    }
+
+    #[test]
+    fn retention_and_tags_are_each_a_difference() {
+        let spec = spec();
+        let ours = spec.tags();
+        let same = LogGroupDiff::between(&group(Some(14)), &spec, &ours);
+        assert!(same.fields(14).is_empty());
+
+        let longer = LogGroupDiff::between(&group(Some(30)), &spec, &ours);
+        assert_eq!(longer.fields(14), ["retention 30 → 14 days"]);
+        let forever = LogGroupDiff::between(&group(None), &spec, &ours);
+        assert_eq!(forever.fields(14), ["retention never expire → 14 days"]);
+
+        let untagged = LogGroupDiff::between(&group(Some(14)), &spec, &HashMap::new());
+        assert_eq!(untagged.fields(14), ["tags"]);
+    }
+
+    #[test]
+    fn an_untagged_group_is_adopted_and_another_stacks_is_not() {
+        let spec = spec();
+        assert!(claimable(&spec, &HashMap::new()));
+        assert!(claimable(&spec, &spec.tags()));
+        let other = HashMap::from([(TAG_STACK.to_owned(), "other".to_owned())]);
+        assert!(!claimable(&spec, &other));
+    }
 }

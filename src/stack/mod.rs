@@ -11,38 +11,43 @@ pub mod status;
 pub mod table;
 pub mod teardown;
 
-use crate::aws::{self, Clients};
-use crate::cli::Global;
+use crate::aws::{self, AwsConfig, Clients};
 use crate::error::Result;
-use crate::progress::Progress;
-use crate::spec::StackSpec;
-use crate::spec::{self, Settings};
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use crate::progress::{Progress, Task};
+use crate::spec::{Settings, StackId, StackSpec};
 use serde::Serialize;
 
-/// Names are checked before any AWS call; then credentials, region and account.
-pub async fn open(global: &Global, settings: Settings) -> Result<(Clients, StackSpec)> {
-    spec::validate_name(&global.name)?;
-    spec::validate_stage(&global.stage)?;
-    let clients = aws::connect(global).await?;
-    let account = aws::account_id(&clients).await?;
-    let spec = StackSpec::new(
-        &global.name,
-        &global.stage,
-        &clients.region,
-        &account,
-        settings,
-    )?;
-    Ok((clients, spec))
+/// A stack located in one account and region: enough to look anything of it up.
+pub struct Stack {
+    pub clients: Clients,
+    pub spec: StackSpec,
 }
 
-/// What one command run does to the stack.
+/// Credentials, region and account, then the spec. The id was validated when
+/// it was made, so a bad name never costs an AWS call.
+pub async fn open(id: &StackId, aws: &AwsConfig, settings: Settings) -> Result<Stack> {
+    let clients = aws::connect(aws).await?;
+    let account = aws::account_id(&clients).await?;
+    let spec = StackSpec::new(id, &clients.region, &account, settings);
+    Ok(Stack { clients, spec })
+}
+
+/// What one command run does to the stack: the stack, how to show progress,
+/// and whether to write. Lookups that need none of that take a [`Stack`].
 pub struct Ctx<'a> {
-    pub clients: &'a Clients,
-    pub spec: &'a StackSpec,
+    pub stack: &'a Stack,
     pub progress: &'a Progress,
     /// Describe only: report what would change, write nothing.
     pub dry_run: bool,
+}
+
+/// A run's context reads as the stack it acts on (`ctx.spec`, `ctx.clients`).
+impl std::ops::Deref for Ctx<'_> {
+    type Target = Stack;
+
+    fn deref(&self) -> &Stack {
+        self.stack
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,6 +63,20 @@ pub enum Change {
     Absent,
     /// Named like this stack's but tagged as another's (or untagged): never touched.
     Foreign,
+}
+
+impl Change {
+    /// For a resource that is one value (a policy, a source ARN): absent is
+    /// created, equal is unchanged, anything else updates `field`.
+    pub fn of_value<T: PartialEq + ?Sized>(current: Option<&T>, wanted: &T, field: &str) -> Change {
+        match current {
+            None => Change::Created,
+            Some(now) if now == wanted => Change::Unchanged,
+            Some(_) => Change::Updated {
+                fields: vec![field.to_owned()],
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,24 +124,82 @@ impl Resource {
     }
 }
 
-/// The "does not exist" answers of the services wschat calls.
-pub fn is_not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
-    matches!(
-        e.code(),
-        Some(
-            "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound"
-        )
-    )
+impl Ctx<'_> {
+    /// One resource's step of the run: a progress line labelled `{kind} {name}`
+    /// while `work` converges it, finished with the change it reports.
+    pub async fn track(
+        &self,
+        kind: &'static str,
+        name: impl Into<String>,
+        work: impl AsyncFnOnce(&Task) -> Result<Change>,
+    ) -> Result<Resource> {
+        let name = name.into();
+        let task = self.progress.task(format!("{kind} {name}"));
+        let resource = Resource::new(kind, name, work(&task).await?);
+        task.finish(resource.describe(self.dry_run));
+        Ok(resource)
+    }
+
+    /// Teardown's shape for every resource: absent is done, another stack's is
+    /// left alone, ours is deleted (`delete` treats "already gone" as done).
+    pub async fn remove(
+        &self,
+        kind: &'static str,
+        name: impl Into<String>,
+        ownership: impl std::future::Future<Output = Result<Ownership>>,
+        delete: impl AsyncFnOnce(&Task) -> Result<()>,
+    ) -> Result<Resource> {
+        self.track(kind, name, async |task| match ownership.await? {
+            Ownership::Absent => Ok(Change::Absent),
+            Ownership::Foreign => Ok(Change::Foreign),
+            Ownership::Ours => {
+                if !self.dry_run {
+                    task.set("deleting");
+                    delete(task).await?;
+                }
+                Ok(Change::Deleted)
+            }
+        })
+        .await
+    }
 }
 
-/// Sorted, for stable comparisons and output.
-pub fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
-    items.sort();
-    items
+/// Whose a resource with this stack's name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    Absent,
+    /// Named like ours, tagged as another stack's (or untagged).
+    Foreign,
+    Ours,
 }
 
-/// A report task line per resource, finished with the resource's outcome.
-pub fn finish(ctx: &Ctx<'_>, task: &crate::progress::Task, resource: Resource) -> Resource {
-    task.finish(resource.describe(ctx.dry_run));
-    resource
+impl Ownership {
+    /// From a lookup: `None` when absent, else whether the tags say it is ours.
+    pub fn of<T>(found: Option<T>, ours: impl FnOnce(&T) -> bool) -> Ownership {
+        match found {
+            None => Ownership::Absent,
+            Some(it) if ours(&it) => Ownership::Ours,
+            Some(_) => Ownership::Foreign,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Change;
+
+    #[test]
+    fn a_single_valued_resource_is_created_kept_or_updated() {
+        assert_eq!(Change::of_value(None, "a", "policy"), Change::Created);
+        assert_eq!(
+            Change::of_value(Some("a"), "a", "policy"),
+            Change::Unchanged
+        );
+        assert_eq!(
+            Change::of_value(Some("b"), "a", "policy"),
+            Change::Updated {
+                fields: vec!["policy".into()]
+            }
+        );
+    }
 }

@@ -21,7 +21,7 @@ pub struct Package {
 
 impl Package {
     pub fn from_zip(zip: Vec<u8>) -> Package {
-        let sha256 = crate::base64::encode(&Sha256::digest(&zip));
+        let sha256 = aws_smithy_types::base64::encode(Sha256::digest(&zip));
         Package { zip, sha256 }
     }
 }
@@ -45,41 +45,47 @@ pub fn zip_bootstrap(binary: &[u8]) -> Vec<u8> {
 
 fn elf_machine(arch: Arch) -> u16 {
     match arch {
-        Arch::X86_64 => 0x3e,
-        Arch::Arm64 => 0xb7,
+        Arch::X86_64 => object::elf::EM_X86_64,
+        Arch::Arm64 => object::elf::EM_AARCH64,
     }
 }
 
-/// The newest `GLIBC_x.y` version the binary asks for.
-fn newest_glibc(binary: &[u8]) -> Option<(u32, u32)> {
-    const NEEDLE: &[u8] = b"GLIBC_";
+/// `GLIBC_2.34` → `(2, 34)`; other version names → `None`.
+fn glibc_version(name: &[u8]) -> Option<(u32, u32)> {
+    let version = std::str::from_utf8(name.strip_prefix(b"GLIBC_")?).ok()?;
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
+/// The newest `GLIBC_x.y` the binary's version needs (`.gnu.version_r`) ask for.
+fn newest_glibc(binary: &[u8]) -> object::read::Result<Option<(u32, u32)>> {
+    use object::read::elf::FileHeader;
+    let header = object::elf::FileHeader64::<object::Endianness>::parse(binary)?;
+    let endian = header.endian()?;
+    let sections = header.sections(endian, binary)?;
     let mut newest = None;
-    let mut i = 0;
-    while let Some(pos) = binary[i..].windows(NEEDLE.len()).position(|w| w == NEEDLE) {
-        let start = i + pos + NEEDLE.len();
-        let digits: Vec<u8> = binary[start..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit() || **b == b'.')
-            .copied()
-            .collect();
-        let text = String::from_utf8_lossy(&digits);
-        let mut parts = text.split('.').map(|p| p.parse::<u32>());
-        if let (Some(Ok(major)), Some(Ok(minor))) = (parts.next(), parts.next()) {
-            newest = newest.max(Some((major, minor)));
+    if let Some((mut needs, link)) = sections.gnu_verneed(endian, binary)? {
+        let strings = sections.strings(endian, binary, link)?;
+        while let Some((_, mut versions)) = needs.next()? {
+            while let Some(version) = versions.next()? {
+                newest = newest.max(glibc_version(version.name(endian, strings)?));
+            }
         }
-        i = start;
     }
-    newest
+    Ok(newest)
 }
 
 /// Checks a bootstrap is a 64-bit little-endian ELF for `arch` that provided.al2023's glibc can load.
 pub fn verify_elf(name: &str, binary: &[u8], arch: Arch) -> Result<()> {
-    if binary.len() < 20 || &binary[..4] != b"\x7fELF" || binary[4] != 2 || binary[5] != 1 {
-        return Err(CliError::failed(format!(
-            "{name}: not a 64-bit little-endian ELF executable"
-        )));
+    use object::read::elf::FileHeader;
+    let not_elf = || CliError::failed(format!("{name}: not a 64-bit little-endian ELF executable"));
+    let header =
+        object::elf::FileHeader64::<object::Endianness>::parse(binary).map_err(|_| not_elf())?;
+    let endian = header.endian().map_err(|_| not_elf())?;
+    if endian != object::Endianness::Little {
+        return Err(not_elf());
     }
-    let machine = u16::from_le_bytes([binary[18], binary[19]]);
+    let machine = header.e_machine(endian);
     if machine != elf_machine(arch) {
         return Err(CliError::failed(format!(
             "{name}: built for the wrong architecture (ELF machine {machine:#x})"
@@ -89,7 +95,9 @@ pub fn verify_elf(name: &str, binary: &[u8], arch: Arch) -> Result<()> {
             arch.rust_target()
         )));
     }
-    if let Some((major, minor)) = newest_glibc(binary).filter(|v| *v > MAX_GLIBC) {
+    let newest = newest_glibc(binary)
+        .map_err(|e| CliError::failed(format!("{name}: unreadable ELF ({e})")))?;
+    if let Some((major, minor)) = newest.filter(|v| *v > MAX_GLIBC) {
         return Err(CliError::failed(format!(
             "{name}: needs glibc {major}.{minor}, but provided.al2023 has {}.{}",
             MAX_GLIBC.0, MAX_GLIBC.1
@@ -227,32 +235,49 @@ pub fn load_prebuilt(dir: &Path, arch: Arch) -> Result<Packages> {
     Ok(packages)
 }
 
+/// What `wschat package` wrote.
+#[derive(serde::Serialize)]
+pub struct PackageReport {
+    arch: &'static str,
+    /// Path, size in bytes and `CodeSha256` of each zip.
+    zips: Vec<(String, usize, String)>,
+}
+
+impl std::fmt::Display for PackageReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "built for {}:", self.arch)?;
+        for (path, size, sha) in &self.zips {
+            writeln!(f, "  {path}  {:.2} MB  sha256 {sha}", *size as f64 / 1e6)?;
+        }
+        write!(f, "deploy them with: wschat deploy --prebuilt DIR")
+    }
+}
+
 /// Writes the zips for `--prebuilt` (or inspection).
-pub fn write_packages(packages: &Packages, dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn write_packages(packages: &Packages, arch: Arch, dir: &Path) -> Result<PackageReport> {
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
-    let mut written = Vec::new();
+    let mut zips = Vec::new();
     for function in Function::ALL {
         let path = dir.join(format!("{}.zip", function.binary()));
-        std::fs::write(&path, &packages[&function].zip)
+        let package = &packages[&function];
+        std::fs::write(&path, &package.zip)
             .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))?;
-        written.push(path);
+        zips.push((
+            path.display().to_string(),
+            package.zip.len(),
+            package.sha256.clone(),
+        ));
     }
-    Ok(written)
+    Ok(PackageReport {
+        arch: arch.lambda_name(),
+        zips,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fake_elf(machine: u16, glibc: &str) -> Vec<u8> {
-        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
-        elf.resize(18, 0);
-        elf.extend_from_slice(&machine.to_le_bytes());
-        elf.extend_from_slice(b"\0\0libc.so.6\0GLIBC_2.2.5\0");
-        elf.extend_from_slice(glibc.as_bytes());
-        elf
-    }
 
     #[test]
     fn zips_are_deterministic_and_executable() {
@@ -268,11 +293,30 @@ mod tests {
     }
 
     #[test]
-    fn elf_checks_catch_wrong_arch_and_new_glibc() {
-        assert!(verify_elf("ok", &fake_elf(0x3e, "GLIBC_2.34\0"), Arch::X86_64).is_ok());
-        assert!(verify_elf("arm", &fake_elf(0xb7, "GLIBC_2.17\0"), Arch::X86_64).is_err());
-        let err = verify_elf("new", &fake_elf(0x3e, "GLIBC_2.39\0"), Arch::X86_64).unwrap_err();
-        assert!(err.to_string().contains("glibc 2.39"), "{err}");
-        assert!(verify_elf("text", b"#!/bin/sh\necho hi", Arch::X86_64).is_err());
+    fn elf_checks_catch_wrong_arch_and_text() {
+        // This test binary is an ELF for the machine it runs on.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let other = match Arch::host() {
+            Arch::X86_64 => Arch::Arm64,
+            Arch::Arm64 => Arch::X86_64,
+        };
+        let err = verify_elf("me", &me, other).unwrap_err();
+        assert!(err.to_string().contains("wrong architecture"), "{err}");
+        let err = verify_elf("text", b"#!/bin/sh\necho hi", Arch::X86_64).unwrap_err();
+        assert!(err.to_string().contains("not a 64-bit"), "{err}");
+        assert!(
+            newest_glibc(&me).unwrap().is_some(),
+            "a Rust binary for linux-gnu needs some glibc version"
+        );
+    }
+
+    #[test]
+    fn glibc_versions_are_read_from_version_names() {
+        assert_eq!(glibc_version(b"GLIBC_2.34"), Some((2, 34)));
+        assert_eq!(glibc_version(b"GLIBC_2.2.5"), Some((2, 2)));
+        assert_eq!(glibc_version(b"GLIBC_2"), Some((2, 0)));
+        assert_eq!(glibc_version(b"GCC_3.0"), None);
+        assert_eq!(glibc_version(b"GLIBC_PRIVATE"), None);
+        assert!(Some((2, 39)) > Some(MAX_GLIBC) && Some((2, 17)) < Some(MAX_GLIBC));
     }
 }

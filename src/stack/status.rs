@@ -1,6 +1,6 @@
 //! `wschat status`: the deploy's dry run, worded as what is present, missing or drifted.
 
-use super::{table, Change, Ctx};
+use super::{table, Change, Ctx, Stack};
 use crate::error::Result;
 use serde::Serialize;
 use std::fmt;
@@ -27,11 +27,16 @@ pub struct StatusReport {
     pub connections: Option<u64>,
 }
 
-pub async fn status(ctx: &Ctx<'_>) -> Result<StatusReport> {
-    debug_assert!(ctx.dry_run, "status never writes");
+pub async fn status(stack: &Stack) -> Result<StatusReport> {
+    let quiet = crate::progress::Progress::new(true, false);
+    let ctx = &Ctx {
+        stack,
+        progress: &quiet,
+        dry_run: true,
+    };
     let (reconciled, connections) = tokio::try_join!(
         super::deploy::reconcile(ctx, None),
-        table::count_connections(ctx)
+        table::count_connections(ctx.stack)
     )?;
     let resources: Vec<StatusLine> = reconciled
         .resources

@@ -1,25 +1,70 @@
 //! The connections table: on demand, TTL on `ttl`, GSIs on room and username.
+//! The chat's code reads and writes it (`wschat_lambdas::dynamo`); this module
+//! creates, converges and deletes it.
 
-use super::{finish, is_not_found, Change, Ctx, Resource};
-use crate::aws::aws_error;
+use super::{Change, Ctx, Ownership, Resource, Stack};
+use crate::aws::{aws_error, OrAbsent};
 use crate::error::{CliError, Result};
+use crate::progress::Task;
 use aws_sdk_dynamodb::types::{
-    BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, Projection,
-    ProjectionType, Select, TableStatus, Tag, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, Select, TableDescription, TableStatus, Tag, TimeToLiveDescription,
+    TimeToLiveSpecification, TimeToLiveStatus,
 };
+use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::time::Duration;
-use wschat_lambdas::dynamo::{
-    enable_ttl, hash_key, string_attr, ROOM_INDEX, TTL_ATTRIBUTE, USERNAME_INDEX,
-};
+use wschat_lambdas::dynamo::{INDEXES, KEY, TTL_ATTRIBUTE};
 
 const KIND: &str = "table";
-const INDEXES: [(&str, &str); 2] = [(ROOM_INDEX, "room"), (USERNAME_INDEX, "username")];
+/// How long a table may stay CREATING, UPDATING or DELETING.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(300);
 
-fn tags(ctx: &Ctx<'_>) -> Vec<Tag> {
-    let mut tags: Vec<Tag> = ctx
-        .spec
-        .tags()
+fn string_attr(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("name and type are set")
+}
+
+fn hash_key(name: &str) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(KeyType::Hash)
+        .build()
+        .expect("name and type are set")
+}
+
+fn all_attributes() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::All)
+        .build()
+}
+
+/// Creates the connections table (on demand, both GSIs) and turns on TTL.
+/// Deploy and `wschat dev --dynamodb-endpoint` make the same table.
+pub async fn create(client: &Client, table: &str, tags: HashMap<String, String>) -> Result<()> {
+    let mut create = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(string_attr(KEY))
+        .key_schema(hash_key(KEY));
+    for (index, attribute) in INDEXES {
+        create = create
+            .attribute_definitions(string_attr(attribute))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index)
+                    .key_schema(hash_key(attribute))
+                    .projection(all_attributes())
+                    .build()
+                    .expect("name and key schema are set"),
+            );
+    }
+    let mut tags: Vec<Tag> = tags
         .into_iter()
         .map(|(k, v)| {
             Tag::builder()
@@ -30,19 +75,45 @@ fn tags(ctx: &Ctx<'_>) -> Vec<Tag> {
         })
         .collect();
     tags.sort_by(|a, b| a.key.cmp(&b.key));
-    tags
+    create
+        .set_tags(Some(tags).filter(|t| !t.is_empty()))
+        .send()
+        .await
+        .map_err(|e| aws_error("DynamoDB CreateTable", table, e))?;
+    Ok(())
 }
 
-async fn current_tags(ctx: &Ctx<'_>, arn: &str) -> Result<HashMap<String, String>> {
-    let name = ctx.spec.table();
-    let out = ctx
+/// Lets DynamoDB expire rows whose `$disconnect` never ran.
+pub async fn enable_ttl(client: &Client, table: &str) -> Result<()> {
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .expect("name and flag are set"),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("DynamoDB UpdateTimeToLive", table, e))?;
+    Ok(())
+}
+
+async fn current_tags(stack: &Stack, table: &TableDescription) -> Result<HashMap<String, String>> {
+    let arn = table
+        .table_arn
+        .clone()
+        .unwrap_or_else(|| stack.spec.table_arn());
+    let out = stack
         .clients
         .dynamodb
         .list_tags_of_resource()
-        .resource_arn(arn)
+        .resource_arn(&arn)
         .send()
         .await
-        .map_err(|e| aws_error("DynamoDB ListTagsOfResource", &name, e))?;
+        .map_err(|e| aws_error("DynamoDB ListTagsOfResource", &arn, e))?;
     Ok(out
         .tags
         .unwrap_or_default()
@@ -52,186 +123,202 @@ async fn current_tags(ctx: &Ctx<'_>, arn: &str) -> Result<HashMap<String, String
 }
 
 /// The table as it is, or `None`.
-async fn describe(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_dynamodb::types::TableDescription>> {
-    let name = ctx.spec.table();
-    match ctx
+async fn describe(stack: &Stack) -> Result<Option<TableDescription>> {
+    let name = stack.spec.table();
+    let out = stack
         .clients
         .dynamodb
         .describe_table()
         .table_name(&name)
         .send()
         .await
-    {
-        Ok(out) => Ok(out.table),
-        Err(e) if e.as_service_error().is_some_and(is_not_found) => Ok(None),
-        Err(e) => Err(aws_error("DynamoDB DescribeTable", &name, e)),
-    }
+        .or_absent()
+        .map_err(|e| aws_error("DynamoDB DescribeTable", &name, e))?;
+    Ok(out.and_then(|o| o.table))
 }
 
-/// A new table accepts writes only once ACTIVE; poll rather than sleep a fixed time.
-async fn wait_active(ctx: &Ctx<'_>, task: &crate::progress::Task) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+/// Whether the table and every index accept writes.
+fn settled(table: &TableDescription) -> bool {
+    table.table_status == Some(TableStatus::Active)
+        && table.global_secondary_indexes().iter().all(|i| {
+            i.index_status
+                .as_ref()
+                .is_none_or(|s| *s == IndexStatus::Active)
+        })
+}
+
+/// Polls until `done` holds for the table (or its absence). The SDK's table
+/// waiters do not look at index status and poll no sooner than every 20 s,
+/// which would add most of a minute to a deploy that adds an index.
+async fn wait_until(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    what: &str,
+    done: impl Fn(Option<&TableDescription>) -> bool,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + SETTLE_DEADLINE;
     loop {
         let table = describe(ctx).await?;
-        let status = table.as_ref().and_then(|t| t.table_status.clone());
-        let indexes_ready = table
-            .as_ref()
-            .map(|t| {
-                t.global_secondary_indexes().iter().all(|i| {
-                    i.index_status
-                        .as_ref()
-                        .is_none_or(|s| s.as_str() == "ACTIVE")
-                })
-            })
-            .unwrap_or(false);
-        if status == Some(TableStatus::Active) && indexes_ready {
+        if done(table.as_ref()) {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
             return Err(CliError::failed(format!(
-                "table {} did not become ACTIVE within 5 minutes",
-                ctx.spec.table()
+                "table {} is not {what} after {} s",
+                ctx.spec.table(),
+                SETTLE_DEADLINE.as_secs()
             ))
-            .with_hint("run deploy again: it continues where it stopped"));
+            .with_hint("run the command again later: it continues where it stopped"));
         }
-        task.set(format!(
-            "waiting for the table to be ACTIVE ({})",
-            status.map(|s| s.as_str().to_owned()).unwrap_or_default()
-        ));
+        let status = table
+            .and_then(|t| t.table_status)
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
+        task.set(format!("waiting for the table to be {what} ({status})"));
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 
+async fn wait_active(ctx: &Ctx<'_>, task: &Task) -> Result<()> {
+    wait_until(ctx, task, "ACTIVE", |t| t.is_some_and(settled)).await
+}
+
+/// What differs between the table as it is and as the chat needs it.
+#[derive(Debug, Default, PartialEq)]
+pub struct TableDiff {
+    pub billing_mode: bool,
+    /// Indexes to add: (index, attribute).
+    pub missing_indexes: Vec<(&'static str, &'static str)>,
+    pub ttl: bool,
+}
+
+impl TableDiff {
+    pub fn between(table: &TableDescription, ttl: Option<&TimeToLiveDescription>) -> TableDiff {
+        let on_demand = table
+            .billing_mode_summary
+            .as_ref()
+            .and_then(|b| b.billing_mode.as_ref())
+            == Some(&BillingMode::PayPerRequest);
+        let present: Vec<&str> = table
+            .global_secondary_indexes()
+            .iter()
+            .filter_map(|i| i.index_name.as_deref())
+            .collect();
+        let ttl_on = ttl.is_some_and(|t| {
+            matches!(
+                t.time_to_live_status,
+                Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+            ) && t.attribute_name.as_deref() == Some(TTL_ATTRIBUTE)
+        });
+        TableDiff {
+            billing_mode: !on_demand,
+            missing_indexes: INDEXES
+                .into_iter()
+                .filter(|(index, _)| !present.contains(index))
+                .collect(),
+            ttl: !ttl_on,
+        }
+    }
+
+    pub fn fields(&self) -> Vec<String> {
+        let mut fields = Vec::new();
+        if self.billing_mode {
+            fields.push("billing mode".to_owned());
+        }
+        fields.extend(
+            self.missing_indexes
+                .iter()
+                .map(|(i, _)| format!("index {i}")),
+        );
+        if self.ttl {
+            fields.push("ttl".to_owned());
+        }
+        fields
+    }
+}
+
+async fn update(ctx: &Ctx<'_>, task: &Task, diff: &TableDiff) -> Result<()> {
+    let name = ctx.spec.table();
+    let db = &ctx.clients.dynamodb;
+    task.set("updating");
+    if diff.billing_mode {
+        db.update_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB UpdateTable", &name, e))?;
+        wait_active(ctx, task).await?;
+    }
+    // DynamoDB adds one index per update.
+    for (index, attribute) in &diff.missing_indexes {
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(*index)
+            .key_schema(hash_key(attribute))
+            .projection(all_attributes())
+            .build()
+            .expect("name, keys and projection set");
+        db.update_table()
+            .table_name(&name)
+            .attribute_definitions(string_attr(attribute))
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB UpdateTable", &name, e))?;
+        wait_active(ctx, task).await?;
+    }
+    if diff.ttl {
+        enable_ttl(db, &name).await?;
+    }
+    Ok(())
+}
+
 pub async fn ensure(ctx: &Ctx<'_>) -> Result<Resource> {
     let name = ctx.spec.table();
-    let task = ctx.progress.task(format!("{KIND} {name}"));
-    task.set("describing");
     let db = &ctx.clients.dynamodb;
-    let Some(table) = describe(ctx).await? else {
+    ctx.track(KIND, &name, async |task| {
+        task.set("describing");
+        let Some(table) = describe(ctx).await? else {
+            if !ctx.dry_run {
+                task.set("creating");
+                create(db, &name, ctx.spec.tags()).await?;
+                wait_active(ctx, task).await?;
+                enable_ttl(db, &name).await?;
+            }
+            return Ok(Change::Created);
+        };
+        if !ctx.spec.owns(&current_tags(ctx, &table).await?) {
+            return Ok(Change::Foreign);
+        }
+        let ttl = db
+            .describe_time_to_live()
+            .table_name(&name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB DescribeTimeToLive", &name, e))?;
+        let diff = TableDiff::between(&table, ttl.time_to_live_description.as_ref());
+        if diff == TableDiff::default() {
+            return Ok(Change::Unchanged);
+        }
         if !ctx.dry_run {
-            task.set("creating");
-            wschat_lambdas::dynamo::create_table(db, &name, tags(ctx))
-                .await
-                .map_err(|e| CliError::failed(format!("creating table {name}: {e}")))?;
-            wait_active(ctx, &task).await?;
-            enable_ttl(db, &name)
-                .await
-                .map_err(|e| CliError::failed(format!("enabling TTL on {name}: {e}")))?;
+            update(ctx, task, &diff).await?;
         }
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(KIND, name, Change::Created),
-        ));
-    };
-    let arn = table
-        .table_arn
-        .clone()
-        .unwrap_or_else(|| ctx.spec.table_arn());
-    let current = current_tags(ctx, &arn).await?;
-    if !ctx.spec.owns(&current) {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(KIND, name, Change::Foreign),
-        ));
-    }
-    let mut fields = Vec::new();
-    let on_demand = table
-        .billing_mode_summary
-        .as_ref()
-        .and_then(|b| b.billing_mode.clone())
-        == Some(BillingMode::PayPerRequest);
-    if !on_demand {
-        fields.push("billing mode".to_owned());
-    }
-    let present: Vec<&str> = table
-        .global_secondary_indexes()
-        .iter()
-        .filter_map(|i| i.index_name.as_deref())
-        .collect();
-    let missing: Vec<(&str, &str)> = INDEXES
-        .into_iter()
-        .filter(|(index, _)| !present.contains(index))
-        .collect();
-    fields.extend(missing.iter().map(|(index, _)| format!("index {index}")));
-    let ttl = db
-        .describe_time_to_live()
-        .table_name(&name)
-        .send()
-        .await
-        .map_err(|e| aws_error("DynamoDB DescribeTimeToLive", &name, e))?;
-    let ttl = ttl.time_to_live_description;
-    let ttl_on = ttl.as_ref().is_some_and(|t| {
-        matches!(
-            t.time_to_live_status,
-            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-        ) && t.attribute_name.as_deref() == Some(TTL_ATTRIBUTE)
-    });
-    if !ttl_on {
-        fields.push("ttl".to_owned());
-    }
-    if fields.is_empty() {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(KIND, name, Change::Unchanged),
-        ));
-    }
-    if !ctx.dry_run {
-        task.set("updating");
-        if !on_demand {
-            db.update_table()
-                .table_name(&name)
-                .billing_mode(BillingMode::PayPerRequest)
-                .send()
-                .await
-                .map_err(|e| aws_error("DynamoDB UpdateTable", &name, e))?;
-            wait_active(ctx, &task).await?;
-        }
-        // DynamoDB adds one index per update.
-        for (index, attribute) in missing {
-            let create = CreateGlobalSecondaryIndexAction::builder()
-                .index_name(index)
-                .key_schema(hash_key(attribute))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .expect("name, keys and projection set");
-            db.update_table()
-                .table_name(&name)
-                .attribute_definitions(string_attr(attribute))
-                .global_secondary_index_updates(
-                    GlobalSecondaryIndexUpdate::builder().create(create).build(),
-                )
-                .send()
-                .await
-                .map_err(|e| aws_error("DynamoDB UpdateTable", &name, e))?;
-            wait_active(ctx, &task).await?;
-        }
-        if !ttl_on {
-            enable_ttl(db, &name)
-                .await
-                .map_err(|e| CliError::failed(format!("enabling TTL on {name}: {e}")))?;
-        }
-    }
-    Ok(finish(
-        ctx,
-        &task,
-        Resource::new(KIND, name, Change::Updated { fields }),
-    ))
+        Ok(Change::Updated {
+            fields: diff.fields(),
+        })
+    })
+    .await
 }
 
 /// How many connections the table holds (a paginated COUNT scan), if it exists.
-pub async fn count_connections(ctx: &Ctx<'_>) -> Result<Option<u64>> {
-    let name = ctx.spec.table();
+pub async fn count_connections(stack: &Stack) -> Result<Option<u64>> {
+    let name = stack.spec.table();
     let mut total = 0u64;
     let mut start = None;
     loop {
-        let out = match ctx
+        let out = stack
             .clients
             .dynamodb
             .scan()
@@ -240,11 +327,9 @@ pub async fn count_connections(ctx: &Ctx<'_>) -> Result<Option<u64>> {
             .set_exclusive_start_key(start)
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(is_not_found) => return Ok(None),
-            Err(e) => return Err(aws_error("DynamoDB Scan", &name, e)),
-        };
+            .or_absent()
+            .map_err(|e| aws_error("DynamoDB Scan", &name, e))?;
+        let Some(out) = out else { return Ok(None) };
         total += out.count.max(0) as u64;
         match out.last_evaluated_key.filter(|k| !k.is_empty()) {
             Some(key) => start = Some(key),
@@ -253,67 +338,116 @@ pub async fn count_connections(ctx: &Ctx<'_>) -> Result<Option<u64>> {
     }
 }
 
+/// Whose the table named like this stack's is.
+pub async fn ownership(stack: &Stack) -> Result<Ownership> {
+    Ok(match describe(stack).await? {
+        None => Ownership::Absent,
+        Some(table) if stack.spec.owns(&current_tags(stack, &table).await?) => Ownership::Ours,
+        Some(_) => Ownership::Foreign,
+    })
+}
+
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Resource> {
     let name = ctx.spec.table();
-    let task = ctx.progress.task(format!("{KIND} {name}"));
-    let Some(table) = describe(ctx).await? else {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(KIND, name, Change::Absent),
-        ));
-    };
-    let arn = table
-        .table_arn
-        .clone()
-        .unwrap_or_else(|| ctx.spec.table_arn());
-    if !ctx.spec.owns(&current_tags(ctx, &arn).await?) {
-        return Ok(finish(
-            ctx,
-            &task,
-            Resource::new(KIND, name, Change::Foreign),
-        ));
-    }
-    if !ctx.dry_run {
-        task.set("deleting");
-        match ctx
-            .clients
+    ctx.remove(KIND, &name, ownership(ctx), async |task| {
+        ctx.clients
             .dynamodb
             .delete_table()
             .table_name(&name)
             .send()
             .await
-        {
-            Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(is_not_found) => {}
-            Err(e) => return Err(aws_error("DynamoDB DeleteTable", &name, e)),
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        while describe(ctx).await?.is_some() {
-            if tokio::time::Instant::now() > deadline {
-                return Err(CliError::failed(format!(
-                    "table {name} is still being deleted after 5 minutes"
-                ))
-                .with_hint("run teardown again later"));
-            }
-            task.set("waiting for the table to be gone");
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    }
-    Ok(finish(
-        ctx,
-        &task,
-        Resource::new(KIND, name, Change::Deleted),
-    ))
+            .or_absent()
+            .map_err(|e| aws_error("DynamoDB DeleteTable", &name, e))?;
+        wait_until(ctx, task, "gone", |t| t.is_none()).await
+    })
+    .await
 }
 
-/// Whether this stack's table exists (and is this stack's).
-pub async fn owned(ctx: &Ctx<'_>) -> Result<bool> {
-    match describe(ctx).await? {
-        Some(table) => {
-            let arn = table.table_arn.unwrap_or_else(|| ctx.spec.table_arn());
-            Ok(ctx.spec.owns(&current_tags(ctx, &arn).await?))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::{BillingModeSummary, GlobalSecondaryIndexDescription};
+
+    fn table(billing: BillingMode, indexes: &[&str]) -> TableDescription {
+        TableDescription::builder()
+            .billing_mode_summary(BillingModeSummary::builder().billing_mode(billing).build())
+            .set_global_secondary_indexes(Some(
+                indexes
+                    .iter()
+                    .map(|i| {
+                        GlobalSecondaryIndexDescription::builder()
+                            .index_name(*i)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build()
+    }
+
+    fn ttl(status: TimeToLiveStatus, attribute: &str) -> TimeToLiveDescription {
+        TimeToLiveDescription::builder()
+            .time_to_live_status(status)
+            .attribute_name(attribute)
+            .build()
+    }
+
+    const BOTH: [&str; 2] = ["room-index", "username-index"];
+
+    #[test]
+    fn a_table_as_deploy_makes_it_needs_nothing() {
+        let on = ttl(TimeToLiveStatus::Enabled, "ttl");
+        let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &BOTH), Some(&on));
+        assert_eq!(diff, TableDiff::default());
+        let enabling = ttl(TimeToLiveStatus::Enabling, "ttl");
+        let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &BOTH), Some(&enabling));
+        assert!(diff.fields().is_empty(), "TTL on its way counts as on");
+    }
+
+    #[test]
+    fn billing_each_index_and_ttl_are_differences() {
+        let on = ttl(TimeToLiveStatus::Enabled, "ttl");
+        let provisioned = TableDiff::between(&table(BillingMode::Provisioned, &BOTH), Some(&on));
+        assert_eq!(provisioned.fields(), ["billing mode"]);
+
+        let no_username = TableDiff::between(
+            &table(BillingMode::PayPerRequest, &["room-index"]),
+            Some(&on),
+        );
+        assert_eq!(
+            no_username.missing_indexes,
+            [("username-index", "username")]
+        );
+        assert_eq!(no_username.fields(), ["index username-index"]);
+        let none = TableDiff::between(&table(BillingMode::PayPerRequest, &[]), Some(&on));
+        assert_eq!(none.fields(), ["index room-index", "index username-index"]);
+
+        for off in [
+            None,
+            Some(ttl(TimeToLiveStatus::Disabled, "ttl")),
+            Some(ttl(TimeToLiveStatus::Enabled, "expires")),
+        ] {
+            let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &BOTH), off.as_ref());
+            assert_eq!(diff.fields(), ["ttl"], "{off:?}");
         }
-        None => Ok(false),
+    }
+
+    #[test]
+    fn a_table_is_settled_once_it_and_its_indexes_are_active() {
+        let index = |status| {
+            GlobalSecondaryIndexDescription::builder()
+                .index_name("room-index")
+                .index_status(status)
+                .build()
+        };
+        let with = |table: TableStatus, idx: IndexStatus| {
+            TableDescription::builder()
+                .table_status(table)
+                .global_secondary_indexes(index(idx))
+                .build()
+        };
+        assert!(settled(&with(TableStatus::Active, IndexStatus::Active)));
+        assert!(!settled(&with(TableStatus::Active, IndexStatus::Creating)));
+        assert!(!settled(&with(TableStatus::Creating, IndexStatus::Active)));
+        assert!(!settled(&with(TableStatus::Updating, IndexStatus::Active)));
     }
 }

@@ -1,7 +1,7 @@
 //! `wschat teardown`: delete everything of this stack concurrently where the
 //! order allows, then scan every service for anything left.
 
-use super::{api, functions, logs, role, table, Change, Ctx, Resource};
+use super::{api, functions, logs, role, table, Change, Ctx, Ownership, Resource, Stack};
 use crate::error::Result;
 use crate::spec::Function;
 use futures_util::future::try_join_all;
@@ -43,24 +43,24 @@ pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
 }
 
 /// Everything of this name and tags that still exists, by listing each service.
-pub async fn leftovers(ctx: &Ctx<'_>) -> Result<Vec<String>> {
-    let spec = ctx.spec;
+pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
+    let spec = &stack.spec;
     let (fns, groups, api, role, table) = tokio::try_join!(
-        functions::leftovers(ctx),
-        logs::leftovers(ctx),
-        api::find(ctx),
-        role::exists(ctx),
-        table::owned(ctx),
+        functions::leftovers(stack),
+        logs::leftovers(stack),
+        api::find(stack),
+        role::ownership(stack),
+        table::ownership(stack),
     )?;
     let mut found = fns;
     found.extend(groups);
     if api.is_some() {
         found.push(format!("websocket api {}", spec.api_name()));
     }
-    if role {
+    if role == Ownership::Ours {
         found.push(format!("iam role {}", spec.role()));
     }
-    if table {
+    if table == Ownership::Ours {
         found.push(format!("table {}", spec.table()));
     }
     Ok(found)

@@ -2,14 +2,9 @@
 //! to every AWS request, so the critical path shows: how many calls, how many
 //! of them sequential, and the wall time.
 
-#[allow(dead_code)]
-#[path = "../support/moto.rs"]
-mod moto;
-#[allow(dead_code)]
-#[path = "../support/proxy.rs"]
-mod proxy;
-#[allow(dead_code)]
-mod report;
+use wschat_test_support::bench as report;
+use wschat_test_support::moto;
+use wschat_test_support::proxy;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -38,7 +33,7 @@ fn main() {
     if !report::benchmarking() {
         return;
     }
-    let zips = report::package_zips();
+    let zips = report::package_zips(env!("CARGO_BIN_EXE_wschat"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let moto = moto::Moto::shared();
     let proxy = runtime.block_on(proxy::Proxy::start(&moto.endpoint));

@@ -1,11 +1,8 @@
 //! The Lambda functions: zipped size, and init time (process start to the
 //! first Runtime API poll) over repeated cold starts.
 
-#[allow(dead_code)]
-mod report;
-#[allow(dead_code)]
-#[path = "../support/runtime_api.rs"]
-mod runtime_api;
+use wschat_test_support::bench as report;
+use wschat_test_support::runtime_api;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +13,7 @@ fn main() {
     if !report::benchmarking() {
         return;
     }
-    let zips = report::package_zips();
+    let zips = report::package_zips(env!("CARGO_BIN_EXE_wschat"));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();

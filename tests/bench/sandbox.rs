@@ -2,8 +2,7 @@
 //! connect rate, fan-out completion for rooms of 1,000 and 10,000, resident
 //! memory at 10,000 connections, and the broadcast CLI's time and memory.
 
-#[allow(dead_code)]
-mod report;
+use wschat_test_support::bench as report;
 
 use futures_util::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader};

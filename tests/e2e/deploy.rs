@@ -2,10 +2,10 @@
 //! through a recording proxy that counts what was written.
 
 use crate::harness::{lambda_zips, run, wschat, wschat_aws, Run};
-use crate::moto::{unique, Moto};
-use crate::proxy::{writes, Proxy};
 use serde_json::Value;
 use std::collections::HashMap;
+use wschat_test_support::moto::{unique, Moto};
+use wschat_test_support::proxy::{writes, Proxy};
 
 struct Aws {
     dynamodb: aws_sdk_dynamodb::Client,
@@ -209,7 +209,7 @@ async fn verify_stack(aws: &Aws, name: &str, api_id: &str, zips: &std::path::Pat
         let env = config.environment.unwrap().variables.unwrap();
         assert_eq!(env["TABLE_NAME"], format!("{prefix}-connections"));
         let zip = std::fs::read(zips.join(format!("{f}.zip"))).unwrap();
-        let sha = wschat::base64::encode(&<sha2::Sha256 as sha2::Digest>::digest(&zip));
+        let sha = aws_smithy_types::base64::encode(<sha2::Sha256 as sha2::Digest>::digest(&zip));
         assert_eq!(
             config.code_sha256.as_deref(),
             Some(sha.as_str()),
@@ -546,9 +546,7 @@ async fn teardown_leaves_resources_that_are_not_this_stacks() {
     let aws = aws().await;
     let name = unique("foreign");
     let table = format!("{name}-dev-connections");
-    wschat_lambdas::dynamo::create_table(&aws.dynamodb, &table, vec![])
-        .await
-        .unwrap();
+    crate::harness::connections_table(&table).await;
     let mut down = wschat_aws(&proxy.endpoint, &name);
     down.args(["teardown", "--yes"]);
     let out = run(down).await;

@@ -1,12 +1,12 @@
 //! `wschat dev` with real WebSocket clients: the chat, API Gateway's behaviour, the management API.
 
 use crate::harness::{Client, Closed, Dev};
-use crate::moto::{unique, Moto};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use serde_json::json;
 use std::time::Duration;
 use wschat_lambdas::dynamo::DynamoStore;
 use wschat_lambdas::store::{list_all, ConnectionStore, Filter};
+use wschat_test_support::moto::{unique, Moto};
 
 #[tokio::test]
 async fn two_users_chat_and_rooms_are_isolated() {

@@ -282,21 +282,20 @@ pub fn lambda_zips() -> &'static std::path::Path {
     static ZIPS: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     ZIPS.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-lambda-zips");
-        // Cargo's own variables for this test would make the nested cargo rebuild from scratch.
-        let mut cmd = wschat();
-        for (key, _) in
-            std::env::vars().filter(|(k, _)| k.starts_with("CARGO_") && k != "CARGO_HOME")
-        {
-            cmd.env_remove(key);
-        }
-        cmd.env_remove("LD_LIBRARY_PATH").env_remove("CARGO");
-        let status = cmd
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["--quiet", "package", "--out"])
-            .arg(&dir)
-            .status()
-            .expect("wschat package runs");
-        assert!(status.success(), "wschat package failed");
+        wschat_test_support::package_zips(env!("CARGO_BIN_EXE_wschat").as_ref(), &dir);
         dir
     })
+}
+
+/// A connections table in moto, made as deploy makes it, and the chat's store over it.
+pub async fn connections_table(table: &str) -> wschat_lambdas::dynamo::DynamoStore {
+    let sdk = wschat_test_support::moto::Moto::shared().sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    wschat::stack::table::create(&client, table, Default::default())
+        .await
+        .unwrap();
+    wschat::stack::table::enable_ttl(&client, table)
+        .await
+        .unwrap();
+    wschat_lambdas::dynamo::DynamoStore::new(client, table)
 }

@@ -1,14 +1,11 @@
-//! End-to-end tests: the real `wschat` binary, real WebSocket clients, real moto.
+//! End-to-end tests: the real `wschat` binary, real WebSocket clients, real
+//! moto, the real Lambda zips through the Runtime API, headless Chromium.
 
 mod harness;
-#[allow(dead_code)]
-#[path = "../support/moto.rs"]
-mod moto;
 
+mod bootstrap;
 mod browser;
 mod deploy;
 mod dev;
 mod ops;
-#[allow(dead_code)]
-#[path = "../support/proxy.rs"]
-mod proxy;
+mod store;

@@ -2,11 +2,11 @@
 //! clients, and against a stack deployed in moto.
 
 use crate::harness::{lambda_zips, run, wschat, wschat_aws, Client, Closed, Dev};
-use crate::moto::{unique, Moto};
 use serde_json::Value;
 use std::time::Duration;
 use wschat_lambdas::dynamo::DynamoStore;
 use wschat_lambdas::store::{list_all, Connection, ConnectionStore, Filter};
+use wschat_test_support::moto::{unique, Moto};
 
 async fn local(dev: &Dev, args: &[&str]) -> crate::harness::Run {
     let mut cmd = wschat();

@@ -15,17 +15,11 @@ pub struct Moto {
     _guard: Child,
 }
 
-fn repo_root() -> PathBuf {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    while !dir.join(".ci").exists() && dir.pop() {}
-    dir
-}
-
 fn moto_server_path() -> PathBuf {
     if let Ok(path) = std::env::var("WSCHAT_MOTO_SERVER") {
         return PathBuf::from(path);
     }
-    let venv = repo_root().join(".venv");
+    let venv = crate::repo_root().join(".venv");
     let server = venv.join("bin/moto_server");
     if !server.exists() {
         install_moto(&venv);

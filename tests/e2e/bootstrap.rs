@@ -1,19 +1,14 @@
 //! Each built bootstrap run as Lambda runs it: through the Runtime API, on
 //! API Gateway's event JSON, against a DynamoDB table in moto.
 
-#[allow(dead_code)]
-#[path = "../../tests/support/moto.rs"]
-mod moto;
-#[allow(dead_code)]
-#[path = "../../tests/support/runtime_api.rs"]
-mod runtime_api;
-
-use moto::{unique, Moto};
-use runtime_api::RuntimeApi;
+use crate::harness::{connections_table, lambda_zips};
 use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use wschat_lambdas::dynamo::{create_table, enable_ttl, DynamoStore};
 use wschat_lambdas::store::ConnectionStore;
+use wschat_test_support::moto::{unique, Moto};
+use wschat_test_support::runtime_api::RuntimeApi;
 
 struct Bootstrap(Child);
 
@@ -23,7 +18,26 @@ impl Drop for Bootstrap {
     }
 }
 
-fn start(binary: &str, api: &RuntimeApi, table: &str) -> Bootstrap {
+/// The `bootstrap` of a deployable zip, unpacked as Lambda unpacks it (mode 0755).
+fn unzip_bootstrap(function: &str) -> PathBuf {
+    let zip = std::fs::read(lambda_zips().join(format!("{function}.zip"))).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut binary = Vec::new();
+    archive
+        .by_name("bootstrap")
+        .unwrap()
+        .read_to_end(&mut binary)
+        .unwrap();
+    let dir = std::env::temp_dir().join(unique("bootstrap"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(function);
+    std::fs::write(&path, binary).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn start(binary: &Path, api: &RuntimeApi, table: &str) -> Bootstrap {
     let child = Command::new(binary)
         .envs(api.lambda_env("wschat-dev-fn"))
         .env("AWS_ENDPOINT_URL", &Moto::shared().endpoint)
@@ -57,14 +71,10 @@ fn message_event(domain: &str, id: &str, route: &str, body: &str) -> Value {
     event
 }
 
-#[tokio::test]
-async fn the_three_functions_serve_a_chat_through_the_runtime_api() {
-    let sdk = Moto::shared().sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
+#[tokio::test(flavor = "multi_thread")]
+async fn the_three_zipped_functions_serve_a_chat_through_the_runtime_api() {
     let table = unique("bootstrap");
-    create_table(&client, &table, vec![]).await.unwrap();
-    enable_ttl(&client, &table).await.unwrap();
-    let store = DynamoStore::new(client, &table);
+    let store = connections_table(&table).await;
 
     let (connect_api, message_api, disconnect_api) = (
         RuntimeApi::start().await,
@@ -73,9 +83,11 @@ async fn the_three_functions_serve_a_chat_through_the_runtime_api() {
     );
     // The message function posts to @connections on the domain in its events: the test's recorder.
     let domain = message_api.addr.to_string();
-    let _c = start(env!("CARGO_BIN_EXE_connect"), &connect_api, &table);
-    let _m = start(env!("CARGO_BIN_EXE_message"), &message_api, &table);
-    let _d = start(env!("CARGO_BIN_EXE_disconnect"), &disconnect_api, &table);
+    let binaries =
+        tokio::task::block_in_place(|| ["connect", "message", "disconnect"].map(unzip_bootstrap));
+    let _c = start(&binaries[0], &connect_api, &table);
+    let _m = start(&binaries[1], &message_api, &table);
+    let _d = start(&binaries[2], &disconnect_api, &table);
 
     let ok = connect_api
         .invoke(connect_event(

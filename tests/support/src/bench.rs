@@ -26,7 +26,7 @@ pub fn ms(d: Duration) -> f64 {
 
 /// Writes `target/bench/{name}.json` and says where.
 pub fn write(name: &str, results: &serde_json::Value) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    let dir = crate::repo_root().join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.json"));
     let mut results = results.clone();
@@ -49,16 +49,9 @@ pub fn memory_mb(pid: u32) -> Option<(f64, f64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// The three function zips, built by `wschat package` into `target/bench/zips`.
-pub fn package_zips() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let zips = root.join("target/bench/zips");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_wschat"))
-        .current_dir(&root)
-        .args(["--quiet", "package", "--out"])
-        .arg(&zips)
-        .status()
-        .unwrap();
-    assert!(status.success(), "wschat package failed");
+/// The three function zips, built by `wschat` (this path) `package` into `target/bench/zips`.
+pub fn package_zips(wschat: &str) -> PathBuf {
+    let zips = crate::repo_root().join("target/bench/zips");
+    crate::package_zips(wschat.as_ref(), &zips);
     zips
 }

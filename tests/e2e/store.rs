@@ -1,19 +1,15 @@
-//! The DynamoDB store against a real moto server.
+//! The chat's DynamoDB store against a real moto server, on the table deploy makes.
 
-#[path = "../../tests/support/moto.rs"]
-mod moto;
-
-use moto::{unique, Moto};
-use wschat_lambdas::dynamo::{create_table, enable_ttl, DynamoStore};
+use crate::harness::connections_table;
+use wschat_lambdas::dynamo::DynamoStore;
 use wschat_lambdas::store::{list_all, Connection, ConnectionStore, Filter};
+use wschat_test_support::moto::{unique, Moto};
 
 async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client, String) {
-    let sdk = Moto::shared().sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = unique("conns");
-    create_table(&client, &table, vec![]).await.unwrap();
-    enable_ttl(&client, &table).await.unwrap();
-    (DynamoStore::new(client.clone(), &table), client, table)
+    let store = connections_table(&table).await;
+    let client = aws_sdk_dynamodb::Client::new(&Moto::shared().sdk_config().await);
+    (store, client, table)
 }
 
 #[tokio::test]

@@ -1,0 +1,39 @@
+//! The command layer: turns parsed flags into the plain types the layers
+//! below take, runs the command, prints its result and picks the exit code.
+//! Nothing below this layer (or `cli`) knows about clap.
+
+mod operate;
+mod prompt;
+mod provision;
+
+use crate::cli::{Cli, Command, Global};
+use crate::error::Result;
+use crate::progress::Progress;
+use std::process::ExitCode;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Dev(args) => crate::sandbox::run(args.options(global)?).await,
+        Command::Deploy(args) => provision::deploy(global, args).await,
+        Command::Status(args) => provision::status(global, args).await,
+        Command::Teardown(args) => provision::teardown(global, args).await,
+        Command::Package(args) => provision::package(global, args).await,
+        Command::Connections(args) => operate::connections(global, args).await,
+        Command::Broadcast(args) => operate::broadcast(global, args).await,
+        Command::Logs(args) => operate::logs(global, args).await,
+    }
+}
+
+fn progress(global: &Global) -> Progress {
+    Progress::new(global.quiet, global.verbose > 0)
+}
+
+/// Success, or the failure exit code when the result says something is wrong.
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,133 @@
+//! deploy, status, teardown and package: the stack on AWS.
+
+use super::{exit_code, progress};
+use crate::cli::{DeployArgs, Global, PackageArgs, StatusArgs, TeardownArgs};
+use crate::error::{CliError, Result};
+use crate::ops::{self, Place};
+use crate::output::print;
+use crate::progress::Progress;
+use crate::spec::{Arch, Settings};
+use crate::stack::{self, deploy, package, status, teardown, Ctx};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The three zips: loaded from `--prebuilt DIR`, or built from `lambdas/`.
+fn packages(prebuilt: Option<&Path>, arch: Arch, progress: &Progress) -> Result<package::Packages> {
+    let task = progress.task("package");
+    let packages = match prebuilt {
+        Some(dir) => {
+            task.set(format!("checking {}", dir.display()));
+            package::load_prebuilt(dir, arch)?
+        }
+        None => {
+            task.set(format!("building lambdas/ for {}", arch.lambda_name()));
+            let cwd = std::env::current_dir().map_err(|e| CliError::failed(e.to_string()))?;
+            let manifest = package::find_lambdas(&cwd)?;
+            // cargo writes to the terminal too: keep the spinners out of its way.
+            progress.suspend(|| package::build_packages(&manifest, arch))?
+        }
+    };
+    let total: usize = packages.values().map(|p| p.zip.len()).sum();
+    task.finish(format!("3 zips, {:.1} MB in all", total as f64 / 1e6));
+    Ok(packages)
+}
+
+pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let settings = args.settings.settings();
+    let stack = stack::open(&global.stack_id()?, &global.aws(), settings.clone()).await?;
+    let spec = &stack.spec;
+    let progress = progress(global);
+    let packages = packages(args.prebuilt.as_deref(), settings.arch, &progress)?;
+    let ctx = Ctx {
+        stack: &stack,
+        progress: &progress,
+        dry_run: args.dry_run,
+    };
+    let reconciled = deploy::reconcile(&ctx, Some(&packages)).await?;
+    let api_id = reconciled.api_id.as_deref();
+    let websocket_url = api_id.map(|id| spec.websocket_url(id));
+    let web_client = match (&websocket_url, args.dry_run) {
+        (Some(url), false) => {
+            let path = args
+                .web_client
+                .clone()
+                .unwrap_or_else(|| format!("wschat-{}.html", spec.prefix()).into());
+            std::fs::write(&path, crate::sandbox::render_page(url)).map_err(|e| {
+                CliError::failed(format!(
+                    "deployed, but could not write the web client to {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Some(path.display().to_string())
+        }
+        _ => None,
+    };
+    let report = deploy::DeployReport {
+        stack: spec.prefix(),
+        region: spec.region.clone(),
+        dry_run: args.dry_run,
+        resources: reconciled.resources,
+        connections_url: api_id.map(|id| spec.connections_url(id)),
+        websocket_url,
+        web_client,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    };
+    print(global.output, &report);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
+    let id = global.stack_id()?;
+    if let Some(url) = &args.target.local {
+        let target = ops::resolve(&id, Place::Local(url)).await?;
+        print(
+            global.output,
+            &ops::local::status(&target, url, &id.stage).await?,
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stack = stack::open(&id, &global.aws(), args.settings.settings()).await?;
+    let report = status::status(&stack).await?;
+    print(global.output, &report);
+    Ok(exit_code(report.complete))
+}
+
+pub async fn teardown(global: &Global, args: TeardownArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let stack = stack::open(&global.stack_id()?, &global.aws(), Settings::default()).await?;
+    if !args.dry_run {
+        super::prompt::confirm_teardown(&stack.spec, args.yes)?;
+    }
+    let progress = progress(global);
+    let ctx = Ctx {
+        stack: &stack,
+        progress: &progress,
+        dry_run: args.dry_run,
+    };
+    let resources = teardown::teardown(&ctx).await?;
+    let leftovers = if args.dry_run {
+        vec![]
+    } else {
+        teardown::leftovers(&stack).await?
+    };
+    let report = teardown::TeardownReport {
+        stack: stack.spec.prefix(),
+        region: stack.spec.region.clone(),
+        dry_run: args.dry_run,
+        resources,
+        leftovers,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    };
+    print(global.output, &report);
+    Ok(exit_code(report.clean()))
+}
+
+pub async fn package(global: &Global, args: PackageArgs) -> Result<ExitCode> {
+    let arch = args.arch.map_or_else(Arch::host, Arch::from);
+    let packages = packages(None, arch, &progress(global))?;
+    let report = package::write_packages(&packages, arch, &args.out)?;
+    print(global.output, &report);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,227 @@
+//! The desired stack: names, ARNs, URLs, tags and settings, all derived from
+//! `{name}-{stage}` and the account, before any resource is touched.
+//!
+//! - `names`: the stack's identity and AWS's naming rules;
+//! - `function`: the three functions, their routes, architectures;
+//! - `policy`: the role's IAM documents.
+
+mod function;
+mod names;
+mod policy;
+
+pub use function::{routes, Arch, Function};
+pub use names::{validate_name, validate_stage, StackId, MAX_NAME_LEN, MAX_STAGE_LEN};
+
+use std::collections::HashMap;
+
+/// The settings a deploy may change; everything else is derived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    pub arch: Arch,
+    pub log_retention_days: i32,
+    pub throttle_rate: f64,
+    pub throttle_burst: i32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            memory_mb: 128,
+            timeout_s: 29,
+            arch: Arch::host(),
+            log_retention_days: 14,
+            throttle_rate: 500.0,
+            throttle_burst: 1000,
+        }
+    }
+}
+
+/// The desired stack in one account and region.
+#[derive(Debug, Clone)]
+pub struct StackSpec {
+    pub name: String,
+    pub stage: String,
+    pub region: String,
+    pub account: String,
+    pub partition: &'static str,
+    pub settings: Settings,
+}
+
+pub const TAG_STACK: &str = "wschat:stack";
+pub const TAG_STAGE: &str = "wschat:stage";
+
+/// `aws`, `aws-cn` or `aws-us-gov`: ARNs differ by partition.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+impl StackSpec {
+    pub fn new(id: &StackId, region: &str, account: &str, settings: Settings) -> StackSpec {
+        StackSpec {
+            name: id.name.clone(),
+            stage: id.stage.clone(),
+            region: region.to_owned(),
+            account: account.to_owned(),
+            partition: partition(region),
+            settings,
+        }
+    }
+
+    pub fn prefix(&self) -> String {
+        format!("{}-{}", self.name, self.stage)
+    }
+
+    pub fn tags(&self) -> HashMap<String, String> {
+        [
+            (TAG_STACK.to_owned(), self.name.clone()),
+            (TAG_STAGE.to_owned(), self.stage.clone()),
+        ]
+        .into()
+    }
+
+    /// Whether a resource's tags say it belongs to this stack.
+    pub fn owns(&self, tags: &HashMap<String, String>) -> bool {
+        tags.get(TAG_STACK) == Some(&self.name) && tags.get(TAG_STAGE) == Some(&self.stage)
+    }
+
+    /// `arn:{partition}:{service}:{region}:{account}:{resource}`.
+    fn arn(&self, service: &str, resource: &str) -> String {
+        format!(
+            "arn:{}:{service}:{}:{}:{resource}",
+            self.partition, self.region, self.account
+        )
+    }
+
+    pub fn table(&self) -> String {
+        format!("{}-connections", self.prefix())
+    }
+
+    pub fn table_arn(&self) -> String {
+        self.arn("dynamodb", &format!("table/{}", self.table()))
+    }
+
+    pub fn role(&self) -> String {
+        format!("{}-lambda", self.prefix())
+    }
+
+    /// IAM is global: no region in the ARN.
+    pub fn role_arn(&self) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{}",
+            self.partition,
+            self.account,
+            self.role()
+        )
+    }
+
+    pub fn policy_name(&self) -> String {
+        format!("{}-access", self.prefix())
+    }
+
+    pub fn function_name(&self, f: Function) -> String {
+        format!("{}-{}", self.prefix(), f.binary())
+    }
+
+    /// Known before the function exists, so the API side need not wait for IAM.
+    pub fn function_arn(&self, f: Function) -> String {
+        self.arn("lambda", &format!("function:{}", self.function_name(f)))
+    }
+
+    pub fn log_group(&self, f: Function) -> String {
+        format!("/aws/lambda/{}", self.function_name(f))
+    }
+
+    pub fn api_name(&self) -> String {
+        self.prefix()
+    }
+
+    /// API Gateway's service ARN for invoking the function (no account field).
+    pub fn integration_uri(&self, f: Function) -> String {
+        format!(
+            "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations",
+            self.partition,
+            self.region,
+            self.function_arn(f)
+        )
+    }
+
+    /// What API Gateway may invoke: this API only.
+    pub fn api_source_arn(&self, api_id: &str) -> String {
+        self.arn("execute-api", &format!("{api_id}/*"))
+    }
+
+    pub fn websocket_url(&self, api_id: &str) -> String {
+        format!(
+            "wss://{api_id}.execute-api.{}.amazonaws.com/{}",
+            self.region, self.stage
+        )
+    }
+
+    /// The management API's endpoint: `@connections/{id}` lives under it.
+    pub fn stage_url(&self, api_id: &str) -> String {
+        format!(
+            "https://{api_id}.execute-api.{}.amazonaws.com/{}",
+            self.region, self.stage
+        )
+    }
+
+    pub fn connections_url(&self, api_id: &str) -> String {
+        format!("{}/@connections", self.stage_url(api_id))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn spec() -> StackSpec {
+        let id = StackId::new("chat", "prod").unwrap();
+        StackSpec::new(&id, "eu-west-1", "123456789012", Settings::default())
+    }
+
+    #[test]
+    fn names_derive_from_name_and_stage() {
+        let s = spec();
+        assert_eq!(s.table(), "chat-prod-connections");
+        assert_eq!(
+            s.table_arn(),
+            "arn:aws:dynamodb:eu-west-1:123456789012:table/chat-prod-connections"
+        );
+        assert_eq!(
+            s.role_arn(),
+            "arn:aws:iam::123456789012:role/chat-prod-lambda"
+        );
+        assert_eq!(s.function_name(Function::Message), "chat-prod-message");
+        assert_eq!(
+            s.function_arn(Function::Connect),
+            "arn:aws:lambda:eu-west-1:123456789012:function:chat-prod-connect"
+        );
+        assert_eq!(
+            s.integration_uri(Function::Connect),
+            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:chat-prod-connect/invocations"
+        );
+        assert_eq!(
+            s.log_group(Function::Disconnect),
+            "/aws/lambda/chat-prod-disconnect"
+        );
+        let longest = StackId::new(&"n".repeat(32), &"s".repeat(16)).unwrap();
+        let longest = StackSpec::new(&longest, "eu-west-1", "1", Settings::default());
+        assert!(longest.function_name(Function::Disconnect).len() <= 64);
+        assert!(longest.role().len() <= 64);
+    }
+
+    #[test]
+    fn arns_follow_the_partition() {
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition("eu-west-1"), "aws");
+    }
+}

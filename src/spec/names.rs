@@ -1,0 +1,102 @@
+//! The stack's identity, `{name}-{stage}`, validated against AWS rules before any call.
+
+use crate::error::{CliError, Result};
+
+pub const MAX_NAME_LEN: usize = 32;
+pub const MAX_STAGE_LEN: usize = 16;
+
+/// A stack's name and stage, both valid: every resource name derives from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackId {
+    pub name: String,
+    pub stage: String,
+}
+
+impl StackId {
+    pub fn new(name: &str, stage: &str) -> Result<StackId> {
+        validate_name(name)?;
+        validate_stage(stage)?;
+        Ok(StackId {
+            name: name.to_owned(),
+            stage: stage.to_owned(),
+        })
+    }
+
+    /// `{name}-{stage}`: the prefix of every resource name.
+    pub fn prefix(&self) -> String {
+        format!("{}-{}", self.name, self.stage)
+    }
+}
+
+/// `--name`: starts with a letter; letters, digits and `-`; at most 32, so that
+/// `{name}-{stage}-disconnect` stays within Lambda's and IAM's 64-character limits.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = name.len() <= MAX_NAME_LEN
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::usage(format!(
+            "invalid --name '{name}': use 1-{MAX_NAME_LEN} letters, digits and '-', starting with a letter"
+        ))
+        .with_hint("for example --name chat or --name team-chat"))
+    }
+}
+
+/// `--stage`: letters, digits, `_` and `-`, at most 16 (it is also the URL path of the API).
+pub fn validate_stage(stage: &str) -> Result<()> {
+    let ok = stage.len() <= MAX_STAGE_LEN
+        && stage.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && stage
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::usage(format!(
+            "invalid --stage '{stage}': use 1-{MAX_STAGE_LEN} letters, digits, '_' and '-', starting with a letter or digit"
+        ))
+        .with_hint("for example --stage dev, --stage prod or --stage pr-42"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_aws_rules() {
+        for ok in ["wschat", "team-chat", "a", &"a".repeat(32)] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1chat",
+            "chat_room",
+            "chat-",
+            "chät",
+            &"a".repeat(33),
+            "a b",
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        for ok in ["dev", "prod", "pr-42", "v1_2", "2026"] {
+            assert!(validate_stage(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-dev", "de v", "dev/x", &"s".repeat(17)] {
+            assert!(validate_stage(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_id_is_valid_or_not_made() {
+        assert_eq!(
+            StackId::new("chat", "pr-42").unwrap().prefix(),
+            "chat-pr-42"
+        );
+        assert!(StackId::new("chat", "no/slash").is_err());
+        assert!(StackId::new("1chat", "dev").is_err());
+    }
+}

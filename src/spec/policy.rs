@@ -1,0 +1,89 @@
+//! The IAM documents of the functions' role: who may assume it, and the least it may do.
+
+use super::{Function, StackSpec};
+use serde_json::{json, Value};
+use wschat_lambdas::dynamo::{ROOM_INDEX, USERNAME_INDEX};
+
+impl StackSpec {
+    /// Lambda, and only Lambda, may assume the role.
+    pub fn trust_policy(&self) -> Value {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": { "Service": "lambda.amazonaws.com" },
+                "Action": "sts:AssumeRole"
+            }]
+        })
+    }
+
+    /// Least privilege: this table and its indexes, this stage's `@connections`, these log groups.
+    pub fn access_policy(&self, api_id: &str) -> Value {
+        let table = self.table_arn();
+        let log_streams: Vec<String> = Function::ALL
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:*",
+                    self.arn("logs", &format!("log-group:{}", self.log_group(*f)))
+                )
+            })
+            .collect();
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ConnectionsTable",
+                    "Effect": "Allow",
+                    "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query"],
+                    "Resource": [
+                        table.clone(),
+                        format!("{table}/index/{ROOM_INDEX}"),
+                        format!("{table}/index/{USERNAME_INDEX}")
+                    ]
+                },
+                {
+                    "Sid": "PostToConnections",
+                    "Effect": "Allow",
+                    "Action": "execute-api:ManageConnections",
+                    "Resource": self.arn("execute-api", &format!("{api_id}/{}/*/@connections/*", self.stage))
+                },
+                {
+                    "Sid": "OwnLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": log_streams
+                }
+            ]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::spec;
+
+    #[test]
+    fn the_access_policy_names_no_wildcard_resource() {
+        let policy = spec().access_policy("abc123");
+        let text = policy.to_string();
+        for statement in policy["Statement"].as_array().unwrap() {
+            let resources = match &statement["Resource"] {
+                serde_json::Value::Array(list) => list.clone(),
+                one => vec![one.clone()],
+            };
+            for r in resources {
+                let r = r.as_str().unwrap();
+                assert!(r.starts_with("arn:aws:"), "{r}");
+                assert_ne!(r, "*");
+            }
+        }
+        assert!(text
+            .contains("arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/@connections/*"));
+        assert!(text.contains("table/chat-prod-connections/index/room-index"));
+        assert!(text.contains(
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/chat-prod-message:*"
+        ));
+        assert!(!text.contains("FullAccess"));
+    }
+}

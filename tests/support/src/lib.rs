@@ -1,0 +1,39 @@
+//! What the tests and the benchmarks share. Real parts only:
+//!
+//! - [`moto`]: a moto server (PyPI `moto[server]`) on a free 127.0.0.1 port;
+//! - [`proxy`]: a recording proxy in front of it that sees what `wschat` sends;
+//! - [`runtime_api`]: Lambda's Runtime API, so a built `bootstrap` runs as Lambda runs it;
+//! - [`package_zips`]: the three function zips, built by the real `wschat package`;
+//! - [`bench`](mod@bench): percentiles and result files for `cargo bench`.
+
+pub mod bench;
+pub mod moto;
+pub mod proxy;
+pub mod runtime_api;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository's root: the workspace this crate sits in.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the three zips into `out` with `wschat package`, run from the repository root.
+pub fn package_zips(wschat: &Path, out: &Path) {
+    let root = repo_root();
+    let mut cmd = Command::new(wschat);
+    // Cargo's own variables for the test would make the nested cargo rebuild from scratch.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CARGO_") && k != "CARGO_HOME") {
+        cmd.env_remove(key);
+    }
+    let status = cmd
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("CARGO")
+        .current_dir(root)
+        .args(["--quiet", "package", "--out"])
+        .arg(out)
+        .status()
+        .expect("wschat package runs");
+    assert!(status.success(), "wschat package failed");
+}
