@@ -76,12 +76,11 @@ pub async fn connect(config: &AwsConfig) -> Result<Clients> {
 
 /// The account the credentials belong to (and a check that they work).
 pub async fn account_id(clients: &Clients) -> Result<String> {
-    let me = clients
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| aws_error("STS GetCallerIdentity", "your credentials", e))?;
+    let me = checked(
+        clients.sts.get_caller_identity().send().await,
+        "STS GetCallerIdentity",
+        "your credentials",
+    )?;
     me.account
         .ok_or_else(|| CliError::failed("STS did not say which account the credentials belong to"))
 }
@@ -106,22 +105,34 @@ pub fn aws_error(
     err
 }
 
-/// Turns a service's "no such resource" answer into `Ok(None)`, so each
-/// describe call reads as one line instead of a three-armed match.
-pub trait OrAbsent<T, E> {
-    fn or_absent(self) -> std::result::Result<Option<T>, E>;
+/// An AWS call's answer, or its failure as advice naming the operation and the resource.
+pub fn checked<T, E, R>(
+    answer: std::result::Result<T, SdkError<E, R>>,
+    operation: &str,
+    resource: &str,
+) -> Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    answer.map_err(|e| aws_error(operation, resource, e))
 }
 
-impl<T, E, R> OrAbsent<T, SdkError<E, R>> for std::result::Result<T, SdkError<E, R>>
+/// As [`checked`], with the service's "no such resource" as `Ok(None)`: each
+/// describe (and each delete, where absent counts as done) is one line.
+pub fn or_absent<T, E, R>(
+    answer: std::result::Result<T, SdkError<E, R>>,
+    operation: &str,
+    resource: &str,
+) -> Result<Option<T>>
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    fn or_absent(self) -> std::result::Result<Option<T>, SdkError<E, R>> {
-        match self {
-            Ok(out) => Ok(Some(out)),
-            Err(e) if e.as_service_error().is_some_and(is_not_found) => Ok(None),
-            Err(e) => Err(e),
-        }
+    match answer {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.as_service_error().is_some_and(is_not_found) => Ok(None),
+        Err(e) => Err(aws_error(operation, resource, e)),
     }
 }
 

@@ -11,23 +11,23 @@ pub enum Format {
     Json,
 }
 
+/// A command's result: its text, or pretty JSON.
 pub fn print<T: Display + Serialize>(format: Format, result: &T) {
-    match format {
-        Format::Text => println!("{result}"),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(result).expect("results serialize")
-        ),
-    }
+    emit(format, result, serde_json::to_string_pretty);
 }
 
 /// One item of a stream (`logs --follow`): a line of text, or one compact JSON object per line.
 pub fn print_line<T: Display + Serialize>(format: Format, item: &T) {
+    emit(format, item, serde_json::to_string);
+}
+
+fn emit<T: Display + Serialize>(
+    format: Format,
+    item: &T,
+    json: fn(&T) -> serde_json::Result<String>,
+) {
     match format {
         Format::Text => println!("{item}"),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string(item).expect("results serialize")
-        ),
+        Format::Json => println!("{}", json(item).expect("results serialize")),
     }
 }

@@ -79,6 +79,13 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         }
     }
 
+    /// Handles one API Gateway event, as one Lambda invocation does.
+    ///
+    /// The answer's status is what API Gateway acts on: on `$connect` a
+    /// non-2xx rejects the handshake with that status. A client's mistake in
+    /// a message is never a 5xx: it gets an error frame on its own connection
+    /// and a 200; only a failing store answers 500. Frames go out through the
+    /// [`Gateway`]; a 410 from it prunes that connection's row.
     pub async fn handle(&self, event: &WebSocketEvent) -> Response {
         match event.request_context.event_type {
             EventType::Connect => self.connect(event).await,

@@ -38,7 +38,15 @@ impl GatewayError {
     }
 }
 
+/// Talking to connected clients: API Gateway's `@connections` on AWS, the
+/// sandbox's sockets in `wschat dev`.
+///
+/// `Ok(Delivery::Gone)` means the connection no longer exists (410
+/// GoneException): the caller deletes that connection's row, and only that
+/// one. An `Err` leaves the row alone; [`GatewayError::is_retryable`] says
+/// whether another attempt may succeed. Implementations do not retry.
 pub trait Gateway: Send + Sync + 'static {
+    /// Sends one frame (at most 128 KB) to one connection.
     fn post(
         &self,
         connection_id: &str,

@@ -1,7 +1,19 @@
 //! The wschat chat: protocol, handlers, connection stores and fan-out.
 //!
 //! The same code runs in the three Lambda functions, in `wschat dev`, and
-//! behind `wschat broadcast`.
+//! behind `wschat broadcast`. Only what runs in Lambda lives here: creating
+//! the table and the rest of the stack is the CLI's job.
+//!
+//! # Layout
+//!
+//! - [`protocol`]: what clients send and receive, and route selection;
+//! - [`event`]: API Gateway's WebSocket event and the integration's answer;
+//! - [`chat`]: the handlers, generic over a [`ConnectionStore`] and a [`Gateway`];
+//! - [`store`]: the store trait and the in-memory store; [`dynamo`]: the table's;
+//! - [`gateway`]: the gateway trait and `@connections` through the SDK;
+//! - [`fanout`]: one frame to many connections, bounded, paced, retried, pruning 410s;
+//! - [`retry`]: jittered backoff;
+//! - [`lambda`]: the runtime loop each function's `main` calls.
 
 pub mod chat;
 #[cfg(test)]

@@ -52,8 +52,16 @@ pub struct Page {
 #[error("connection store: {0}")]
 pub struct StoreError(pub String);
 
+/// Where the live connections are kept: the DynamoDB table on AWS, memory in
+/// `wschat dev`, the sandbox's endpoints for `--local` ops.
+///
+/// A row exists from a connection's `$connect` until its `$disconnect`, or
+/// until a post to it answers 410 and the fan-out prunes it. Every method is
+/// one round trip at most; none of them retries.
 pub trait ConnectionStore: Send + Sync + 'static {
+    /// Writes the row, replacing any row with the same connection id.
     fn put(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The row, or `None` when there is none (a strongly consistent read on DynamoDB).
     fn get(
         &self,
         connection_id: &str,
@@ -63,6 +71,10 @@ pub trait ConnectionStore: Send + Sync + 'static {
         &self,
         connection_id: &str,
     ) -> impl Future<Output = Result<Option<Connection>, StoreError>> + Send;
+    /// One page of the rows `filter` matches, at most `limit` of them (a store
+    /// may return fewer, even none, and still have more). Start with `cursor`
+    /// `None`; pass each page's `next` back until it is `None`. A room or a
+    /// username is an index query, never a walk over every row.
     fn list(
         &self,
         filter: &Filter,

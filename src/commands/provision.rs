@@ -46,9 +46,8 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
         dry_run: args.dry_run,
     };
     let reconciled = deploy::reconcile(&ctx, Some(&packages)).await?;
-    let api_id = reconciled.api_id.as_deref();
-    let websocket_url = api_id.map(|id| spec.websocket_url(id));
-    let web_client = match (&websocket_url, args.dry_run) {
+    let endpoints = stack::Endpoints::of(spec, reconciled.api_id.as_deref());
+    let web_client = match (&endpoints.websocket_url, args.dry_run) {
         (Some(url), false) => {
             let path = args
                 .web_client
@@ -65,12 +64,10 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
         _ => None,
     };
     let report = deploy::DeployReport {
-        stack: spec.prefix(),
-        region: spec.region.clone(),
+        at: stack::Located::of(spec),
         dry_run: args.dry_run,
         resources: reconciled.resources,
-        connections_url: api_id.map(|id| spec.connections_url(id)),
-        websocket_url,
+        endpoints,
         web_client,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     };
@@ -113,8 +110,7 @@ pub async fn teardown(global: &Global, args: TeardownArgs) -> Result<ExitCode> {
         teardown::leftovers(&stack).await?
     };
     let report = teardown::TeardownReport {
-        stack: stack.spec.prefix(),
-        region: stack.spec.region.clone(),
+        at: stack::Located::of(&stack.spec),
         dry_run: args.dry_run,
         resources,
         leftovers,

@@ -2,7 +2,7 @@
 
 use super::local::HttpStore;
 use super::{Backend, Target};
-use crate::aws::OrAbsent;
+use crate::aws::or_absent;
 use crate::clock::iso8601;
 use crate::error::{CliError, Result};
 use crate::spec::Function;
@@ -96,10 +96,7 @@ async fn fetch_aws(stack: &Stack, options: &LogsOptions, cursor: &Cursor) -> Res
         let mut pages = request.into_paginator().send();
         let mut exists = true;
         while let Some(page) = pages.next().await {
-            let page = page
-                .or_absent()
-                .map_err(|e| crate::aws::aws_error("CloudWatch Logs FilterLogEvents", &group, e))?;
-            let Some(page) = page else {
+            let Some(page) = or_absent(page, "CloudWatch Logs FilterLogEvents", &group)? else {
                 exists = false;
                 break;
             };

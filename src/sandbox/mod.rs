@@ -145,13 +145,8 @@ async fn open_store(options: &Options) -> Result<SandboxStore> {
         .await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = format!("{}-connections", options.id.prefix());
-    let exists = client
-        .describe_table()
-        .table_name(&table)
-        .send()
-        .await
-        .is_ok();
-    if !exists {
+    let described = client.describe_table().table_name(&table).send();
+    if described.await.is_err() {
         let created = async {
             crate::stack::table::create(&client, &table, Default::default()).await?;
             crate::stack::table::enable_ttl(&client, &table).await

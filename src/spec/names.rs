@@ -35,14 +35,13 @@ pub fn validate_name(name: &str) -> Result<()> {
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(CliError::usage(format!(
-            "invalid --name '{name}': use 1-{MAX_NAME_LEN} letters, digits and '-', starting with a letter"
-        ))
-        .with_hint("for example --name chat or --name team-chat"))
-    }
+    valid(
+        ok,
+        "name",
+        name,
+        &format!("use 1-{MAX_NAME_LEN} letters, digits and '-', starting with a letter"),
+        "--name chat or --name team-chat",
+    )
 }
 
 /// `--stage`: letters, digits, `_` and `-`, at most 16 (it is also the URL path of the API).
@@ -52,14 +51,26 @@ pub fn validate_stage(stage: &str) -> Result<()> {
         && stage
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    valid(
+        ok,
+        "stage",
+        stage,
+        &format!(
+            "use 1-{MAX_STAGE_LEN} letters, digits, '_' and '-', starting with a letter or digit"
+        ),
+        "--stage dev, --stage prod or --stage pr-42",
+    )
+}
+
+/// The usage error for `--{flag} value` that breaks `rule`, with examples.
+fn valid(ok: bool, flag: &str, value: &str, rule: &str, examples: &str) -> Result<()> {
     if ok {
-        Ok(())
-    } else {
-        Err(CliError::usage(format!(
-            "invalid --stage '{stage}': use 1-{MAX_STAGE_LEN} letters, digits, '_' and '-', starting with a letter or digit"
-        ))
-        .with_hint("for example --stage dev, --stage prod or --stage pr-42"))
+        return Ok(());
     }
+    Err(
+        CliError::usage(format!("invalid --{flag} '{value}': {rule}"))
+            .with_hint(format!("for example {examples}")),
+    )
 }
 
 #[cfg(test)]

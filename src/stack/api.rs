@@ -2,7 +2,7 @@
 //! a route per action, and the stage.
 
 use super::{Change, Ctx, Resource, Stack};
-use crate::aws::{aws_error, OrAbsent};
+use crate::aws::{checked, or_absent};
 use crate::error::Result;
 use crate::spec::{routes, Function, Settings};
 use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
@@ -21,14 +21,8 @@ pub async fn find(stack: &Stack) -> Result<Option<Api>> {
     let name = stack.spec.api_name();
     let mut token = None;
     loop {
-        let out = stack
-            .clients
-            .apigw
-            .get_apis()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws_error("API Gateway GetApis", &name, e))?;
+        let request = stack.clients.apigw.get_apis().set_next_token(token);
+        let out = checked(request.send().await, "API Gateway GetApis", &name)?;
         if let Some(api) = out.items.unwrap_or_default().into_iter().find(|a| {
             a.name.as_deref() == Some(name.as_str())
                 && stack.spec.owns(&a.tags.clone().unwrap_or_default())
@@ -52,16 +46,14 @@ pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<(Resource, Option<String>)> {
             let Some(api) = find(ctx).await? else {
                 if !ctx.dry_run {
                     task.set("creating");
-                    let created = apigw
+                    let request = apigw
                         .create_api()
                         .name(&name)
                         .protocol_type(ProtocolType::Websocket)
                         .route_selection_expression(ROUTE_SELECTION)
                         .description(format!("wschat stack {}", ctx.spec.prefix()))
-                        .set_tags(Some(ctx.spec.tags()))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("API Gateway CreateApi", &name, e))?;
+                        .set_tags(Some(ctx.spec.tags()));
+                    let created = checked(request.send().await, "API Gateway CreateApi", &name)?;
                     id = created.api_id;
                 }
                 return Ok(Change::Created);
@@ -77,13 +69,11 @@ pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<(Resource, Option<String>)> {
                 "route selection expression",
             );
             if change != Change::Unchanged && !ctx.dry_run {
-                apigw
+                let request = apigw
                     .update_api()
                     .set_api_id(api.api_id)
-                    .route_selection_expression(ROUTE_SELECTION)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("API Gateway UpdateApi", &name, e))?;
+                    .route_selection_expression(ROUTE_SELECTION);
+                checked(request.send().await, "API Gateway UpdateApi", &name)?;
             }
             Ok(change)
         })
@@ -100,12 +90,11 @@ pub async fn ensure_integrations(
     let apigw = &ctx.clients.apigw;
     let existing: HashMap<String, String> = match api_id {
         Some(id) if !api_created => {
-            let out = apigw
-                .get_integrations()
-                .api_id(id)
-                .send()
-                .await
-                .map_err(|e| aws_error("API Gateway GetIntegrations", id, e))?;
+            let out = checked(
+                apigw.get_integrations().api_id(id).send().await,
+                "API Gateway GetIntegrations",
+                id,
+            )?;
             out.items
                 .unwrap_or_default()
                 .into_iter()
@@ -131,15 +120,17 @@ pub async fn ensure_integrations(
                         return Ok(Change::Unchanged);
                     }
                     if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-                        let out = apigw
+                        let request = apigw
                             .create_integration()
                             .api_id(api_id)
                             .integration_type(IntegrationType::AwsProxy)
                             .integration_method("POST")
-                            .integration_uri(&uri)
-                            .send()
-                            .await
-                            .map_err(|e| aws_error("API Gateway CreateIntegration", &label, e))?;
+                            .integration_uri(&uri);
+                        let out = checked(
+                            request.send().await,
+                            "API Gateway CreateIntegration",
+                            &label,
+                        )?;
                         id = out.integration_id;
                     }
                     Ok(Change::Created)
@@ -181,24 +172,20 @@ async fn ensure_route(
     if let (Some(api_id), false) = (api_id, ctx.dry_run) {
         match (&change, existing) {
             (Change::Created, _) => {
-                apigw
+                let request = apigw
                     .create_route()
                     .api_id(api_id)
                     .route_key(key)
-                    .set_target(target)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("API Gateway CreateRoute", key, e))?;
+                    .set_target(target);
+                checked(request.send().await, "API Gateway CreateRoute", key)?;
             }
             (Change::Updated { .. }, Some((route_id, _))) => {
-                apigw
+                let request = apigw
                     .update_route()
                     .api_id(api_id)
                     .route_id(route_id)
-                    .set_target(target)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("API Gateway UpdateRoute", key, e))?;
+                    .set_target(target);
+                checked(request.send().await, "API Gateway UpdateRoute", key)?;
             }
             _ => {}
         }
@@ -216,12 +203,11 @@ pub async fn ensure_routes(
     let apigw = &ctx.clients.apigw;
     let existing: HashMap<String, ExistingRoute> = match api_id {
         Some(id) if !api_created => {
-            let out = apigw
-                .get_routes()
-                .api_id(id)
-                .send()
-                .await
-                .map_err(|e| aws_error("API Gateway GetRoutes", id, e))?;
+            let out = checked(
+                apigw.get_routes().api_id(id).send().await,
+                "API Gateway GetRoutes",
+                id,
+            )?;
             out.items
                 .unwrap_or_default()
                 .into_iter()
@@ -247,13 +233,8 @@ pub async fn ensure_routes(
             continue;
         }
         if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-            apigw
-                .delete_route()
-                .api_id(api_id)
-                .route_id(route_id)
-                .send()
-                .await
-                .map_err(|e| aws_error("API Gateway DeleteRoute", key, e))?;
+            let request = apigw.delete_route().api_id(api_id).route_id(route_id);
+            checked(request.send().await, "API Gateway DeleteRoute", key)?;
         }
         reports.push(Resource::new(ROUTE, key.clone(), Change::Deleted));
     }
@@ -312,28 +293,23 @@ pub async fn ensure_stage(
     let write = api_id.filter(|_| !ctx.dry_run);
     ctx.track(STAGE, &name, async |_| {
         let current = match api_id {
-            Some(id) if !api_created => apigw
-                .get_stage()
-                .api_id(id)
-                .stage_name(&name)
-                .send()
-                .await
-                .or_absent()
-                .map_err(|e| aws_error("API Gateway GetStage", &name, e))?,
+            Some(id) if !api_created => or_absent(
+                apigw.get_stage().api_id(id).stage_name(&name).send().await,
+                "API Gateway GetStage",
+                &name,
+            )?,
             _ => None,
         };
         let Some(current) = current else {
             if let Some(api_id) = write {
-                apigw
+                let request = apigw
                     .create_stage()
                     .api_id(api_id)
                     .stage_name(&name)
                     .auto_deploy(true)
                     .default_route_settings(throttling(settings))
-                    .set_tags(Some(ctx.spec.tags()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("API Gateway CreateStage", &name, e))?;
+                    .set_tags(Some(ctx.spec.tags()));
+                checked(request.send().await, "API Gateway CreateStage", &name)?;
             }
             return Ok(Change::Created);
         };
@@ -342,15 +318,13 @@ pub async fn ensure_stage(
             return Ok(Change::Unchanged);
         }
         if let Some(api_id) = write {
-            apigw
+            let request = apigw
                 .update_stage()
                 .api_id(api_id)
                 .stage_name(&name)
                 .auto_deploy(true)
-                .default_route_settings(throttling(settings))
-                .send()
-                .await
-                .map_err(|e| aws_error("API Gateway UpdateStage", &name, e))?;
+                .default_route_settings(throttling(settings));
+            checked(request.send().await, "API Gateway UpdateStage", &name)?;
         }
         Ok(Change::Updated { fields })
     })
@@ -365,14 +339,11 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Resource> {
     let ownership = super::Ownership::of(api.as_ref(), |_| true);
     ctx.remove(API, &name, std::future::ready(Ok(ownership)), async |_| {
         let id = api.and_then(|a| a.api_id).unwrap_or_default();
-        ctx.clients
-            .apigw
-            .delete_api()
-            .api_id(&id)
-            .send()
-            .await
-            .or_absent()
-            .map_err(|e| aws_error("API Gateway DeleteApi", &name, e))?;
+        or_absent(
+            ctx.clients.apigw.delete_api().api_id(&id).send().await,
+            "API Gateway DeleteApi",
+            &name,
+        )?;
         Ok(())
     })
     .await

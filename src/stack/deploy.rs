@@ -2,7 +2,7 @@
 //! running independent ones concurrently.
 
 use super::package::Packages;
-use super::{api, functions, logs, role, table, Change, Ctx, Resource};
+use super::{api, functions, logs, role, table, Change, Ctx, Endpoints, Located, Resource};
 use crate::error::Result;
 use crate::spec::Function;
 use futures_util::future::try_join_all;
@@ -77,20 +77,15 @@ pub async fn reconcile(ctx: &Ctx<'_>, packages: Option<&Packages>) -> Result<Rec
 
 #[derive(Debug, Serialize)]
 pub struct DeployReport {
-    pub stack: String,
-    pub region: String,
+    #[serde(flatten)]
+    pub at: Located,
     pub dry_run: bool,
     pub resources: Vec<Resource>,
-    pub websocket_url: Option<String>,
-    pub connections_url: Option<String>,
+    #[serde(flatten)]
+    pub endpoints: Endpoints,
+    /// Where the ready web client was written.
     pub web_client: Option<String>,
     pub elapsed_seconds: f64,
-}
-
-impl DeployReport {
-    pub fn unchanged(&self) -> bool {
-        self.resources.iter().all(|r| r.change == Change::Unchanged)
-    }
 }
 
 impl fmt::Display for DeployReport {
@@ -101,11 +96,7 @@ impl fmt::Display for DeployReport {
             .filter(|r| r.change != Change::Unchanged)
             .collect();
         let verb = if self.dry_run { "plan for" } else { "deployed" };
-        writeln!(
-            f,
-            "{verb} {} in {} ({:.1} s)",
-            self.stack, self.region, self.elapsed_seconds
-        )?;
+        writeln!(f, "{verb} {} ({:.1} s)", self.at, self.elapsed_seconds)?;
         if changed.is_empty() {
             writeln!(
                 f,
@@ -118,7 +109,11 @@ impl fmt::Display for DeployReport {
             }
             writeln!(f, "  {} unchanged", self.resources.len() - changed.len())?;
         }
-        if let (Some(ws), Some(connections)) = (&self.websocket_url, &self.connections_url) {
+        if let Endpoints {
+            websocket_url: Some(ws),
+            connections_url: Some(connections),
+        } = &self.endpoints
+        {
             writeln!(f, "\n  WebSocket     {ws}")?;
             writeln!(f, "  @connections  {connections}")?;
             writeln!(f, "  try it        npx wscat -c '{ws}?username=ada'")?;

@@ -2,7 +2,7 @@
 
 use super::package::Package;
 use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{aws_error, OrAbsent};
+use crate::aws::{aws_error, checked, or_absent};
 use crate::error::{CliError, Result};
 use crate::progress::Task;
 use crate::spec::{Arch, Function};
@@ -151,15 +151,8 @@ impl FunctionDiff {
 }
 
 async fn get(stack: &Stack, name: &str) -> Result<Option<GetFunctionOutput>> {
-    stack
-        .clients
-        .lambda
-        .get_function()
-        .function_name(name)
-        .send()
-        .await
-        .or_absent()
-        .map_err(|e| aws_error("Lambda GetFunction", name, e))
+    let request = stack.clients.lambda.get_function().function_name(name);
+    or_absent(request.send().await, "Lambda GetFunction", name)
 }
 
 /// Lambda's modelled answer while a new role has not reached it yet.
@@ -295,14 +288,12 @@ async fn update(
             ))
         })?;
         task.set("uploading code");
-        lambda
+        let request = lambda
             .update_function_code()
             .function_name(name)
             .zip_file(Blob::new(package.zip.clone()))
-            .architectures(architecture(desired.arch))
-            .send()
-            .await
-            .map_err(|e| aws_error("Lambda UpdateFunctionCode", name, e))?;
+            .architectures(architecture(desired.arch));
+        checked(request.send().await, "Lambda UpdateFunctionCode", name)?;
         wait_updated(ctx, name, task).await?;
     }
     if diff.needs_configuration() {
@@ -370,16 +361,9 @@ pub async fn ensure(
 
 /// The source ARN API Gateway's invoke statement is limited to, if present.
 async fn permitted_source(ctx: &Ctx<'_>, name: &str) -> Result<Option<String>> {
-    let policy = ctx
-        .clients
-        .lambda
-        .get_policy()
-        .function_name(name)
-        .send()
-        .await
-        .or_absent()
-        .map_err(|e| aws_error("Lambda GetPolicy", name, e))?
-        .and_then(|out| out.policy);
+    let request = ctx.clients.lambda.get_policy().function_name(name);
+    let policy =
+        or_absent(request.send().await, "Lambda GetPolicy", name)?.and_then(|out| out.policy);
     Ok(policy.and_then(|policy| source_arn_of(&policy)))
 }
 
@@ -422,24 +406,20 @@ pub async fn ensure_permission(
         }
         let lambda = &ctx.clients.lambda;
         if matches!(change, Change::Updated { .. }) {
-            lambda
+            let request = lambda
                 .remove_permission()
                 .function_name(&name)
-                .statement_id(STATEMENT_ID)
-                .send()
-                .await
-                .map_err(|e| aws_error("Lambda RemovePermission", &name, e))?;
+                .statement_id(STATEMENT_ID);
+            checked(request.send().await, "Lambda RemovePermission", &name)?;
         }
-        lambda
+        let request = lambda
             .add_permission()
             .function_name(&name)
             .statement_id(STATEMENT_ID)
             .action("lambda:InvokeFunction")
             .principal("apigateway.amazonaws.com")
-            .source_arn(&wanted)
-            .send()
-            .await
-            .map_err(|e| aws_error("Lambda AddPermission", &name, e))?;
+            .source_arn(&wanted);
+        checked(request.send().await, "Lambda AddPermission", &name)?;
         Ok(change)
     })
     .await
@@ -455,14 +435,8 @@ async fn ownership(stack: &Stack, name: &str) -> Result<Ownership> {
 pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
     let name = ctx.spec.function_name(function);
     ctx.remove(FUNCTION, &name, ownership(ctx, &name), async |_| {
-        ctx.clients
-            .lambda
-            .delete_function()
-            .function_name(&name)
-            .send()
-            .await
-            .or_absent()
-            .map_err(|e| aws_error("Lambda DeleteFunction", &name, e))?;
+        let request = ctx.clients.lambda.delete_function().function_name(&name);
+        or_absent(request.send().await, "Lambda DeleteFunction", &name)?;
         Ok(())
     })
     .await
@@ -471,24 +445,18 @@ pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
 /// Functions named `{name}-{stage}-*` and tagged as this stack's that still exist.
 pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
     let prefix = format!("{}-", stack.spec.prefix());
-    let mut names = Vec::new();
-    let mut pages = stack
-        .clients
-        .lambda
-        .list_functions()
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error("Lambda ListFunctions", &prefix, e))?;
-        names.extend(
-            page.functions()
-                .iter()
-                .filter_map(|f| f.function_name.clone())
-                .filter(|n| n.starts_with(&prefix)),
-        );
-    }
+    let listing = stack.clients.lambda.list_functions().into_paginator();
+    let all = checked(
+        listing.items().send().try_collect().await,
+        "Lambda ListFunctions",
+        &prefix,
+    )?;
     let mut ours = Vec::new();
-    for name in names {
+    for name in all
+        .into_iter()
+        .filter_map(|f| f.function_name)
+        .filter(|n| n.starts_with(&prefix))
+    {
         if ownership(stack, &name).await? == Ownership::Ours {
             ours.push(format!("{FUNCTION} {name}"));
         }

@@ -2,7 +2,7 @@
 //! it carries our tags and retention and teardown can remove it.
 
 use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{aws_error, OrAbsent};
+use crate::aws::{checked, or_absent};
 use crate::error::Result;
 use crate::spec::{Function, StackSpec, TAG_STACK};
 use aws_sdk_cloudwatchlogs::types::LogGroup;
@@ -11,14 +11,16 @@ use std::collections::HashMap;
 const KIND: &str = "log group";
 
 pub async fn describe(stack: &Stack, name: &str) -> Result<Option<LogGroup>> {
-    let out = stack
+    let request = stack
         .clients
         .logs
         .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(|e| aws_error("CloudWatch Logs DescribeLogGroups", name, e))?;
+        .log_group_name_prefix(name);
+    let out = checked(
+        request.send().await,
+        "CloudWatch Logs DescribeLogGroups",
+        name,
+    )?;
     Ok(out
         .log_groups
         .unwrap_or_default()
@@ -34,15 +36,16 @@ fn tagging_arn(group: &LogGroup) -> String {
 
 async fn tags(stack: &Stack, group: &LogGroup) -> Result<HashMap<String, String>> {
     let arn = tagging_arn(group);
-    let out = stack
+    let request = stack
         .clients
         .logs
         .list_tags_for_resource()
-        .resource_arn(&arn)
-        .send()
-        .await
-        .or_absent()
-        .map_err(|e| aws_error("CloudWatch Logs ListTagsForResource", &arn, e))?;
+        .resource_arn(&arn);
+    let out = or_absent(
+        request.send().await,
+        "CloudWatch Logs ListTagsForResource",
+        &arn,
+    )?;
     Ok(out.and_then(|o| o.tags).unwrap_or_default())
 }
 
@@ -88,14 +91,17 @@ impl LogGroupDiff {
 }
 
 async fn put_retention(ctx: &Ctx<'_>, name: &str) -> Result<()> {
-    ctx.clients
+    let request = ctx
+        .clients
         .logs
         .put_retention_policy()
         .log_group_name(name)
-        .retention_in_days(ctx.spec.settings.log_retention_days)
-        .send()
-        .await
-        .map_err(|e| aws_error("CloudWatch Logs PutRetentionPolicy", name, e))?;
+        .retention_in_days(ctx.spec.settings.log_retention_days);
+    checked(
+        request.send().await,
+        "CloudWatch Logs PutRetentionPolicy",
+        name,
+    )?;
     Ok(())
 }
 
@@ -106,12 +112,15 @@ pub async fn ensure(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
         let Some(group) = describe(ctx, &name).await? else {
             if !ctx.dry_run {
                 task.set("creating");
-                logs.create_log_group()
+                let request = logs
+                    .create_log_group()
                     .log_group_name(&name)
-                    .set_tags(Some(ctx.spec.tags()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("CloudWatch Logs CreateLogGroup", &name, e))?;
+                    .set_tags(Some(ctx.spec.tags()));
+                checked(
+                    request.send().await,
+                    "CloudWatch Logs CreateLogGroup",
+                    &name,
+                )?;
                 put_retention(ctx, &name).await?;
             }
             return Ok(Change::Created);
@@ -130,12 +139,11 @@ pub async fn ensure(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
                 put_retention(ctx, &name).await?;
             }
             if diff.tags {
-                logs.tag_resource()
+                let request = logs
+                    .tag_resource()
                     .resource_arn(tagging_arn(&group))
-                    .set_tags(Some(ctx.spec.tags()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("CloudWatch Logs TagResource", &name, e))?;
+                    .set_tags(Some(ctx.spec.tags()));
+                checked(request.send().await, "CloudWatch Logs TagResource", &name)?;
             }
         }
         Ok(Change::Updated { fields })
@@ -154,14 +162,12 @@ async fn ownership(stack: &Stack, name: &str) -> Result<Ownership> {
 pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
     let name = ctx.spec.log_group(function);
     ctx.remove(KIND, &name, ownership(ctx, &name), async |_| {
-        ctx.clients
-            .logs
-            .delete_log_group()
-            .log_group_name(&name)
-            .send()
-            .await
-            .or_absent()
-            .map_err(|e| aws_error("CloudWatch Logs DeleteLogGroup", &name, e))?;
+        let request = ctx.clients.logs.delete_log_group().log_group_name(&name);
+        or_absent(
+            request.send().await,
+            "CloudWatch Logs DeleteLogGroup",
+            &name,
+        )?;
         Ok(())
     })
     .await
@@ -179,7 +185,7 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error("CloudWatch Logs DescribeLogGroups", &prefix, e))?;
+        let page = checked(page, "CloudWatch Logs DescribeLogGroups", &prefix)?;
         for group in page.log_groups() {
             if claimable(&stack.spec, &tags(stack, group).await?) {
                 found.push(format!(

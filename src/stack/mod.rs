@@ -50,6 +50,45 @@ impl std::ops::Deref for Ctx<'_> {
     }
 }
 
+/// Which stack a report is about.
+#[derive(Debug, Serialize)]
+pub struct Located {
+    /// `{name}-{stage}`.
+    pub stack: String,
+    pub region: String,
+}
+
+impl Located {
+    pub fn of(spec: &StackSpec) -> Located {
+        Located {
+            stack: spec.prefix(),
+            region: spec.region.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Located {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in {}", self.stack, self.region)
+    }
+}
+
+/// Where clients connect; both `None` while the API does not exist.
+#[derive(Debug, Serialize)]
+pub struct Endpoints {
+    pub websocket_url: Option<String>,
+    pub connections_url: Option<String>,
+}
+
+impl Endpoints {
+    pub fn of(spec: &StackSpec, api_id: Option<&str>) -> Endpoints {
+        Endpoints {
+            websocket_url: api_id.map(|id| spec.websocket_url(id)),
+            connections_url: api_id.map(|id| spec.connections_url(id)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {

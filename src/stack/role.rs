@@ -1,7 +1,7 @@
 //! The functions' IAM role, trusted by Lambda, with one inline least-privilege policy.
 
 use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{aws_error, OrAbsent};
+use crate::aws::{checked, or_absent};
 use crate::error::Result;
 use aws_sdk_iam::types::{Role, Tag};
 use serde_json::Value;
@@ -28,15 +28,11 @@ pub fn document_change(current: Option<&str>, wanted: &Value, field: &str) -> Ch
 
 async fn get_role(stack: &Stack) -> Result<Option<Role>> {
     let name = stack.spec.role();
-    let out = stack
-        .clients
-        .iam
-        .get_role()
-        .role_name(&name)
-        .send()
-        .await
-        .or_absent()
-        .map_err(|e| aws_error("IAM GetRole", &name, e))?;
+    let out = or_absent(
+        stack.clients.iam.get_role().role_name(&name).send().await,
+        "IAM GetRole",
+        &name,
+    )?;
     Ok(out.and_then(|o| o.role))
 }
 
@@ -62,17 +58,16 @@ pub async fn ensure_role(ctx: &Ctx<'_>) -> Result<Resource> {
                         .build()
                         .expect("key and value set")
                 });
-                iam.create_role()
+                let request = iam
+                    .create_role()
                     .role_name(&name)
                     .assume_role_policy_document(trust.to_string())
                     .description(format!(
                         "wschat stack {}: the chat's Lambda functions",
                         ctx.spec.prefix()
                     ))
-                    .set_tags(Some(tags.collect()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("IAM CreateRole", &name, e))?;
+                    .set_tags(Some(tags.collect()));
+                checked(request.send().await, "IAM CreateRole", &name)?;
             }
             return Ok(Change::Created);
         };
@@ -85,12 +80,11 @@ pub async fn ensure_role(ctx: &Ctx<'_>) -> Result<Resource> {
             .unwrap_or_default();
         let change = document_change(Some(current), &trust, "trust policy");
         if change != Change::Unchanged && !ctx.dry_run {
-            iam.update_assume_role_policy()
+            let request = iam
+                .update_assume_role_policy()
                 .role_name(&name)
-                .policy_document(trust.to_string())
-                .send()
-                .await
-                .map_err(|e| aws_error("IAM UpdateAssumeRolePolicy", &name, e))?;
+                .policy_document(trust.to_string());
+            checked(request.send().await, "IAM UpdateAssumeRolePolicy", &name)?;
         }
         Ok(change)
     })
@@ -115,25 +109,19 @@ pub async fn ensure_policy(
         let current = if role_created {
             None
         } else {
-            iam.get_role_policy()
-                .role_name(&role)
-                .policy_name(&name)
-                .send()
-                .await
-                .or_absent()
-                .map_err(|e| aws_error("IAM GetRolePolicy", &name, e))?
+            let request = iam.get_role_policy().role_name(&role).policy_name(&name);
+            or_absent(request.send().await, "IAM GetRolePolicy", &name)?
                 .map(|out| out.policy_document)
         };
         let change = document_change(current.as_deref(), &wanted, "statements");
         if change != Change::Unchanged && !ctx.dry_run {
             task.set("writing");
-            iam.put_role_policy()
+            let request = iam
+                .put_role_policy()
                 .role_name(&role)
                 .policy_name(&name)
-                .policy_document(wanted.to_string())
-                .send()
-                .await
-                .map_err(|e| aws_error("IAM PutRolePolicy", &name, e))?;
+                .policy_document(wanted.to_string());
+            checked(request.send().await, "IAM PutRolePolicy", &name)?;
         }
         Ok(change)
     })
@@ -152,32 +140,29 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
     let iam = &ctx.clients.iam;
     let owned = ownership(ctx).await?;
     let policies = if owned == Ownership::Ours {
-        iam.list_role_policies()
-            .role_name(&name)
-            .send()
-            .await
-            .map_err(|e| aws_error("IAM ListRolePolicies", &name, e))?
-            .policy_names
+        checked(
+            iam.list_role_policies().role_name(&name).send().await,
+            "IAM ListRolePolicies",
+            &name,
+        )?
+        .policy_names
     } else {
         Vec::new()
     };
     let role = ctx
         .remove(ROLE, &name, std::future::ready(Ok(owned)), async |_| {
             for policy in &policies {
-                iam.delete_role_policy()
+                let request = iam
+                    .delete_role_policy()
                     .role_name(&name)
-                    .policy_name(policy)
-                    .send()
-                    .await
-                    .or_absent()
-                    .map_err(|e| aws_error("IAM DeleteRolePolicy", policy, e))?;
+                    .policy_name(policy);
+                or_absent(request.send().await, "IAM DeleteRolePolicy", policy)?;
             }
-            iam.delete_role()
-                .role_name(&name)
-                .send()
-                .await
-                .or_absent()
-                .map_err(|e| aws_error("IAM DeleteRole", &name, e))?;
+            or_absent(
+                iam.delete_role().role_name(&name).send().await,
+                "IAM DeleteRole",
+                &name,
+            )?;
             Ok(())
         })
         .await?;

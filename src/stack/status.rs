@@ -1,6 +1,6 @@
 //! `wschat status`: the deploy's dry run, worded as what is present, missing or drifted.
 
-use super::{table, Change, Ctx, Stack};
+use super::{table, Change, Ctx, Endpoints, Located, Stack};
 use crate::error::Result;
 use serde::Serialize;
 use std::fmt;
@@ -17,12 +17,13 @@ pub struct StatusLine {
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
-    pub stack: String,
-    pub region: String,
+    /// Every resource present and as the settings say.
     pub complete: bool,
+    #[serde(flatten)]
+    pub at: Located,
     pub resources: Vec<StatusLine>,
-    pub websocket_url: Option<String>,
-    pub connections_url: Option<String>,
+    #[serde(flatten)]
+    pub endpoints: Endpoints,
     /// Rows in the connections table, if it exists.
     pub connections: Option<u64>,
 }
@@ -58,27 +59,23 @@ pub async fn status(stack: &Stack) -> Result<StatusReport> {
             }
         })
         .collect();
-    // In a dry run the id is only known when the API exists.
-    let api_id = reconciled.api_id;
     Ok(StatusReport {
-        stack: ctx.spec.prefix(),
-        region: ctx.spec.region.clone(),
+        at: Located::of(&stack.spec),
         complete: resources.iter().all(|r| r.state == "present"),
         resources,
-        websocket_url: api_id.as_deref().map(|id| ctx.spec.websocket_url(id)),
-        connections_url: api_id.as_deref().map(|id| ctx.spec.connections_url(id)),
+        // In a dry run the id is only known when the API exists.
+        endpoints: Endpoints::of(&stack.spec, reconciled.api_id.as_deref()),
         connections,
     })
 }
 
 impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.complete {
-            "complete and in spec"
-        } else {
-            "NOT complete or not in spec"
+        let verdict = match self.complete {
+            true => "complete and in spec",
+            false => "NOT complete or not in spec",
         };
-        writeln!(f, "{} in {}: {verdict}", self.stack, self.region)?;
+        writeln!(f, "{}: {verdict}", self.at)?;
         for r in &self.resources {
             let detail = if r.differences.is_empty() {
                 String::new()
@@ -87,7 +84,10 @@ impl fmt::Display for StatusReport {
             };
             writeln!(f, "  {:<8} {:<13} {}{detail}", r.state, r.kind, r.name)?;
         }
-        match (&self.websocket_url, &self.connections_url) {
+        match (
+            &self.endpoints.websocket_url,
+            &self.endpoints.connections_url,
+        ) {
             (Some(ws), Some(connections)) => {
                 writeln!(f, "\n  WebSocket     {ws}")?;
                 writeln!(f, "  @connections  {connections}")?;

@@ -3,7 +3,7 @@
 //! creates, converges and deletes it.
 
 use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{aws_error, OrAbsent};
+use crate::aws::{checked, or_absent};
 use crate::error::{CliError, Result};
 use crate::progress::Task;
 use aws_sdk_dynamodb::types::{
@@ -21,20 +21,20 @@ const KIND: &str = "table";
 /// How long a table may stay CREATING, UPDATING or DELETING.
 const SETTLE_DEADLINE: Duration = Duration::from_secs(300);
 
-fn string_attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
+/// A string attribute used as a partition key: its definition and its key schema.
+fn string_key(name: &str) -> (AttributeDefinition, KeySchemaElement) {
+    let definition = AttributeDefinition::builder()
         .attribute_name(name)
         .attribute_type(ScalarAttributeType::S)
-        .build()
-        .expect("name and type are set")
-}
-
-fn hash_key(name: &str) -> KeySchemaElement {
-    KeySchemaElement::builder()
+        .build();
+    let key = KeySchemaElement::builder()
         .attribute_name(name)
         .key_type(KeyType::Hash)
-        .build()
-        .expect("name and type are set")
+        .build();
+    (
+        definition.expect("name and type are set"),
+        key.expect("name and type are set"),
+    )
 }
 
 fn all_attributes() -> Projection {
@@ -46,23 +46,23 @@ fn all_attributes() -> Projection {
 /// Creates the connections table (on demand, both GSIs) and turns on TTL.
 /// Deploy and `wschat dev --dynamodb-endpoint` make the same table.
 pub async fn create(client: &Client, table: &str, tags: HashMap<String, String>) -> Result<()> {
+    let (definition, key) = string_key(KEY);
     let mut create = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(string_attr(KEY))
-        .key_schema(hash_key(KEY));
+        .attribute_definitions(definition)
+        .key_schema(key);
     for (index, attribute) in INDEXES {
+        let (definition, key) = string_key(attribute);
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(index)
+            .key_schema(key)
+            .projection(all_attributes())
+            .build();
         create = create
-            .attribute_definitions(string_attr(attribute))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(index)
-                    .key_schema(hash_key(attribute))
-                    .projection(all_attributes())
-                    .build()
-                    .expect("name and key schema are set"),
-            );
+            .attribute_definitions(definition)
+            .global_secondary_indexes(index.expect("name and key schema are set"));
     }
     let mut tags: Vec<Tag> = tags
         .into_iter()
@@ -75,17 +75,14 @@ pub async fn create(client: &Client, table: &str, tags: HashMap<String, String>)
         })
         .collect();
     tags.sort_by(|a, b| a.key.cmp(&b.key));
-    create
-        .set_tags(Some(tags).filter(|t| !t.is_empty()))
-        .send()
-        .await
-        .map_err(|e| aws_error("DynamoDB CreateTable", table, e))?;
+    let request = create.set_tags(Some(tags).filter(|t| !t.is_empty()));
+    checked(request.send().await, "DynamoDB CreateTable", table)?;
     Ok(())
 }
 
 /// Lets DynamoDB expire rows whose `$disconnect` never ran.
 pub async fn enable_ttl(client: &Client, table: &str) -> Result<()> {
-    client
+    let request = client
         .update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
@@ -94,10 +91,8 @@ pub async fn enable_ttl(client: &Client, table: &str) -> Result<()> {
                 .enabled(true)
                 .build()
                 .expect("name and flag are set"),
-        )
-        .send()
-        .await
-        .map_err(|e| aws_error("DynamoDB UpdateTimeToLive", table, e))?;
+        );
+    checked(request.send().await, "DynamoDB UpdateTimeToLive", table)?;
     Ok(())
 }
 
@@ -106,14 +101,12 @@ async fn current_tags(stack: &Stack, table: &TableDescription) -> Result<HashMap
         .table_arn
         .clone()
         .unwrap_or_else(|| stack.spec.table_arn());
-    let out = stack
+    let request = stack
         .clients
         .dynamodb
         .list_tags_of_resource()
-        .resource_arn(&arn)
-        .send()
-        .await
-        .map_err(|e| aws_error("DynamoDB ListTagsOfResource", &arn, e))?;
+        .resource_arn(&arn);
+    let out = checked(request.send().await, "DynamoDB ListTagsOfResource", &arn)?;
     Ok(out
         .tags
         .unwrap_or_default()
@@ -125,15 +118,8 @@ async fn current_tags(stack: &Stack, table: &TableDescription) -> Result<HashMap
 /// The table as it is, or `None`.
 async fn describe(stack: &Stack) -> Result<Option<TableDescription>> {
     let name = stack.spec.table();
-    let out = stack
-        .clients
-        .dynamodb
-        .describe_table()
-        .table_name(&name)
-        .send()
-        .await
-        .or_absent()
-        .map_err(|e| aws_error("DynamoDB DescribeTable", &name, e))?;
+    let request = stack.clients.dynamodb.describe_table().table_name(&name);
+    let out = or_absent(request.send().await, "DynamoDB DescribeTable", &name)?;
     Ok(out.and_then(|o| o.table))
 }
 
@@ -242,31 +228,30 @@ async fn update(ctx: &Ctx<'_>, task: &Task, diff: &TableDiff) -> Result<()> {
     let db = &ctx.clients.dynamodb;
     task.set("updating");
     if diff.billing_mode {
-        db.update_table()
+        let request = db
+            .update_table()
             .table_name(&name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB UpdateTable", &name, e))?;
+            .billing_mode(BillingMode::PayPerRequest);
+        checked(request.send().await, "DynamoDB UpdateTable", &name)?;
         wait_active(ctx, task).await?;
     }
     // DynamoDB adds one index per update.
     for (index, attribute) in &diff.missing_indexes {
+        let (definition, key) = string_key(attribute);
         let create = CreateGlobalSecondaryIndexAction::builder()
             .index_name(*index)
-            .key_schema(hash_key(attribute))
+            .key_schema(key)
             .projection(all_attributes())
             .build()
             .expect("name, keys and projection set");
-        db.update_table()
+        let request = db
+            .update_table()
             .table_name(&name)
-            .attribute_definitions(string_attr(attribute))
+            .attribute_definitions(definition)
             .global_secondary_index_updates(
                 GlobalSecondaryIndexUpdate::builder().create(create).build(),
-            )
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB UpdateTable", &name, e))?;
+            );
+        checked(request.send().await, "DynamoDB UpdateTable", &name)?;
         wait_active(ctx, task).await?;
     }
     if diff.ttl {
@@ -292,12 +277,11 @@ pub async fn ensure(ctx: &Ctx<'_>) -> Result<Resource> {
         if !ctx.spec.owns(&current_tags(ctx, &table).await?) {
             return Ok(Change::Foreign);
         }
-        let ttl = db
-            .describe_time_to_live()
-            .table_name(&name)
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB DescribeTimeToLive", &name, e))?;
+        let ttl = checked(
+            db.describe_time_to_live().table_name(&name).send().await,
+            "DynamoDB DescribeTimeToLive",
+            &name,
+        )?;
         let diff = TableDiff::between(&table, ttl.time_to_live_description.as_ref());
         if diff == TableDiff::default() {
             return Ok(Change::Unchanged);
@@ -318,17 +302,14 @@ pub async fn count_connections(stack: &Stack) -> Result<Option<u64>> {
     let mut total = 0u64;
     let mut start = None;
     loop {
-        let out = stack
+        let request = stack
             .clients
             .dynamodb
             .scan()
             .table_name(&name)
             .select(Select::Count)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .or_absent()
-            .map_err(|e| aws_error("DynamoDB Scan", &name, e))?;
+            .set_exclusive_start_key(start);
+        let out = or_absent(request.send().await, "DynamoDB Scan", &name)?;
         let Some(out) = out else { return Ok(None) };
         total += out.count.max(0) as u64;
         match out.last_evaluated_key.filter(|k| !k.is_empty()) {
@@ -350,14 +331,8 @@ pub async fn ownership(stack: &Stack) -> Result<Ownership> {
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Resource> {
     let name = ctx.spec.table();
     ctx.remove(KIND, &name, ownership(ctx), async |task| {
-        ctx.clients
-            .dynamodb
-            .delete_table()
-            .table_name(&name)
-            .send()
-            .await
-            .or_absent()
-            .map_err(|e| aws_error("DynamoDB DeleteTable", &name, e))?;
+        let request = ctx.clients.dynamodb.delete_table().table_name(&name);
+        or_absent(request.send().await, "DynamoDB DeleteTable", &name)?;
         wait_until(ctx, task, "gone", |t| t.is_none()).await
     })
     .await

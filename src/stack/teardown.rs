@@ -1,7 +1,7 @@
 //! `wschat teardown`: delete everything of this stack concurrently where the
 //! order allows, then scan every service for anything left.
 
-use super::{api, functions, logs, role, table, Change, Ctx, Ownership, Resource, Stack};
+use super::{api, functions, logs, role, table, Change, Ctx, Located, Ownership, Resource, Stack};
 use crate::error::Result;
 use crate::spec::Function;
 use futures_util::future::try_join_all;
@@ -10,8 +10,8 @@ use std::fmt;
 
 #[derive(Debug, Serialize)]
 pub struct TeardownReport {
-    pub stack: String,
-    pub region: String,
+    #[serde(flatten)]
+    pub at: Located,
     pub dry_run: bool,
     pub resources: Vec<Resource>,
     /// What still exists after the deletes (empty on success).
@@ -73,11 +73,7 @@ impl fmt::Display for TeardownReport {
         } else {
             "tore down"
         };
-        writeln!(
-            f,
-            "{verb} {} in {} ({:.1} s)",
-            self.stack, self.region, self.elapsed_seconds
-        )?;
+        writeln!(f, "{verb} {} ({:.1} s)", self.at, self.elapsed_seconds)?;
         for r in &self.resources {
             writeln!(f, "{}", r.row(self.dry_run))?;
         }
@@ -92,7 +88,7 @@ impl fmt::Display for TeardownReport {
         if self.dry_run {
             Ok(())
         } else if self.leftovers.is_empty() {
-            writeln!(f, "  nothing of {} is left", self.stack)
+            writeln!(f, "  nothing of {} is left", self.at.stack)
         } else {
             writeln!(f, "  STILL PRESENT:")?;
             for l in &self.leftovers {

@@ -12,20 +12,9 @@ use std::time::{Duration, Instant};
 const DELAY: Duration = Duration::from_millis(50);
 
 fn wschat(endpoint: &str, name: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wschat"));
-    cmd.env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .args([
-            "--quiet",
-            "--endpoint-url",
-            endpoint,
-            "--region",
-            "us-east-1",
-            "--name",
-            name,
-        ])
-        .args(args);
+    let bin = env!("CARGO_BIN_EXE_wschat").as_ref();
+    let mut cmd = wschat_test_support::wschat_aws(bin, endpoint, name);
+    cmd.arg("--quiet").args(args);
     cmd
 }
 

@@ -1,5 +1,6 @@
 // Two pages of the wschat web client chat in headless Chromium; hostile text stays text.
 // Usage: node chat.mjs PAGE_URL SCREENSHOT_PATH
+// Also writes SCREENSHOT_PATH.blank.png, an empty page of the same size, to compare against.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 
@@ -44,7 +45,9 @@ try {
   await bob.press("#text", "Enter");
   await ada.waitForSelector(".msg.direct");
 
-  await ada.screenshot({ path: screenshot, fullPage: true });
+  await ada.screenshot({ path: screenshot });
+  const blank = await context.newPage();
+  await blank.screenshot({ path: `${screenshot}.blank.png` });
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(dialogs, [], "no script ran from chat text");
   assert.deepEqual(errors, [], "no page errors");

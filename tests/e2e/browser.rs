@@ -23,10 +23,30 @@ fn two_pages_chat_and_hostile_text_stays_text() {
         .status()
         .expect("node runs");
     assert!(status.success(), "the browser scenario failed: {status}");
-    assert!(
-        std::fs::metadata(&screenshot)
-            .map(|m| m.len() > 1000)
-            .unwrap_or(false),
-        "screenshot saved"
+    let shot = std::fs::read(&screenshot).expect("the screenshot was saved");
+    let blank = std::fs::read(screenshot.with_extension("png.blank.png")).unwrap();
+    assert_eq!(
+        png_size(&shot),
+        Some((390, 700)),
+        "a PNG of the phone-sized viewport"
     );
+    assert_eq!(png_size(&blank), png_size(&shot));
+    // A rendered chat compresses far worse than an empty page of the same size.
+    assert!(
+        shot.len() > 4 * blank.len(),
+        "the screenshot shows the chat: {} bytes against {} for an empty page",
+        shot.len(),
+        blank.len()
+    );
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(png: &[u8]) -> Option<(u32, u32)> {
+    let header = png.strip_prefix(b"\x89PNG\r\n\x1a\n")?;
+    let ihdr = header
+        .get(4..8)
+        .filter(|t| *t == b"IHDR")
+        .and(header.get(8..16))?;
+    let number = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    Some((number(&ihdr[..4]), number(&ihdr[4..])))
 }

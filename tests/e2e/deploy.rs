@@ -59,6 +59,36 @@ fn changes(report: &Value) -> Vec<(String, String)> {
     changed
 }
 
+/// Every resource of a stack, as a fresh deploy reports it: (kind, change).
+fn everything(change: &str) -> Vec<(String, String)> {
+    let counts = [
+        ("function", 3),
+        ("iam policy", 1),
+        ("iam role", 1),
+        ("integration", 3),
+        ("log group", 3),
+        ("permission", 3),
+        ("route", 6),
+        ("stage", 1),
+        ("table", 1),
+        ("websocket api", 1),
+    ];
+    counts
+        .iter()
+        .flat_map(|(kind, n)| vec![(kind.to_string(), change.to_owned()); *n])
+        .collect()
+}
+
+/// Writes per service, from the proxy's record.
+fn writes_by_service(calls: &[wschat_test_support::proxy::Call]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for w in writes(calls) {
+        let service = w.split(':').next().unwrap_or_default().to_owned();
+        *counts.entry(service).or_insert(0) += 1;
+    }
+    counts
+}
+
 fn tags_ok(tags: &HashMap<String, String>, name: &str) {
     assert_eq!(
         tags.get("wschat:stack").map(String::as_str),
@@ -354,13 +384,16 @@ async fn nothing_left(aws: &Aws, name: &str) {
     assert!(!tables
         .table_names()
         .contains(&format!("{prefix}-connections")));
-    assert!(aws
+    let role = aws
         .iam
         .get_role()
         .role_name(format!("{prefix}-lambda"))
         .send()
-        .await
-        .is_err());
+        .await;
+    assert!(
+        role.is_err_and(|e| e.into_service_error().is_no_such_entity_exception()),
+        "the role is gone (NoSuchEntity), not merely unreadable"
+    );
     let groups = aws
         .logs
         .describe_log_groups()
@@ -380,10 +413,7 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
 
     let plan = deploy(&proxy, &name, &["--dry-run"]).await.json();
     assert_eq!(plan["dry_run"], true);
-    assert!(
-        changes(&plan).iter().all(|(_, change)| change == "created"),
-        "{plan}"
-    );
+    assert_eq!(changes(&plan), everything("created"), "{plan}");
     assert!(plan["web_client"].is_null());
     assert_eq!(
         writes(&proxy.take()),
@@ -392,12 +422,7 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
     );
 
     let first = deploy(&proxy, &name, &[]).await.json();
-    assert!(
-        changes(&first)
-            .iter()
-            .all(|(_, change)| change == "created"),
-        "{first}"
-    );
+    assert_eq!(changes(&first), everything("created"), "{first}");
     let ws = first["websocket_url"].as_str().unwrap();
     let api_id = ws
         .strip_prefix("wss://")
@@ -413,7 +438,23 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
         "the web client has the URL filled in"
     );
     let created = proxy.take();
-    assert!(writes(&created).len() >= 20, "{:?}", writes(&created));
+    // Each resource written once: no create repeated, no update after a create.
+    let expected: HashMap<String, usize> = [
+        ("dynamodb", 2),    // CreateTable, UpdateTimeToLive
+        ("logs", 6),        // CreateLogGroup, PutRetentionPolicy
+        ("iam", 2),         // CreateRole, PutRolePolicy
+        ("lambda", 6),      // CreateFunction, AddPermission
+        ("apigateway", 11), // CreateApi, 3 integrations, 6 routes, CreateStage
+    ]
+    .into_iter()
+    .map(|(s, n)| (s.to_owned(), n))
+    .collect();
+    assert_eq!(
+        writes_by_service(&created),
+        expected,
+        "{:?}",
+        writes(&created)
+    );
 
     let again = deploy(&proxy, &name, &[]).await.json();
     assert!(changes(&again).is_empty(), "{again}");
@@ -516,9 +557,11 @@ async fn a_deploy_killed_part_way_converges_on_the_next_run() {
         let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
             .await
             .unwrap();
-        assert!(
-            !status.success() || kill_at > 20,
-            "killed at write {kill_at}"
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "the proxy killed the deploy at write {kill_at}: {status}"
         );
     }
     proxy.take();
@@ -592,9 +635,15 @@ async fn bad_input_fails_before_any_aws_call() {
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
         assert!(out.stderr.contains(needle), "{}", out.stderr);
     }
-    let mut bad_retention = wschat();
+    let mut bad_retention = wschat_aws(&proxy.endpoint, "ok");
     bad_retention.args(["deploy", "--log-retention", "10"]);
-    assert_eq!(run(bad_retention).await.code, 2);
+    let out = run(bad_retention).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("CloudWatch Logs accepts"),
+        "{}",
+        out.stderr
+    );
     assert!(proxy.take().is_empty(), "no request reached AWS");
 
     let mut no_credentials = wschat();

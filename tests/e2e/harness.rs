@@ -9,24 +9,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The `wschat` under test, with nothing of the developer's own AWS set-up.
 pub fn wschat() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wschat"));
-    // Nothing from the developer's own AWS setup leaks into a test.
-    for var in [
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
-    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
-    cmd
+    wschat_test_support::wschat(env!("CARGO_BIN_EXE_wschat").as_ref())
 }
 
 pub fn free_port() -> u16 {
@@ -91,6 +76,17 @@ impl Dev {
                 Err(_) => panic!("wschat dev printed no line with '{needle}' within {within:?}"),
             }
         }
+    }
+
+    /// One joined client per query string, joined one after another.
+    pub async fn join_all<const N: usize>(&self, queries: [&str; N]) -> [Client; N] {
+        let mut clients = Vec::with_capacity(N);
+        for query in queries {
+            clients.push(Client::join(&self.ws_url(query)).await);
+        }
+        clients
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one client per query"))
     }
 
     pub fn base(&self) -> String {
@@ -161,12 +157,17 @@ impl Client {
         Client { socket }
     }
 
-    /// Connects and waits until the server has registered us (a `who` round trip).
+    /// Connects and waits until the server has registered us: a `who` round
+    /// trip whose answer lists at least this connection.
     pub async fn join(url: &str) -> Client {
         let mut client = Client::connect(url).await;
         client.send_text(r#"{"action":"who"}"#).await;
-        let frame = client.next_of_type("presence").await;
-        assert_eq!(frame["type"], "presence");
+        let presence = client.next_of_type("presence").await;
+        let users = presence["data"]["users"].as_array();
+        assert!(
+            users.is_some_and(|u| !u.is_empty()),
+            "the room we joined lists us: {presence}"
+        );
         client
     }
 
@@ -208,9 +209,38 @@ impl Client {
         }
     }
 
-    /// Asserts that no chat message arrives within a short while (notices are ignored).
+    /// The next frame that is not a join, leave or presence notice.
+    pub async fn next_skipping_notices(&mut self) -> Value {
+        loop {
+            let frame = self.next().await;
+            if !["join", "leave", "presence"].contains(&frame["type"].as_str().unwrap_or_default())
+            {
+                return frame;
+            }
+        }
+    }
+
+    /// A barrier: sends `who` and returns every frame that arrived before its
+    /// answer. A connection's frames are handled in order and its deliveries
+    /// are queued in order, so once the answer is here, everything this
+    /// connection sent before has been handled and everything sent to it
+    /// before has arrived.
+    pub async fn sync(&mut self) -> Vec<Value> {
+        self.send_text(r#"{"action":"who"}"#).await;
+        let mut before = Vec::new();
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == "presence" {
+                return before;
+            }
+            before.push(frame);
+        }
+    }
+
+    /// Asserts that no chat message reached this connection up to a barrier
+    /// (see [`Client::sync`]); call `sync` on the sender first.
     pub async fn expect_no_message(&mut self) {
-        while let Some(frame) = self.next_within(Duration::from_millis(300)).await {
+        for frame in self.sync().await {
             assert_ne!(frame["type"], "message", "unexpected message {frame}");
         }
     }
@@ -235,18 +265,7 @@ impl Client {
 
 /// `wschat` pointed at an AWS endpoint (moto, or the proxy in front of it) with throwaway credentials.
 pub fn wschat_aws(endpoint: &str, name: &str) -> Command {
-    let mut cmd = wschat();
-    cmd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .args([
-            "--endpoint-url",
-            endpoint,
-            "--region",
-            "us-east-1",
-            "--name",
-            name,
-        ]);
-    cmd
+    wschat_test_support::wschat_aws(env!("CARGO_BIN_EXE_wschat").as_ref(), endpoint, name)
 }
 
 pub struct Run {
@@ -298,4 +317,10 @@ pub async fn connections_table(table: &str) -> wschat_lambdas::dynamo::DynamoSto
         .await
         .unwrap();
     wschat_lambdas::dynamo::DynamoStore::new(client, table)
+}
+
+/// Who said what in a chat message frame: `(username, message)`.
+pub fn said(frame: &Value) -> (&str, &str) {
+    let field = |name: &str| frame["data"][name].as_str().unwrap_or_default();
+    (field("username"), field("message"))
 }

@@ -1,7 +1,7 @@
 //! `wschat connections`, `broadcast` and `logs`: against `wschat dev` with live
 //! clients, and against a stack deployed in moto.
 
-use crate::harness::{lambda_zips, run, wschat, wschat_aws, Client, Closed, Dev};
+use crate::harness::{lambda_zips, run, said, wschat, wschat_aws, Client, Closed, Dev};
 use serde_json::Value;
 use std::time::Duration;
 use wschat_lambdas::dynamo::DynamoStore;
@@ -19,9 +19,9 @@ async fn local(dev: &Dev, args: &[&str]) -> crate::harness::Run {
 #[tokio::test]
 async fn broadcast_reaches_a_room_one_user_or_everyone() {
     let dev = Dev::start(&[]);
-    let mut ada = Client::join(&dev.ws_url("username=ada")).await;
-    let mut bob = Client::join(&dev.ws_url("username=bob")).await;
-    let mut cy = Client::join(&dev.ws_url("username=cy&room=ops")).await;
+    let [mut ada, mut bob, mut cy] = dev
+        .join_all(["username=ada", "username=bob", "username=cy&room=ops"])
+        .await;
 
     let out = local(
         &dev,
@@ -38,13 +38,7 @@ async fn broadcast_reaches_a_room_one_user_or_everyone() {
     );
     for client in [&mut ada, &mut bob] {
         let got = client.next_of_type("message").await;
-        assert_eq!(
-            (
-                got["data"]["username"].as_str(),
-                got["data"]["message"].as_str()
-            ),
-            (Some("ops"), Some("maintenance in 5 minutes"))
-        );
+        assert_eq!(said(&got), ("ops", "maintenance in 5 minutes"));
     }
     cy.expect_no_message().await;
 

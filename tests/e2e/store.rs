@@ -3,18 +3,15 @@
 use crate::harness::connections_table;
 use wschat_lambdas::dynamo::DynamoStore;
 use wschat_lambdas::store::{list_all, Connection, ConnectionStore, Filter};
-use wschat_test_support::moto::{unique, Moto};
+use wschat_test_support::moto::unique;
 
-async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client, String) {
-    let table = unique("conns");
-    let store = connections_table(&table).await;
-    let client = aws_sdk_dynamodb::Client::new(&Moto::shared().sdk_config().await);
-    (store, client, table)
+async fn store() -> DynamoStore {
+    connections_table(&unique("conns")).await
 }
 
 #[tokio::test]
 async fn put_get_delete_round_trip() {
-    let (store, _, _) = store().await;
+    let store = store().await;
     let row = Connection::new(
         "R0oXAdfD0kwCH6w=",
         "Ada Lovelace",
@@ -37,7 +34,7 @@ async fn put_get_delete_round_trip() {
 
 #[tokio::test]
 async fn rooms_and_usernames_are_index_queries_and_paginate() {
-    let (store, _, _) = store().await;
+    let store = store().await;
     for i in 0..23 {
         let room = if i % 4 == 0 { "ops" } else { "lobby" };
         store
@@ -81,32 +78,4 @@ async fn rooms_and_usernames_are_index_queries_and_paginate() {
         8
     );
     assert_eq!(list_all(&store, &Filter::All).await.unwrap().len(), 23);
-}
-
-#[tokio::test]
-async fn the_table_has_ttl_and_both_indexes() {
-    let (_, client, table) = store().await;
-    let ttl = client
-        .describe_time_to_live()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap();
-    let ttl = ttl.time_to_live_description.unwrap();
-    assert_eq!(ttl.attribute_name.as_deref(), Some("ttl"));
-    let described = client
-        .describe_table()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap();
-    let mut indexes: Vec<_> = described
-        .global_secondary_indexes()
-        .iter()
-        .filter_map(|i| i.index_name.clone())
-        .collect();
-    indexes.sort();
-    assert_eq!(indexes, ["room-index", "username-index"]);
 }

@@ -19,6 +19,42 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The `wschat` binary at `bin`, with nothing of the developer's own AWS set-up.
+pub fn wschat(bin: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    for var in [
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+/// `wschat` pointed at an AWS endpoint (moto, or the proxy in front of it) with throwaway credentials.
+pub fn wschat_aws(bin: &Path, endpoint: &str, name: &str) -> Command {
+    let mut cmd = wschat(bin);
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .args([
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+            "--name",
+            name,
+        ]);
+    cmd
+}
+
 /// Builds the three zips into `out` with `wschat package`, run from the repository root.
 pub fn package_zips(wschat: &Path, out: &Path) {
     let root = repo_root();
