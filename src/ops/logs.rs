@@ -102,7 +102,7 @@ async fn fetch_aws(stack: &Stack, options: &LogsOptions, cursor: &Cursor) -> Res
             };
             events.extend(page.events().iter().map(|e| LogEvent {
                 timestamp: e.timestamp.unwrap_or(0),
-                function: function.binary().to_owned(),
+                function: function.name().to_owned(),
                 message: e.message.clone().unwrap_or_default(),
                 key: e.event_id.clone().unwrap_or_default(),
             }));
@@ -129,7 +129,7 @@ async fn fetch_local(
         .logs(cursor.after_seq)
         .await
         .map_err(|e| CliError::failed(e.0))?;
-    let wanted: Vec<&str> = options.functions.iter().map(|f| f.binary()).collect();
+    let wanted: Vec<&str> = options.functions.iter().map(|f| f.name()).collect();
     Ok(lines
         .into_iter()
         .filter_map(|l| {

@@ -2,7 +2,8 @@
 
 use wschat_lambdas::protocol::{CONNECT_ROUTE, DEFAULT_ROUTE, DISCONNECT_ROUTE, ROUTED_ACTIONS};
 
-/// The three Lambda functions, named after their binaries in `lambdas/src/bin`.
+/// The three Lambda functions. Each runs the same `bootstrap` from `lambdas/`;
+/// the route an event arrives on says which part of the chat handles it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Function {
@@ -14,7 +15,8 @@ pub enum Function {
 impl Function {
     pub const ALL: [Function; 3] = [Function::Connect, Function::Disconnect, Function::Message];
 
-    pub fn binary(self) -> &'static str {
+    /// The function's part of every name: `{name}-{stage}-{this}`, `{this}.zip`.
+    pub fn name(self) -> &'static str {
         match self {
             Function::Connect => "connect",
             Function::Disconnect => "disconnect",

@@ -127,7 +127,7 @@ impl StackSpec {
     }
 
     pub fn function_name(&self, f: Function) -> String {
-        format!("{}-{}", self.prefix(), f.binary())
+        format!("{}-{}", self.prefix(), f.name())
     }
 
     /// Known before the function exists, so the API side need not wait for IAM.

@@ -261,7 +261,7 @@ async fn create(
             )
             .description(format!(
                 "wschat {} ({})",
-                function.binary(),
+                function.name(),
                 ctx.spec.prefix()
             ))
             .set_tags(Some(ctx.spec.tags()))

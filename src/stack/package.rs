@@ -28,6 +28,9 @@ impl Package {
 
 pub type Packages = HashMap<Function, Package>;
 
+/// The binary every function runs, named as Lambda's custom runtimes want it.
+const BINARY: &str = "bootstrap";
+
 /// A zip with one entry, `bootstrap`, mode 0755, timestamp 1980-01-01: the same bytes in, the same zip out.
 pub fn zip_bootstrap(binary: &[u8]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
@@ -115,8 +118,8 @@ fn has_tool(args: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-/// Builds the three functions with the `lambda` profile and returns the binaries' paths.
-fn build(lambdas_manifest: &Path, arch: Arch) -> Result<HashMap<Function, PathBuf>> {
+/// Builds the function's `bootstrap` with the `lambda` profile and returns its path.
+fn build(lambdas_manifest: &Path, arch: Arch) -> Result<PathBuf> {
     let mut cmd = Command::new("cargo");
     if arch == Arch::host() {
         cmd.arg("build");
@@ -158,25 +161,13 @@ fn build(lambdas_manifest: &Path, arch: Arch) -> Result<HashMap<Function, PathBu
             "building the Lambda functions failed (cargo's errors are above)",
         ));
     }
-    let mut binaries = HashMap::new();
-    for line in output.stdout.split(|b| *b == b'\n') {
-        let Ok(message) = serde_json::from_slice::<serde_json::Value>(line) else {
-            continue;
-        };
-        let name = message["target"]["name"].as_str().unwrap_or_default();
-        if let (Some(function), Some(path)) = (
-            Function::ALL.into_iter().find(|f| f.binary() == name),
-            message["executable"].as_str(),
-        ) {
-            binaries.insert(function, PathBuf::from(path));
-        }
-    }
-    if binaries.len() != Function::ALL.len() {
-        return Err(CliError::failed(
-            "cargo built, but not all of connect, disconnect and message came out",
-        ));
-    }
-    Ok(binaries)
+    output
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .filter(|message| message["target"]["name"] == BINARY)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| CliError::failed(format!("cargo built, but no {BINARY} came out")))
 }
 
 /// Finds `lambdas/Cargo.toml` in the current directory or above it.
@@ -191,24 +182,24 @@ pub fn find_lambdas(start: &Path) -> Result<PathBuf> {
         })
 }
 
-/// Builds, verifies and zips every function.
+/// Builds, verifies and zips the function, one zip per function.
 pub fn build_packages(lambdas_manifest: &Path, arch: Arch) -> Result<Packages> {
-    let binaries = build(lambdas_manifest, arch)?;
-    let mut packages = Packages::new();
-    for (function, path) in binaries {
-        let binary = std::fs::read(&path)
-            .map_err(|e| CliError::failed(format!("cannot read {}: {e}", path.display())))?;
-        verify_elf(function.binary(), &binary, arch)?;
-        packages.insert(function, Package::from_zip(zip_bootstrap(&binary)));
-    }
-    Ok(packages)
+    let path = build(lambdas_manifest, arch)?;
+    let binary = std::fs::read(&path)
+        .map_err(|e| CliError::failed(format!("cannot read {}: {e}", path.display())))?;
+    verify_elf(BINARY, &binary, arch)?;
+    let zip = zip_bootstrap(&binary);
+    Ok(Function::ALL
+        .into_iter()
+        .map(|f| (f, Package::from_zip(zip.clone())))
+        .collect())
 }
 
 /// Loads `{dir}/{connect,disconnect,message}.zip`, checking each holds a runnable `bootstrap`.
 pub fn load_prebuilt(dir: &Path, arch: Arch) -> Result<Packages> {
     let mut packages = Packages::new();
     for function in Function::ALL {
-        let path = dir.join(format!("{}.zip", function.binary()));
+        let path = dir.join(format!("{}.zip", function.name()));
         let zip = std::fs::read(&path).map_err(|e| {
             CliError::failed(format!("cannot read {}: {e}", path.display()))
                 .with_hint("--prebuilt DIR needs connect.zip, disconnect.zip and message.zip, as `wschat package --out DIR` writes them")
@@ -259,7 +250,7 @@ pub fn write_packages(packages: &Packages, arch: Arch, dir: &Path) -> Result<Pac
         .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
     let mut zips = Vec::new();
     for function in Function::ALL {
-        let path = dir.join(format!("{}.zip", function.binary()));
+        let path = dir.join(format!("{}.zip", function.name()));
         let package = &packages[&function];
         std::fs::write(&path, &package.zip)
             .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))?;
