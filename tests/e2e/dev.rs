@@ -1,6 +1,8 @@
 //! `wschat dev` with real WebSocket clients: the chat, API Gateway's behaviour, the management API.
 
 use crate::harness::{said, Client, Closed, Dev};
+use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
+use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use serde_json::json;
 use std::time::Duration;
@@ -229,6 +231,17 @@ async fn idle_connections_close_and_fire_disconnect() {
     }
 }
 
+/// Refused as AWS refuses a gone connection: status 410, `GoneException`.
+fn is_gone<T, E>(answer: Result<T, SdkError<E, HttpResponse>>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    answer.is_err_and(|e| {
+        e.raw_response().is_some_and(|r| r.status().as_u16() == 410)
+            && e.code() == Some("GoneException")
+    })
+}
+
 async fn management_client(dev: &Dev) -> aws_sdk_apigatewaymanagement::Client {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
@@ -346,34 +359,18 @@ async fn the_management_api_works_with_the_real_sdk_client() {
         "$disconnect removed the row"
     );
 
-    for gone in [
-        client
-            .post_to_connection()
-            .connection_id(&ada_id)
-            .data(Blob::new("x"))
-            .send()
-            .await
-            .unwrap_err()
-            .into_service_error()
-            .is_gone_exception(),
-        client
-            .get_connection()
-            .connection_id(&ada_id)
-            .send()
-            .await
-            .unwrap_err()
-            .into_service_error()
-            .is_gone_exception(),
-        client
-            .delete_connection()
-            .connection_id("bm9zdWNoaWQ=")
-            .send()
-            .await
-            .unwrap_err()
-            .into_service_error()
-            .is_gone_exception(),
+    let post = client.post_to_connection().connection_id(&ada_id);
+    let get = client.get_connection().connection_id(&ada_id);
+    let delete = client.delete_connection().connection_id("bm9zdWNoaWQ=");
+    for (call, gone) in [
+        ("POST", is_gone(post.data(Blob::new("x")).send().await)),
+        ("GET", is_gone(get.send().await)),
+        ("DELETE of an unknown id", is_gone(delete.send().await)),
     ] {
-        assert!(gone, "a closed or unknown id answers 410 GoneException");
+        assert!(
+            gone,
+            "{call}: a closed or unknown id answers 410 GoneException"
+        );
     }
 }
 
