@@ -137,7 +137,7 @@ where
 }
 
 /// The "does not exist" answers of the services wschat calls.
-pub fn is_not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
+fn is_not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
     matches!(
         e.code(),
         Some(

@@ -10,7 +10,7 @@ mod names;
 mod policy;
 
 pub use function::{routes, Arch, Function};
-pub use names::{validate_name, validate_stage, StackId, MAX_NAME_LEN, MAX_STAGE_LEN};
+pub use names::StackId;
 
 use std::collections::HashMap;
 

@@ -2,8 +2,8 @@
 
 use crate::error::{CliError, Result};
 
-pub const MAX_NAME_LEN: usize = 32;
-pub const MAX_STAGE_LEN: usize = 16;
+const MAX_NAME_LEN: usize = 32;
+const MAX_STAGE_LEN: usize = 16;
 
 /// A stack's name and stage, both valid: every resource name derives from them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl StackId {
 
 /// `--name`: starts with a letter; letters, digits and `-`; at most 32, so that
 /// `{name}-{stage}-disconnect` stays within Lambda's and IAM's 64-character limits.
-pub fn validate_name(name: &str) -> Result<()> {
+fn validate_name(name: &str) -> Result<()> {
     let ok = name.len() <= MAX_NAME_LEN
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -45,7 +45,7 @@ pub fn validate_name(name: &str) -> Result<()> {
 }
 
 /// `--stage`: letters, digits, `_` and `-`, at most 16 (it is also the URL path of the API).
-pub fn validate_stage(stage: &str) -> Result<()> {
+fn validate_stage(stage: &str) -> Result<()> {
     let ok = stage.len() <= MAX_STAGE_LEN
         && stage.starts_with(|c: char| c.is_ascii_alphanumeric())
         && stage
