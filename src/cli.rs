@@ -10,8 +10,26 @@ use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
 use std::time::Duration;
 
-fn duration(text: &str) -> Result<Duration, String> {
+fn duration(text: &str) -> std::result::Result<Duration, String> {
     crate::duration::parse(text)
+}
+
+/// A timeout of zero would close every connection at once.
+fn positive_duration(text: &str) -> std::result::Result<Duration, String> {
+    match duration(text)? {
+        d if d.is_zero() => Err("must be longer than 0; e.g. 30s or 10m".to_owned()),
+        d => Ok(d),
+    }
+}
+
+/// API Gateway's route throttling: a finite rate within the account's 10,000 requests/s.
+fn throttle_rate(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && (0.0..=10_000.0).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "'{text}' is not a rate API Gateway accepts: a number of requests per second from 0 to 10000"
+        )),
+    }
 }
 
 const EXAMPLES: &str = "Examples:
@@ -294,7 +312,7 @@ pub struct SettingsArgs {
     #[arg(long, default_value_t = 14, env = "WSCHAT_LOG_RETENTION", value_parser = retention, value_name = "DAYS")]
     pub log_retention: i32,
     /// Steady-state requests per second the stage allows per route.
-    #[arg(long, default_value_t = 500.0, env = "WSCHAT_THROTTLE_RATE")]
+    #[arg(long, default_value_t = 500.0, env = "WSCHAT_THROTTLE_RATE", value_parser = throttle_rate, value_name = "PER_SECOND")]
     pub throttle_rate: f64,
     /// Burst of requests the stage allows per route.
     #[arg(long, default_value_t = 1000, env = "WSCHAT_THROTTLE_BURST")]
@@ -369,10 +387,10 @@ pub struct DevArgs {
     #[arg(long, value_name = "URL")]
     pub dynamodb_endpoint: Option<String>,
     /// Close connections silent this long, as API Gateway does after 10 minutes.
-    #[arg(long, default_value = "10m", value_parser = duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10m", value_parser = positive_duration, value_name = "DURATION")]
     pub idle_timeout: Duration,
     /// Close connections older than this, as API Gateway does after 2 hours.
-    #[arg(long, default_value = "2h", value_parser = duration, value_name = "DURATION")]
+    #[arg(long, default_value = "2h", value_parser = positive_duration, value_name = "DURATION")]
     pub max_lifetime: Duration,
 }
 
@@ -388,5 +406,32 @@ impl DevArgs {
             max_lifetime: self.max_lifetime,
             verbose: global.verbose > 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_timeouts_are_checked_before_anything_runs() {
+        assert_eq!(throttle_rate("500"), Ok(500.0));
+        assert_eq!(throttle_rate("0.5"), Ok(0.5));
+        for bad in ["NaN", "inf", "-1", "10001", "fast"] {
+            assert!(throttle_rate(bad).is_err(), "{bad}");
+        }
+        assert_eq!(positive_duration("1s"), Ok(Duration::from_secs(1)));
+        assert!(positive_duration("0s").is_err());
+        assert!(positive_duration("0ms").is_err());
+    }
+
+    #[test]
+    fn the_flags_parse_as_documented() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["wschat", "deploy", "--throttle-rate", "NaN"]);
+        assert!(cli.is_err(), "NaN is refused at parse time");
+        let cli = Cli::try_parse_from(["wschat", "dev", "--idle-timeout", "0s"]);
+        assert!(cli.is_err(), "a zero idle timeout is refused");
     }
 }

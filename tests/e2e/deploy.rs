@@ -627,6 +627,10 @@ async fn bad_input_fails_before_any_aws_call() {
             vec!["--name", "has_underscore", "teardown", "--yes"],
             "invalid --name",
         ),
+        (
+            vec!["--name", "ok", "deploy", "--throttle-rate", "NaN"],
+            "not a rate",
+        ),
     ] {
         let mut cmd = wschat();
         cmd.env("AWS_ACCESS_KEY_ID", "x")
