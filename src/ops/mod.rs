@@ -92,7 +92,7 @@ async fn resolve_aws(id: &StackId, aws: &AwsConfig) -> Result<Target> {
             .with_hint("check --name, --stage and --region, or deploy it with `wschat deploy`; for the local sandbox add --local"));
     };
     let endpoint = match &aws.endpoint_url {
-        Some(url) => format!("{}/{}", url.trim_end_matches('/'), spec.stage),
+        Some(url) => format!("{}/{}", url.trim_end_matches('/'), spec.id.stage),
         None => spec.stage_url(&api_id),
     };
     Ok(Target {

@@ -144,7 +144,7 @@ async fn open_store(options: &Options) -> Result<SandboxStore> {
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = format!("{}-connections", options.id.prefix());
+    let table = options.id.table();
     let described = client.describe_table().table_name(&table).send();
     if described.await.is_err() {
         let created = async {

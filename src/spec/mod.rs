@@ -41,8 +41,7 @@ impl Default for Settings {
 /// The desired stack in one account and region.
 #[derive(Debug, Clone)]
 pub struct StackSpec {
-    pub name: String,
-    pub stage: String,
+    pub id: StackId,
     pub region: String,
     pub account: String,
     pub partition: &'static str,
@@ -66,8 +65,7 @@ pub fn partition(region: &str) -> &'static str {
 impl StackSpec {
     pub fn new(id: &StackId, region: &str, account: &str, settings: Settings) -> StackSpec {
         StackSpec {
-            name: id.name.clone(),
-            stage: id.stage.clone(),
+            id: id.clone(),
             region: region.to_owned(),
             account: account.to_owned(),
             partition: partition(region),
@@ -76,20 +74,20 @@ impl StackSpec {
     }
 
     pub fn prefix(&self) -> String {
-        format!("{}-{}", self.name, self.stage)
+        self.id.prefix()
     }
 
     pub fn tags(&self) -> HashMap<String, String> {
         [
-            (TAG_STACK.to_owned(), self.name.clone()),
-            (TAG_STAGE.to_owned(), self.stage.clone()),
+            (TAG_STACK.to_owned(), self.id.name.clone()),
+            (TAG_STAGE.to_owned(), self.id.stage.clone()),
         ]
         .into()
     }
 
     /// Whether a resource's tags say it belongs to this stack.
     pub fn owns(&self, tags: &HashMap<String, String>) -> bool {
-        tags.get(TAG_STACK) == Some(&self.name) && tags.get(TAG_STAGE) == Some(&self.stage)
+        tags.get(TAG_STACK) == Some(&self.id.name) && tags.get(TAG_STAGE) == Some(&self.id.stage)
     }
 
     /// `arn:{partition}:{service}:{region}:{account}:{resource}`.
@@ -101,7 +99,7 @@ impl StackSpec {
     }
 
     pub fn table(&self) -> String {
-        format!("{}-connections", self.prefix())
+        self.id.table()
     }
 
     pub fn table_arn(&self) -> String {
@@ -161,7 +159,7 @@ impl StackSpec {
     pub fn websocket_url(&self, api_id: &str) -> String {
         format!(
             "wss://{api_id}.execute-api.{}.amazonaws.com/{}",
-            self.region, self.stage
+            self.region, self.id.stage
         )
     }
 
@@ -169,7 +167,7 @@ impl StackSpec {
     pub fn stage_url(&self, api_id: &str) -> String {
         format!(
             "https://{api_id}.execute-api.{}.amazonaws.com/{}",
-            self.region, self.stage
+            self.region, self.id.stage
         )
     }
 

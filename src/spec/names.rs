@@ -26,6 +26,11 @@ impl StackId {
     pub fn prefix(&self) -> String {
         format!("{}-{}", self.name, self.stage)
     }
+
+    /// The connections table: deploy makes it, `wschat dev --dynamodb-endpoint` too.
+    pub fn table(&self) -> String {
+        format!("{}-connections", self.prefix())
+    }
 }
 
 /// `--name`: starts with a letter; letters, digits and `-`; at most 32, so that

@@ -46,7 +46,7 @@ impl StackSpec {
                     "Sid": "PostToConnections",
                     "Effect": "Allow",
                     "Action": "execute-api:ManageConnections",
-                    "Resource": self.arn("execute-api", &format!("{api_id}/{}/*/@connections/*", self.stage))
+                    "Resource": self.arn("execute-api", &format!("{api_id}/{}/*/@connections/*", self.id.stage))
                 },
                 {
                     "Sid": "OwnLogs",

@@ -287,7 +287,7 @@ pub async fn ensure_stage(
     api_id: Option<&str>,
     api_created: bool,
 ) -> Result<Resource> {
-    let name = ctx.spec.stage.clone();
+    let name = ctx.spec.id.stage.clone();
     let settings = &ctx.spec.settings;
     let apigw = &ctx.clients.apigw;
     let write = api_id.filter(|_| !ctx.dry_run);

@@ -2,7 +2,7 @@
 //! API Gateway's event JSON, against a DynamoDB table in moto.
 
 use crate::harness::{connections_table, lambda_zips};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -89,22 +89,19 @@ async fn the_three_zipped_functions_serve_a_chat_through_the_runtime_api() {
     let _m = start(&binaries[1], &message_api, &table);
     let _d = start(&binaries[2], &disconnect_api, &table);
 
-    let ok = connect_api
-        .invoke(connect_event(
-            &domain,
-            "AAAAAAAAAAAAAAA=",
-            serde_json::json!({"username": "ada"}),
-        ))
-        .await;
-    assert_eq!(ok.unwrap()["statusCode"], 200);
-    let ok = connect_api
-        .invoke(connect_event(
-            &domain,
-            "BBBBBBBBBBBBBBB=",
-            serde_json::json!({"userId": "2"}),
-        ))
-        .await;
-    assert_eq!(ok.unwrap()["statusCode"], 200);
+    // The connect function's answer to one handshake: its status code.
+    let connect = async |id: &str, query: Value| {
+        let answer = connect_api.invoke(connect_event(&domain, id, query)).await;
+        answer.unwrap()["statusCode"].clone()
+    };
+    assert_eq!(
+        connect("AAAAAAAAAAAAAAA=", json!({"username": "ada"})).await,
+        200
+    );
+    assert_eq!(
+        connect("BBBBBBBBBBBBBBB=", json!({"userId": "2"})).await,
+        200
+    );
     let row = store
         .get("AAAAAAAAAAAAAAA=")
         .await
@@ -113,15 +110,8 @@ async fn the_three_zipped_functions_serve_a_chat_through_the_runtime_api() {
     assert_eq!((row.username.as_str(), row.room.as_str()), ("ada", "lobby"));
     assert_eq!(row.connected_at, 1795426812000);
 
-    let refused = connect_api
-        .invoke(connect_event(
-            &domain,
-            "CCCCCCCCCCCCCCC=",
-            serde_json::json!({"username": "<x>"}),
-        ))
-        .await;
     assert_eq!(
-        refused.unwrap()["statusCode"],
+        connect("CCCCCCCCCCCCCCC=", json!({"username": "<x>"})).await,
         400,
         "a bad name rejects the handshake"
     );
