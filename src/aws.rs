@@ -28,6 +28,7 @@ pub struct Clients {
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub region: String,
 }
 
@@ -69,6 +70,7 @@ pub async fn connect(config: &AwsConfig) -> Result<Clients> {
         apigw: aws_sdk_apigatewayv2::Client::new(&sdk),
         logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
         sts: aws_sdk_sts::Client::new(&sdk),
+        ssm: aws_sdk_ssm::Client::new(&sdk),
         region,
         sdk,
     })
@@ -141,7 +143,11 @@ fn is_not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
     matches!(
         e.code(),
         Some(
-            "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound"
+            "ResourceNotFoundException"
+                | "NoSuchEntity"
+                | "NotFoundException"
+                | "ResourceNotFound"
+                | "ParameterNotFound"
         )
     )
 }

@@ -2,13 +2,14 @@
 //! conversion into the plain types the rest of the tool takes. Clap stops here.
 
 use crate::aws::AwsConfig;
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use crate::ops::Place;
 use crate::output::Format;
 use crate::spec::{Arch, Function, Settings, StackId};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
 use std::time::Duration;
+use wschat_lambdas::auth::{AuthMode, AuthSettings, JwtSettings, DEFAULT_NAME_CLAIM};
 
 fn duration(text: &str) -> std::result::Result<Duration, String> {
     crate::duration::parse(text)
@@ -134,6 +135,12 @@ pub enum Command {
     Broadcast(BroadcastArgs),
     /// The stack's Lambda logs, merged in time order.
     Logs(LogsArgs),
+    /// Print a connection token for a stack deployed with --auth token (alone on stdout).
+    ///
+    /// Clients connect with `?token=...`; the name comes from the token, not the query.
+    /// Your own backend can mint the same tokens with any JWT library (HS256, the secret
+    /// in SSM at /wschat/{name}/{stage}/token-secret; see docs/protocol.md).
+    Token(TokenArgs),
 }
 
 /// `--local`: act on a running `wschat dev` instead of AWS.
@@ -317,18 +324,110 @@ pub struct SettingsArgs {
     /// Burst of requests the stage allows per route.
     #[arg(long, default_value_t = 1000, env = "WSCHAT_THROTTLE_BURST")]
     pub throttle_burst: i32,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// Names are unverified display names: anyone may connect as anyone.
+    Open,
+    /// Tokens this stack signs (`wschat token`, or any JWT library with the stack's secret).
+    Token,
+    /// Tokens from your identity provider (Cognito, Auth0, any OIDC issuer).
+    Jwt,
+}
+
+/// Who may connect, and as whom. The same flags on deploy, status and dev.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// How connections prove who they are.
+    #[arg(long, value_enum, default_value_t = AuthArg::Open, env = "WSCHAT_AUTH")]
+    pub auth: AuthArg,
+    /// A web origin that may open connections, e.g. https://chat.example.com (repeatable).
+    /// Browsers from any other origin get 403; clients that send no Origin header are unaffected.
+    #[arg(long = "allowed-origin", value_name = "URL", value_parser = web_origin)]
+    pub allowed_origins: Vec<String>,
+    /// With --auth jwt: the issuer, exactly as in the tokens' `iss` (its keys are found
+    /// through {issuer}/.well-known/openid-configuration).
+    #[arg(long, value_name = "URL", value_parser = issuer_url)]
+    pub jwt_issuer: Option<String>,
+    /// With --auth jwt: the audience the tokens must carry in `aud`.
+    #[arg(long, value_name = "AUD")]
+    pub jwt_audience: Option<String>,
+    /// With --auth jwt: the claim that holds the username.
+    #[arg(long, value_name = "CLAIM", default_value = DEFAULT_NAME_CLAIM)]
+    pub jwt_name_claim: String,
+}
+
+impl AuthArgs {
+    pub fn settings(&self) -> Result<AuthSettings> {
+        let jwt_flags = self.jwt_issuer.is_some() || self.jwt_audience.is_some();
+        let jwt = match (self.auth, &self.jwt_issuer, &self.jwt_audience) {
+            (AuthArg::Jwt, Some(issuer), Some(audience)) => Some(JwtSettings {
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+                name_claim: self.jwt_name_claim.clone(),
+            }),
+            (AuthArg::Jwt, _, _) => {
+                return Err(CliError::usage("--auth jwt needs --jwt-issuer and --jwt-audience")
+                    .with_hint("e.g. --jwt-issuer https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123 --jwt-audience <app client id>"))
+            }
+            _ if jwt_flags => {
+                return Err(CliError::usage("--jwt-issuer and --jwt-audience only apply with --auth jwt"))
+            }
+            _ => None,
+        };
+        let mode = match self.auth {
+            AuthArg::Open => AuthMode::Open,
+            AuthArg::Token => AuthMode::Token,
+            AuthArg::Jwt => AuthMode::Jwt,
+        };
+        Ok(AuthSettings {
+            mode,
+            allowed_origins: self.allowed_origins.clone(),
+            jwt,
+        })
+    }
+}
+
+/// `scheme://host[:port]`, as browsers send it in `Origin`.
+fn web_origin(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or("an origin starts with https:// or http://")?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ',', ' ']) {
+        return Err(
+            "an origin is scheme://host[:port], with no path (e.g. https://chat.example.com)"
+                .into(),
+        );
+    }
+    Ok(text.to_owned())
+}
+
+/// Issuers are HTTPS; plain HTTP only on this machine (a local identity provider).
+fn issuer_url(text: &str) -> Result<String, String> {
+    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| text.starts_with(p));
+    if !text.starts_with("https://") && !local {
+        return Err("the issuer must be an https:// URL".into());
+    }
+    Ok(text.to_owned())
 }
 
 impl SettingsArgs {
-    pub fn settings(&self) -> Settings {
-        Settings {
+    pub fn settings(&self) -> Result<Settings> {
+        Ok(Settings {
             memory_mb: self.memory,
             timeout_s: self.timeout,
             arch: self.arch.map_or_else(Arch::host, Arch::from),
             log_retention_days: self.log_retention,
             throttle_rate: self.throttle_rate,
             throttle_burst: self.throttle_burst,
-        }
+            auth: self.auth.settings()?,
+        })
     }
 }
 
@@ -345,6 +444,33 @@ pub struct DeployArgs {
     /// Where to write the ready-to-open web client [default: ./wschat-{name}-{stage}.html].
     #[arg(long, value_name = "PATH")]
     pub web_client: Option<std::path::PathBuf>,
+    /// With --auth token: replace the signing secret; every token minted before is refused.
+    #[arg(long)]
+    pub rotate_secret: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Who the token names: the username its connection gets.
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// How long the token is valid.
+    #[arg(long, default_value = "1h", value_parser = token_ttl, value_name = "DURATION")]
+    pub ttl: Duration,
+    /// Start the connection in this room (else the query's room, else lobby).
+    #[arg(long)]
+    pub room: Option<String>,
+    #[command(flatten)]
+    pub target: LocalArgs,
+}
+
+/// At least a second, at most 30 days: a token cannot be revoked except by rotating the secret.
+fn token_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = positive_duration(text)?;
+    if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(30 * 24 * 3600) {
+        return Err("a token lives between 1s and 30d (tokens cannot be revoked one by one; --rotate-secret revokes all)".into());
+    }
+    Ok(ttl)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -392,6 +518,8 @@ pub struct DevArgs {
     /// Close connections older than this, as API Gateway does after 2 hours.
     #[arg(long, default_value = "2h", value_parser = positive_duration, value_name = "DURATION")]
     pub max_lifetime: Duration,
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 impl DevArgs {
@@ -404,6 +532,7 @@ impl DevArgs {
             dynamodb_endpoint: self.dynamodb_endpoint,
             idle_timeout: self.idle_timeout,
             max_lifetime: self.max_lifetime,
+            auth: self.auth.settings()?,
             verbose: global.verbose > 0,
         })
     }

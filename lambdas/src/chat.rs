@@ -1,14 +1,15 @@
 //! The three route handlers, generic over where connections live and how frames go out.
 
+use crate::auth::Auth;
 use crate::event::{EventType, Response, WebSocketEvent};
 use crate::fanout::{self, FanoutOptions, FanoutReport};
 use crate::gateway::Gateway;
 use crate::protocol::{
-    self, Action, ChatMessage, ConnectParams, Presence, ProtocolError, RoomNotice, ServerFrame,
-    MAX_FRAME_BYTES,
+    self, Action, ChatMessage, Presence, ProtocolError, RoomNotice, ServerFrame, MAX_FRAME_BYTES,
 };
 use crate::store::{list_all, Connection, ConnectionStore, Filter, StoreError};
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Rooms larger than this get no join/leave notices: announcing every arrival
@@ -68,6 +69,8 @@ pub struct Chat<S, G> {
     pub store: S,
     pub gateway: G,
     pub config: ChatConfig,
+    /// Who may connect, and as whom; open unless [`with_auth`](Chat::with_auth) says otherwise.
+    pub auth: Arc<Auth>,
 }
 
 impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
@@ -76,7 +79,13 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             store,
             gateway,
             config,
+            auth: Arc::default(),
         }
+    }
+
+    pub fn with_auth(mut self, auth: impl Into<Arc<Auth>>) -> Self {
+        self.auth = auth.into();
+        self
     }
 
     /// Handles one API Gateway event, as one Lambda invocation does.
@@ -94,13 +103,24 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         }
     }
 
-    /// `$connect`: validate the query, store the row, tell the room. A 400
-    /// here makes API Gateway refuse the handshake.
+    /// `$connect`: authenticate, store the row, tell the room. A non-2xx
+    /// here (400 bad name, 401 no valid token, 403 origin not allowed) makes
+    /// API Gateway refuse the handshake with that status.
     pub async fn connect(&self, event: &WebSocketEvent) -> Response {
         let ctx = &event.request_context;
-        let params = match ConnectParams::from_query(event.query_string_parameters.as_ref()) {
+        let admitted = self
+            .auth
+            .admit(
+                event.headers.as_ref(),
+                event.query_string_parameters.as_ref(),
+            )
+            .await;
+        let params = match admitted {
             Ok(p) => p,
-            Err(e) => return Response::status(400, e.to_string()),
+            Err(refusal) => {
+                tracing::info!(connection_id = %ctx.connection_id, status = refusal.status, reason = %refusal.reason, "handshake refused");
+                return Response::status(refusal.status, refusal.reason);
+            }
         };
         let connected_at = if ctx.connected_at > 0 {
             ctx.connected_at
@@ -224,6 +244,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             message: text,
             ts,
             to: to.clone(),
+            ops: false,
         });
         let payload = Bytes::from(frame.to_json());
         if payload.len() > MAX_FRAME_BYTES {

@@ -7,6 +7,7 @@
 //! # Layout
 //!
 //! - [`protocol`]: what clients send and receive, and route selection;
+//! - [`names`]: usernames, normalised and checked against look-alikes;
 //! - [`event`]: API Gateway's WebSocket event and the integration's answer;
 //! - [`chat`]: the handlers, generic over a [`ConnectionStore`] and a [`Gateway`];
 //! - [`store`]: the store trait and the in-memory store; [`dynamo`]: the table's;
@@ -15,6 +16,7 @@
 //! - [`retry`]: jittered backoff;
 //! - [`lambda`]: the runtime loop each function's `main` calls.
 
+pub mod auth;
 pub mod chat;
 #[cfg(test)]
 mod chat_tests;
@@ -23,6 +25,7 @@ pub mod event;
 pub mod fanout;
 pub mod gateway;
 pub mod lambda;
+pub mod names;
 pub mod protocol;
 pub mod retry;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The chat protocol: what clients may send, what the server sends back.
 //! `docs/protocol.md` is the prose version of this module.
 
+use crate::names::normalize_username;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -9,7 +10,7 @@ pub const DEFAULT_ROOM: &str = "lobby";
 /// API Gateway refuses to deliver a message over 128 KB, so none is ever posted.
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 pub const DEFAULT_MAX_TEXT_BYTES: usize = 4 * 1024;
-pub const MAX_NAME_CHARS: usize = 32;
+pub use crate::names::MAX_NAME_CHARS;
 
 /// Actions that have their own route on the WebSocket API. Anything else
 /// (seed 004's `"action":"message"`, or no action) lands on `$default`.
@@ -40,21 +41,6 @@ impl std::fmt::Display for ProtocolError {
     }
 }
 
-/// Usernames: 1 to 32 letters, digits, spaces, `_`, `-` or `.`, not starting or ending with a space.
-pub fn validate_username(name: &str) -> Result<(), ProtocolError> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.'));
-    let len = name.chars().count();
-    if len == 0 || len > MAX_NAME_CHARS || !ok_chars || name.trim() != name {
-        return Err(ProtocolError::new(
-            "bad_username",
-            format!("username must be 1-{MAX_NAME_CHARS} letters, digits, spaces, '_', '-' or '.'"),
-        ));
-    }
-    Ok(())
-}
-
 /// Rooms: 1 to 32 ASCII letters, digits, `_` or `-`.
 pub fn validate_room(room: &str) -> Result<(), ProtocolError> {
     let ok_chars = room
@@ -81,10 +67,7 @@ impl ConnectParams {
     pub fn from_query(query: Option<&HashMap<String, String>>) -> Result<Self, ProtocolError> {
         let get = |key: &str| query.and_then(|q| q.get(key)).filter(|v| !v.is_empty());
         let username = match get("username").or_else(|| get("userId")) {
-            Some(name) => {
-                validate_username(name)?;
-                name.clone()
-            }
+            Some(name) => normalize_username(name)?,
             None => format!("guest-{:04x}", fastrand::u16(..)),
         };
         let room = match get("room") {
@@ -172,7 +155,10 @@ pub fn parse_action(
         "who" => Ok(Action::Who),
         "sendMessage" | DEFAULT_ROUTE => {
             let text = string_field(&["message", "data", "body"])?;
-            let to = string_field(&["to", "destinationUserId"])?;
+            // A direct message finds its recipient by the same normal form names are stored in.
+            let to = string_field(&["to", "destinationUserId"])?
+                .map(|name| normalize_username(&name))
+                .transpose()?;
             let Some(text) = text else {
                 let hint = if route_key == DEFAULT_ROUTE {
                     let action = fields.get("action").and_then(Value::as_str);
@@ -216,6 +202,10 @@ pub struct ChatMessage {
     pub ts: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// Set only on frames `wschat broadcast` posts: the handlers build every
+    /// client's message from its text alone, so no client frame can carry it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ops: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -394,11 +384,13 @@ mod tests {
             message: "hi".into(),
             ts: 5,
             to: None,
+            ops: false,
         });
         let v: Value = serde_json::from_str(&frame.to_json()).unwrap();
         assert_eq!(v["type"], "message");
         assert_eq!(v["data"]["username"], "ada");
         assert_eq!(v["data"]["message"], "hi");
         assert!(v["data"].get("to").is_none());
+        assert!(v["data"].get("ops").is_none());
     }
 }

@@ -22,6 +22,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Connections(args) => operate::connections(global, args).await,
         Command::Broadcast(args) => operate::broadcast(global, args).await,
         Command::Logs(args) => operate::logs(global, args).await,
+        Command::Token(args) => operate::token(global, args).await,
     }
 }
 

@@ -1,7 +1,7 @@
 //! connections, broadcast and logs: a live stack on AWS or a running `wschat dev`.
 
 use super::{exit_code, progress};
-use crate::cli::{BroadcastArgs, ConnectionsAction, ConnectionsArgs, Global, LogsArgs};
+use crate::cli::{BroadcastArgs, ConnectionsAction, ConnectionsArgs, Global, LogsArgs, TokenArgs};
 use crate::error::Result;
 use crate::ops::broadcast::{Audience, BroadcastOptions};
 use crate::ops::logs::{Cursor, LogsOptions, LogsReport};
@@ -79,5 +79,15 @@ pub async fn logs(global: &Global, args: LogsArgs) -> Result<ExitCode> {
     } else {
         print(global.output, &LogsReport { events });
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The token alone on stdout, so `$(wschat token --user ada)` is the token.
+pub async fn token(global: &Global, args: TokenArgs) -> Result<ExitCode> {
+    let id = global.stack_id()?;
+    let aws = global.aws();
+    let target = ops::resolve(&id, args.target.place(&aws)).await?;
+    let token = ops::token::mint(&target, &args.user, args.room.as_deref(), args.ttl).await?;
+    println!("{token}");
     Ok(ExitCode::SUCCESS)
 }

@@ -35,7 +35,7 @@ fn packages(prebuilt: Option<&Path>, arch: Arch, progress: &Progress) -> Result<
 
 pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let settings = args.settings.settings();
+    let settings = args.settings.settings()?;
     let stack = stack::open(&global.stack_id()?, &global.aws(), settings.clone()).await?;
     let spec = &stack.spec;
     let progress = progress(global);
@@ -45,7 +45,7 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
         progress: &progress,
         dry_run: args.dry_run,
     };
-    let reconciled = deploy::reconcile(&ctx, Some(&packages)).await?;
+    let reconciled = deploy::reconcile(&ctx, Some(&packages), args.rotate_secret).await?;
     let endpoints = stack::Endpoints::of(spec, reconciled.api_id.as_deref());
     let web_client = match (&endpoints.websocket_url, args.dry_run) {
         (Some(url), false) => {
@@ -53,12 +53,14 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
                 .web_client
                 .clone()
                 .unwrap_or_else(|| format!("wschat-{}.html", spec.prefix()).into());
-            std::fs::write(&path, crate::sandbox::render_page(url)).map_err(|e| {
-                CliError::failed(format!(
-                    "deployed, but could not write the web client to {}: {e}",
-                    path.display()
-                ))
-            })?;
+            std::fs::write(&path, crate::sandbox::render_page(url, settings.auth.mode)).map_err(
+                |e| {
+                    CliError::failed(format!(
+                        "deployed, but could not write the web client to {}: {e}",
+                        path.display()
+                    ))
+                },
+            )?;
             Some(path.display().to_string())
         }
         _ => None,
@@ -85,7 +87,7 @@ pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let stack = stack::open(&id, &global.aws(), args.settings.settings()).await?;
+    let stack = stack::open(&id, &global.aws(), args.settings.settings()?).await?;
     let report = status::status(&stack).await?;
     print(global.output, &report);
     Ok(exit_code(report.complete))

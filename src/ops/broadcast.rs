@@ -116,6 +116,7 @@ pub fn frame(options: &BroadcastOptions) -> Result<Bytes> {
         message: options.text.clone(),
         ts,
         to,
+        ops: true,
     });
     let bytes = Bytes::from(frame.to_json());
     if bytes.len() > MAX_FRAME_BYTES {

@@ -1,7 +1,8 @@
 //! The sandbox's connections, read over its `@wschat` endpoints: `--local`'s
 //! stand-in for the DynamoDB table.
 
-use http_body_util::{BodyExt, Empty};
+use crate::sandbox::credentials::Credentials;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
@@ -14,7 +15,8 @@ pub const DEFAULT_LOCAL_URL: &str = "http://127.0.0.1:8080";
 #[derive(Clone)]
 pub struct HttpStore {
     base: String,
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    credentials: Credentials,
 }
 
 fn enc(s: &str) -> String {
@@ -22,21 +24,36 @@ fn enc(s: &str) -> String {
 }
 
 impl HttpStore {
-    /// `url` is the sandbox's base URL (`http://127.0.0.1:8080`).
-    pub fn new(url: &str, stage: &str) -> Self {
+    /// `url` is the sandbox's base URL (`http://127.0.0.1:8080`); requests
+    /// are signed with its credentials, as it requires.
+    pub fn new(url: &str, stage: &str, credentials: Credentials) -> Self {
         HttpStore {
             base: format!("{}/{}/@wschat", url.trim_end_matches('/'), enc(stage)),
             client: Client::builder(TokioExecutor::new()).build_http(),
+            credentials,
         }
     }
 
-    /// GET or DELETE; `None` on 404.
+    /// A signed request; `None` on 404.
     async fn call(&self, method: &str, path: &str) -> Result<Option<Bytes>, StoreError> {
+        self.send(method, path, Bytes::new()).await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Bytes,
+    ) -> Result<Option<Bytes>, StoreError> {
         let uri = format!("{}{path}", self.base);
-        let request = hyper::Request::builder()
-            .method(method)
-            .uri(&uri)
-            .body(Empty::new())
+        let signature = crate::sandbox::sign_request(&self.credentials, method, &uri, &body)
+            .map_err(|e| StoreError(format!("could not sign the request to {uri}: {e}")))?;
+        let mut request = hyper::Request::builder().method(method).uri(&uri);
+        for (name, value) in signature {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(body))
             .map_err(|e| StoreError(e.to_string()))?;
         let response = self.client.request(request).await.map_err(|e| {
             StoreError(format!("no wschat dev answers at {uri} ({e}); start one with `wschat dev` or pass its URL to --local"))
@@ -56,6 +73,25 @@ impl HttpStore {
                 String::from_utf8_lossy(&body)
             ))),
         }
+    }
+
+    /// A token the sandbox signs (token mode only).
+    pub async fn mint_token(
+        &self,
+        user: &str,
+        room: Option<&str>,
+        ttl: std::time::Duration,
+    ) -> Result<String, StoreError> {
+        let body = serde_json::json!({ "user": user, "room": room, "ttl_seconds": ttl.as_secs() });
+        let answer = self
+            .send("POST", "/token", Bytes::from(body.to_string()))
+            .await?
+            .unwrap_or_default();
+        let answer: serde_json::Value = parse(&answer)?;
+        answer["token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError("the sandbox returned no token".into()))
     }
 
     /// The sandbox's log lines after `after` (a sequence number).

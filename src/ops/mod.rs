@@ -5,6 +5,7 @@ pub mod broadcast;
 pub mod connections;
 pub mod local;
 pub mod logs;
+pub mod token;
 
 use crate::aws::AwsConfig;
 use crate::error::{CliError, Result};
@@ -53,20 +54,21 @@ pub async fn resolve(id: &StackId, place: Place<'_>) -> Result<Target> {
 }
 
 async fn resolve_local(id: &StackId, url: &str) -> Result<Target> {
-    let store = HttpStore::new(url, &id.stage);
+    let credentials = crate::sandbox::credentials::load(url)?;
+    let store = HttpStore::new(url, &id.stage, credentials.clone());
     // Fail here, clearly, rather than on the first row.
     store
         .list(&Filter::All, None, 1)
         .await
         .map_err(store_error)?;
-    // The sandbox accepts any SigV4 signature; these keys only let the SDK sign.
+    // The sandbox verifies SigV4 against the credentials it wrote at start.
     let sdk = aws_config::SdkConfig::builder()
-        .region(aws_config::Region::new("us-east-1"))
+        .region(aws_config::Region::new(crate::sandbox::credentials::REGION))
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(
                 aws_credential_types::Credentials::new(
-                    "wschat-dev",
-                    "wschat-dev",
+                    credentials.access_key_id,
+                    credentials.secret_access_key,
                     None,
                     None,
                     "wschat-dev",

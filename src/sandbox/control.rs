@@ -92,3 +92,39 @@ pub async fn logs(
     }
     Json(sandbox.logs.since(q.after.unwrap_or(0))).into_response()
 }
+
+#[derive(Deserialize)]
+pub struct TokenRequest {
+    user: String,
+    room: Option<String>,
+    ttl_seconds: u64,
+}
+
+/// `wschat token --local`: the sandbox signs, so its secret never leaves it.
+pub async fn token(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(stage): Path<String>,
+    Json(request): Json<TokenRequest>,
+) -> Response {
+    if stage != sandbox.stage {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let Some((secret, audience)) = &sandbox.tokens else {
+        return (
+            StatusCode::CONFLICT,
+            "this sandbox does not use tokens: start it with `wschat dev --auth token`",
+        )
+            .into_response();
+    };
+    let ttl = std::time::Duration::from_secs(request.ttl_seconds);
+    match wschat_lambdas::auth::token::mint(
+        secret,
+        audience,
+        &request.user,
+        request.room.as_deref(),
+        ttl,
+    ) {
+        Ok(token) => Json(serde_json::json!({ "token": token })).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}

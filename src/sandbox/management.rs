@@ -13,7 +13,7 @@ use wschat_lambdas::gateway::{Delivery, Gateway};
 use wschat_lambdas::protocol::MAX_FRAME_BYTES;
 
 /// An error the way API Gateway sends it: the type in `x-amzn-ErrorType`, a JSON message.
-fn aws_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+pub(super) fn aws_error(status: StatusCode, error_type: &str, message: &str) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(
         "x-amzn-ErrorType",

@@ -2,19 +2,23 @@
 //! handlers in process, the `@connections` API, and the web client.
 
 mod control;
+pub mod credentials;
 mod events;
+mod guard;
 mod ids;
 mod logbuffer;
 mod management;
 mod registry;
+mod sigv4;
 mod socket;
 mod store;
 
 use crate::error::{CliError, Result};
 use crate::spec::StackId;
 use axum::http::header;
+use axum::middleware;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use events::{Api, Origin};
 use registry::Registry;
@@ -25,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::SandboxStore;
 use tokio::sync::watch;
+use wschat_lambdas::auth::{token, Auth, AuthMode, AuthSettings, SecretSource};
 use wschat_lambdas::store::EitherStore;
 use wschat_lambdas::{Chat, ChatConfig, InMemoryStore};
 
@@ -39,6 +44,7 @@ pub struct Options {
     pub dynamodb_endpoint: Option<String>,
     pub idle_timeout: Duration,
     pub max_lifetime: Duration,
+    pub auth: AuthSettings,
     pub verbose: bool,
 }
 
@@ -57,7 +63,14 @@ pub struct Sandbox {
     open_sockets: AtomicUsize,
     page: String,
     logs: logbuffer::LogBuffer,
+    port: u16,
+    credentials: credentials::Credentials,
+    /// Token mode's secret and audience, for minting (`wschat token --local`).
+    tokens: Option<TokenSigner>,
 }
+
+/// Token mode's secret and the audience its tokens carry.
+type TokenSigner = (Vec<u8>, String);
 
 impl Sandbox {
     fn api(&self) -> Api<'_> {
@@ -91,9 +104,21 @@ impl Sandbox {
     }
 }
 
-/// The web client with this sandbox's WebSocket URL filled in.
-pub fn render_page(websocket_url: &str) -> String {
-    include_str!("../../templates/index.html").replace("{{WEBSOCKET_URL}}", websocket_url)
+/// The headers that sign a request to a sandbox with its credentials.
+pub fn sign_request(
+    credentials: &credentials::Credentials,
+    method: &str,
+    url: &str,
+    body: &[u8],
+) -> std::result::Result<Vec<(String, String)>, String> {
+    sigv4::signature_headers(credentials, method, url, body)
+}
+
+/// The web client with the WebSocket URL and the stack's auth mode filled in.
+pub fn render_page(websocket_url: &str, auth: AuthMode) -> String {
+    include_str!("../../templates/index.html")
+        .replace("{{WEBSOCKET_URL}}", websocket_url)
+        .replace("{{AUTH_MODE}}", auth.as_str())
 }
 
 /// Chat text is rendered as text, and the policy forbids inline script from anywhere else.
@@ -101,6 +126,25 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-sr
     connect-src ws: wss:; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 fn router(sandbox: Arc<Sandbox>) -> Router {
+    // API Gateway's management API and the control endpoints: SigV4 with the sandbox's credentials.
+    let signed = Router::new()
+        .route("/{stage}/@wschat/connections", get(control::list))
+        .route(
+            "/{stage}/@wschat/connections/{id}",
+            get(control::get).delete(control::delete),
+        )
+        .route("/{stage}/@wschat/logs", get(control::logs))
+        .route("/{stage}/@wschat/token", post(control::token))
+        .route(
+            "/{stage}/@connections/{id}",
+            get(management::get)
+                .post(management::post)
+                .delete(management::delete),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            sandbox.clone(),
+            guard::signed,
+        ));
     Router::new()
         .route(
             "/",
@@ -115,18 +159,8 @@ fn router(sandbox: Arc<Sandbox>) -> Router {
             ),
         )
         .route("/{stage}", get(socket::upgrade))
-        .route("/{stage}/@wschat/connections", get(control::list))
-        .route(
-            "/{stage}/@wschat/connections/{id}",
-            get(control::get).delete(control::delete),
-        )
-        .route("/{stage}/@wschat/logs", get(control::logs))
-        .route(
-            "/{stage}/@connections/{id}",
-            get(management::get)
-                .post(management::post)
-                .delete(management::delete),
-        )
+        .merge(signed)
+        .layer(middleware::from_fn_with_state(sandbox.clone(), guard::host))
         .with_state(sandbox)
 }
 
@@ -161,7 +195,13 @@ async fn open_store(options: &Options) -> Result<SandboxStore> {
     ))
 }
 
-fn banner(addr: SocketAddr, stage: &str, store: &str) -> String {
+fn banner(
+    addr: SocketAddr,
+    stage: &str,
+    store: &str,
+    auth: AuthMode,
+    credentials_file: &std::path::Path,
+) -> String {
     let base = format!("http://{addr}");
     let ws = format!("ws://{addr}/{stage}");
     let local = if addr.port() == 8080 && addr.ip().is_loopback() {
@@ -174,20 +214,68 @@ fn banner(addr: SocketAddr, stage: &str, store: &str) -> String {
     } else {
         format!(" --stage {stage}")
     };
+    let credentials = credentials_file.display();
+    let try_it = match auth {
+        AuthMode::Open => format!("npx wscat -c '{ws}?username=ada'   (auth: open; names are unverified display names)"),
+        AuthMode::Token => format!("npx wscat -c \"{ws}?token=$(wschat token {local}{stage_flag} --user ada)\"   (auth: token)"),
+        AuthMode::Jwt => format!("npx wscat -c '{ws}?token=<a JWT from your identity provider>'   (auth: jwt)"),
+    };
     format!(
         "wschat dev: the chat runs on this machine (stage '{stage}', connections {store}); no AWS account involved.\n\
          \n  Web client    {base}/\
          \n  WebSocket     {ws}\
-         \n  @connections  {base}/{stage}/@connections\
+         \n  @connections  {base}/{stage}/@connections   (SigV4: the credentials in {credentials})\
          \n\
-         \n  Try it        npx wscat -c '{ws}?username=ada'\
+         \n  Try it        {try_it}\
          \n                then send {{\"action\":\"sendMessage\",\"message\":\"hello\"}}\
          \n  Operate it    wschat status {local}{stage_flag}\
          \n                wschat connections {local}{stage_flag}\
          \n                wschat broadcast {local}{stage_flag} \"maintenance in 5 minutes\"\
+         \n  SDK / CLI     set -a; . {credentials}; set +a   then e.g.\
+         \n                aws apigatewaymanagementapi get-connection --endpoint-url {base}/{stage} --connection-id ID\
          \n\
          \nCtrl-C stops the sandbox; every connection is closed and gets its $disconnect.\n"
     )
+}
+
+/// The `$connect` gate: the flags' settings, with the sandbox's own page
+/// always allowed as an origin (a browser tab on any other site is refused),
+/// and in token mode a secret made for this run.
+fn sandbox_auth(options: &Options, addr: SocketAddr) -> Result<(Auth, Option<TokenSigner>)> {
+    let mut settings = options.auth.clone();
+    let port = addr.port();
+    settings.allowed_origins.extend(
+        [
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+            "[::1]".to_owned(),
+            addr.ip().to_string(),
+        ]
+        .into_iter()
+        .filter(|h| h != "0.0.0.0" && h != "::")
+        .map(|h| {
+            if h.contains(':') && !h.starts_with('[') {
+                format!("http://[{h}]:{port}")
+            } else {
+                format!("http://{h}:{port}")
+            }
+        }),
+    );
+    let audience = token::audience(&options.id.prefix());
+    let (secret, tokens) = match options.auth.mode {
+        AuthMode::Token => {
+            let mut secret = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut secret)
+                .map_err(|_| CliError::failed("the system's random number generator failed"))?;
+            (
+                Some(SecretSource::Fixed(secret.to_vec())),
+                Some((secret.to_vec(), audience.clone())),
+            )
+        }
+        _ => (None, None),
+    };
+    let auth = Auth::new(&settings, audience, secret).map_err(CliError::usage)?;
+    Ok((auth, tokens))
 }
 
 /// Ctrl-C, or SIGTERM from a supervisor or CI.
@@ -227,8 +315,12 @@ pub async fn run(options: Options) -> Result<ExitCode> {
         .map_err(|e| CliError::failed(e.to_string()))?;
     let (stop, shutdown) = watch::channel(false);
     let store_name = store::describe(&store);
+    let base_url = format!("http://{addr}");
+    let credentials = credentials::Credentials::generate()?;
+    let credentials_file = credentials::write(&credentials, addr.port(), &base_url)?;
+    let (auth, tokens) = sandbox_auth(&options, addr)?;
     let sandbox = Arc::new(Sandbox {
-        chat: Chat::new(store, Registry::default(), ChatConfig::from_env()),
+        chat: Chat::new(store, Registry::default(), ChatConfig::from_env()).with_auth(auth),
         stage: stage.clone(),
         domain_name: addr.to_string(),
         limits: Limits {
@@ -238,9 +330,32 @@ pub async fn run(options: Options) -> Result<ExitCode> {
         shutdown,
         open_sockets: AtomicUsize::new(0),
         logs,
-        page: render_page(&format!("ws://{addr}/{stage}")),
+        page: render_page(&format!("ws://{addr}/{stage}"), options.auth.mode),
+        port: addr.port(),
+        credentials,
+        tokens,
     });
-    println!("{}", banner(addr, stage, store_name));
+    println!(
+        "{}",
+        banner(
+            addr,
+            stage,
+            store_name,
+            options.auth.mode,
+            &credentials_file
+        )
+    );
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on {addr}, not on loopback: anyone who can reach this machine can open chat connections{}. \
+             @connections and the control endpoints still need the credentials in {}.",
+            match options.auth.mode {
+                AuthMode::Open => " under any name (auth: open)",
+                _ => "",
+            },
+            credentials_file.display()
+        );
+    }
     let app = router(sandbox.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(interrupted());
     server
@@ -254,6 +369,7 @@ pub async fn run(options: Options) -> Result<ExitCode> {
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let _ = std::fs::remove_file(&credentials_file);
     println!("wschat dev: stopped; closed {open} connection(s).");
     Ok(ExitCode::SUCCESS)
 }

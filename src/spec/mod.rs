@@ -13,6 +13,7 @@ pub use function::{routes, Arch, Function};
 pub use names::StackId;
 
 use std::collections::HashMap;
+use wschat_lambdas::auth::AuthSettings;
 
 /// The settings a deploy may change; everything else is derived.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,8 @@ pub struct Settings {
     pub log_retention_days: i32,
     pub throttle_rate: f64,
     pub throttle_burst: i32,
+    /// Who may connect: the connect function's environment carries it.
+    pub auth: AuthSettings,
 }
 
 impl Default for Settings {
@@ -34,6 +37,7 @@ impl Default for Settings {
             log_retention_days: 14,
             throttle_rate: 500.0,
             throttle_burst: 1000,
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -118,6 +122,20 @@ impl StackSpec {
             self.account,
             self.role()
         )
+    }
+
+    /// Token mode's signing secret: an SSM SecureString parameter.
+    pub fn token_parameter(&self) -> String {
+        format!("/wschat/{}/{}/token-secret", self.id.name, self.id.stage)
+    }
+
+    pub fn token_parameter_arn(&self) -> String {
+        self.arn("ssm", &format!("parameter{}", self.token_parameter()))
+    }
+
+    /// The `aud` claim of this stack's tokens.
+    pub fn token_audience(&self) -> String {
+        wschat_lambdas::auth::token::audience(&self.prefix())
     }
 
     pub fn policy_name(&self) -> String {

@@ -2,6 +2,7 @@
 
 use super::{Function, StackSpec};
 use serde_json::{json, Value};
+use wschat_lambdas::auth::AuthMode;
 use wschat_lambdas::dynamo::{ROOM_INDEX, USERNAME_INDEX};
 
 impl StackSpec {
@@ -29,7 +30,7 @@ impl StackSpec {
                 )
             })
             .collect();
-        json!({
+        let mut policy = json!({
             "Version": "2012-10-17",
             "Statement": [
                 {
@@ -55,7 +56,19 @@ impl StackSpec {
                     "Resource": log_streams
                 }
             ]
-        })
+        });
+        if self.settings.auth.mode == AuthMode::Token {
+            // This one parameter, read-only; the AWS managed key `aws/ssm`
+            // decrypts for any principal that may read the parameter.
+            let statements = policy["Statement"].as_array_mut().expect("built above");
+            statements.push(json!({
+                "Sid": "TokenSecret",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": self.token_parameter_arn()
+            }));
+        }
+        policy
     }
 }
 
@@ -85,5 +98,25 @@ mod tests {
             "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/chat-prod-message:*"
         ));
         assert!(!text.contains("FullAccess"));
+    }
+
+    #[test]
+    fn token_mode_may_read_its_own_secret_and_nothing_else() {
+        let open = spec().access_policy("abc123").to_string();
+        assert!(!open.contains("ssm:"), "open mode reads no parameter");
+        let mut token = spec();
+        token.settings.auth.mode = wschat_lambdas::auth::AuthMode::Token;
+        let policy = token.access_policy("abc123");
+        let statement = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "TokenSecret")
+            .expect("a statement for the secret");
+        assert_eq!(statement["Action"], "ssm:GetParameter");
+        assert_eq!(
+            statement["Resource"],
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/wschat/chat/prod/token-secret"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! running independent ones concurrently.
 
 use super::package::Packages;
-use super::{api, functions, logs, role, table, Change, Ctx, Endpoints, Located, Resource};
+use super::{api, functions, logs, role, secret, table, Change, Ctx, Endpoints, Located, Resource};
 use crate::error::Result;
 use crate::spec::Function;
 use futures_util::future::try_join_all;
@@ -19,19 +19,24 @@ pub struct Reconciled {
 ///
 /// ```text
 /// table ─┐  log groups ─┐  role ──┬─ policy (needs the API id)
-///        │              │         └─ functions ── permissions (need the API id)
+///        │  secret ─────┼─────────┴─ functions ── permissions (need the API id)
 /// api ───┴─ integrations ── routes ── stage
 /// ```
 ///
 /// Function ARNs are derived from the account, so the API side never waits for IAM.
 /// What this run has just created (or would create) has no children to describe.
 /// `packages` is `None` for status, which does not compare code.
-pub async fn reconcile(ctx: &Ctx<'_>, packages: Option<&Packages>) -> Result<Reconciled> {
-    let (table, log_groups, role, (api, api_id)) = tokio::try_join!(
+pub async fn reconcile(
+    ctx: &Ctx<'_>,
+    packages: Option<&Packages>,
+    rotate_secret: bool,
+) -> Result<Reconciled> {
+    let (table, log_groups, role, (api, api_id), (secret, secret_version)) = tokio::try_join!(
         table::ensure(ctx),
         try_join_all(Function::ALL.map(|f| logs::ensure(ctx, f))),
         role::ensure_role(ctx),
         api::ensure_api(ctx),
+        secret::ensure(ctx, rotate_secret),
     )?;
     let role_created = role.change == Change::Created;
     let api_created = api.change == Change::Created;
@@ -43,7 +48,8 @@ pub async fn reconcile(ctx: &Ctx<'_>, packages: Option<&Packages>) -> Result<Rec
             try_join_all(Function::ALL.map(|f| functions::ensure(
                 ctx,
                 f,
-                packages.map(|p| &p[&f])
+                packages.map(|p| &p[&f]),
+                secret_version,
             ))),
         )?;
         let permissions =
@@ -64,6 +70,7 @@ pub async fn reconcile(ctx: &Ctx<'_>, packages: Option<&Packages>) -> Result<Rec
         tokio::try_join!(lambda_side, api_side)?;
 
     let mut resources = vec![table];
+    resources.extend(secret);
     resources.extend(log_groups);
     resources.extend([role, policy]);
     resources.extend(fns);

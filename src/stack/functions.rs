@@ -5,7 +5,7 @@ use super::{Change, Ctx, Ownership, Resource, Stack};
 use crate::aws::{aws_error, checked, or_absent};
 use crate::error::{CliError, Result};
 use crate::progress::Task;
-use crate::spec::{Arch, Function};
+use crate::spec::{Arch, Function, StackSpec};
 use aws_sdk_lambda::client::Waiters;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
@@ -16,6 +16,7 @@ use aws_sdk_lambda::types::{
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use std::collections::HashMap;
 use std::time::Duration;
+use wschat_lambdas::auth::{self, AuthMode, AuthSettings};
 use wschat_lambdas::retry::Backoff;
 
 const FUNCTION: &str = "function";
@@ -47,14 +48,23 @@ pub struct DesiredFunction {
 }
 
 impl DesiredFunction {
-    fn of(ctx: &Ctx<'_>, package: Option<&Package>) -> DesiredFunction {
+    fn of(
+        ctx: &Ctx<'_>,
+        function: Function,
+        package: Option<&Package>,
+        secret_version: Option<i64>,
+    ) -> DesiredFunction {
         let settings = &ctx.spec.settings;
+        let mut environment = HashMap::from([("TABLE_NAME".to_owned(), ctx.spec.table())]);
+        if function == Function::Connect {
+            environment.extend(connect_environment(&ctx.spec, secret_version));
+        }
         DesiredFunction {
             arch: settings.arch,
             memory_mb: settings.memory_mb,
             timeout_s: settings.timeout_s,
             role_arn: ctx.spec.role_arn(),
-            environment: HashMap::from([("TABLE_NAME".to_owned(), ctx.spec.table())]),
+            environment,
             code_sha256: package.map(|p| p.sha256.clone()),
         }
     }
@@ -323,14 +333,46 @@ async fn update(
     Ok(())
 }
 
-/// Creates or converges one function. `package` is `None` for status, which does not compare code.
+/// Only `$connect` decides who connects: its function alone carries the auth
+/// settings and, in token mode, where the secret is. The secret's version is
+/// part of it, so a rotation updates the function and retires warm containers.
+fn connect_environment(spec: &StackSpec, secret_version: Option<i64>) -> Vec<(String, String)> {
+    let auth = &spec.settings.auth;
+    let mut env = auth.to_env();
+    if auth.mode == AuthMode::Token {
+        env.push((auth::ENV_TOKEN_AUDIENCE.to_owned(), spec.token_audience()));
+        env.push((auth::ENV_TOKEN_PARAMETER.to_owned(), spec.token_parameter()));
+        if let Some(version) = secret_version {
+            env.push((auth::ENV_TOKEN_VERSION.to_owned(), version.to_string()));
+        }
+    }
+    env
+}
+
+/// The auth settings a deployed connect function runs with.
+pub async fn deployed_auth(stack: &Stack) -> Result<Option<AuthSettings>> {
+    let name = stack.spec.function_name(Function::Connect);
+    let Some(current) = get(stack, &name).await? else {
+        return Ok(None);
+    };
+    let variables = current
+        .configuration
+        .and_then(|c| c.environment)
+        .and_then(|e| e.variables)
+        .unwrap_or_default();
+    Ok(AuthSettings::from_lookup(|k| variables.get(k).cloned()).ok())
+}
+
+/// Creates or converges one function. `package` is `None` for status, which
+/// does not compare code; `secret_version` is token mode's secret.
 pub async fn ensure(
     ctx: &Ctx<'_>,
     function: Function,
     package: Option<&Package>,
+    secret_version: Option<i64>,
 ) -> Result<Resource> {
     let name = ctx.spec.function_name(function);
-    let desired = DesiredFunction::of(ctx, package);
+    let desired = DesiredFunction::of(ctx, function, package, secret_version);
     ctx.track(FUNCTION, &name, async |task| {
         let Some(current) = get(ctx, &name).await? else {
             if !ctx.dry_run {

@@ -1,9 +1,10 @@
 //! `wschat status`: the deploy's dry run, worded as what is present, missing or drifted.
 
-use super::{table, Change, Ctx, Endpoints, Located, Stack};
+use super::{functions, table, Change, Ctx, Endpoints, Located, Stack};
 use crate::error::Result;
 use serde::Serialize;
 use std::fmt;
+use wschat_lambdas::auth::AuthSettings;
 
 #[derive(Debug, Serialize)]
 pub struct StatusLine {
@@ -26,6 +27,52 @@ pub struct StatusReport {
     pub endpoints: Endpoints,
     /// Rows in the connections table, if it exists.
     pub connections: Option<u64>,
+    /// Who may connect, as the deployed connect function says.
+    pub auth: Option<AuthSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthSummary {
+    pub mode: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_issuer: Option<String>,
+}
+
+impl AuthSummary {
+    pub fn of(settings: &AuthSettings) -> Self {
+        AuthSummary {
+            mode: settings.mode.to_string(),
+            allowed_origins: settings.allowed_origins.clone(),
+            jwt_issuer: settings.jwt.as_ref().map(|j| j.issuer.clone()),
+        }
+    }
+}
+
+/// One line on who may connect, plain about open mode's unverified names.
+impl fmt::Display for AuthSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.mode.as_str(), &self.jwt_issuer) {
+            ("token", _) => write!(
+                f,
+                "token (names come from tokens this stack signs: `wschat token --user NAME`)"
+            )?,
+            ("jwt", Some(issuer)) => write!(f, "jwt (names come from tokens issued by {issuer})")?,
+            _ => write!(
+                f,
+                "open (names are unverified display names: anyone can connect as anyone)"
+            )?,
+        }
+        if !self.allowed_origins.is_empty() {
+            write!(
+                f,
+                "; browsers only from {}",
+                self.allowed_origins.join(", ")
+            )?;
+        }
+        Ok(())
+    }
 }
 
 pub async fn status(stack: &Stack) -> Result<StatusReport> {
@@ -35,9 +82,10 @@ pub async fn status(stack: &Stack) -> Result<StatusReport> {
         progress: &quiet,
         dry_run: true,
     };
-    let (reconciled, connections) = tokio::try_join!(
-        super::deploy::reconcile(ctx, None),
-        table::count_connections(ctx.stack)
+    let (reconciled, connections, auth) = tokio::try_join!(
+        super::deploy::reconcile(ctx, None, false),
+        table::count_connections(ctx.stack),
+        functions::deployed_auth(ctx.stack),
     )?;
     let resources: Vec<StatusLine> = reconciled
         .resources
@@ -66,6 +114,7 @@ pub async fn status(stack: &Stack) -> Result<StatusReport> {
         // In a dry run the id is only known when the API exists.
         endpoints: Endpoints::of(&stack.spec, reconciled.api_id.as_deref()),
         connections,
+        auth: auth.as_ref().map(AuthSummary::of),
     })
 }
 
@@ -93,6 +142,9 @@ impl fmt::Display for StatusReport {
                 writeln!(f, "  @connections  {connections}")?;
             }
             _ => writeln!(f, "\n  no API yet: run `wschat deploy`")?,
+        }
+        if let Some(auth) = &self.auth {
+            writeln!(f, "  auth          {auth}")?;
         }
         match self.connections {
             Some(n) => writeln!(f, "  connections   {n} stored"),

@@ -1,7 +1,9 @@
 //! `wschat teardown`: delete everything of this stack concurrently where the
 //! order allows, then scan every service for anything left.
 
-use super::{api, functions, logs, role, table, Change, Ctx, Located, Ownership, Resource, Stack};
+use super::{
+    api, functions, logs, role, secret, table, Change, Ctx, Located, Ownership, Resource, Stack,
+};
 use crate::error::Result;
 use crate::spec::Function;
 use futures_util::future::try_join_all;
@@ -28,32 +30,36 @@ impl TeardownReport {
 pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
     // The API goes first with its routes, so nothing invokes the functions while they go.
     let api = api::delete(ctx).await?;
-    let (fns, log_groups, table, roles) = tokio::try_join!(
+    let (fns, log_groups, table, roles, secret) = tokio::try_join!(
         try_join_all(Function::ALL.map(|f| functions::delete(ctx, f))),
         try_join_all(Function::ALL.map(|f| logs::delete(ctx, f))),
         table::delete(ctx),
         role::delete(ctx),
+        secret::delete(ctx),
     )?;
     let mut resources = vec![api];
     resources.extend(fns);
     resources.extend(log_groups);
     resources.push(table);
     resources.extend(roles);
+    resources.push(secret);
     Ok(resources)
 }
 
 /// Everything of this name and tags that still exists, by listing each service.
 pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
     let spec = &stack.spec;
-    let (fns, groups, api, role, table) = tokio::try_join!(
+    let (fns, groups, api, role, table, secret) = tokio::try_join!(
         functions::leftovers(stack),
         logs::leftovers(stack),
         api::find(stack),
         role::ownership(stack),
         table::ownership(stack),
+        secret::leftovers(stack),
     )?;
     let mut found = fns;
     found.extend(groups);
+    found.extend(secret);
     if api.is_some() {
         found.push(format!("websocket api {}", spec.api_name()));
     }

@@ -1,0 +1,66 @@
+//! The one HTTP client `$connect` uses beyond the SDK's: the issuer's keys
+//! in jwt mode, the token secret from SSM in token mode.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// No call from a handshake waits longer; API Gateway gives `$connect` 29 s in all.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl HttpClient {
+    /// HTTPS with the system's roots; plain HTTP too (a local issuer, the tests).
+    pub fn new() -> Self {
+        let provider = rustls::crypto::aws_lc_rs::default_provider;
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider())
+            .unwrap_or_else(|_| {
+                let no_roots = rustls::ClientConfig::builder_with_provider(provider().into())
+                    .with_safe_default_protocol_versions()
+                    .expect("the provider supports TLS 1.2 and 1.3")
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(no_roots)
+            });
+        let https = builder.https_or_http().enable_http1().build();
+        HttpClient {
+            client: Client::builder(TokioExecutor::new()).build(https),
+        }
+    }
+
+    /// Sends a request; the status and the whole body, within [`TIMEOUT`].
+    pub async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
+        let url = request.uri().to_string();
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            Ok((status, body.to_bytes()))
+        };
+        tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| format!("{url} did not answer within {TIMEOUT:?}"))?
+    }
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
