@@ -56,7 +56,11 @@ fn auth_from_env(sdk: &aws_config::SdkConfig) -> Result<Auth, Error> {
     let settings = AuthSettings::from_lookup(env)?;
     let secret = env(auth::ENV_TOKEN_PARAMETER).map(|name| {
         let version = env(auth::ENV_TOKEN_VERSION);
-        SecretSource::Ssm(Box::new(SsmSecret::new(sdk.clone(), &name, version.as_deref())))
+        SecretSource::Ssm(Box::new(SsmSecret::new(
+            sdk.clone(),
+            &name,
+            version.as_deref(),
+        )))
     });
     let audience = env(auth::ENV_TOKEN_AUDIENCE).unwrap_or_default();
     Ok(Auth::new(&settings, audience, secret)?)

@@ -48,7 +48,10 @@ impl HttpStore {
         let uri = format!("{}{path}", self.base);
         let signature = crate::sandbox::sign_request(&self.credentials, method, &uri, &body)
             .map_err(|e| StoreError(format!("could not sign the request to {uri}: {e}")))?;
-        let mut request = hyper::Request::builder().method(method).uri(&uri);
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("content-type", "application/json");
         for (name, value) in signature {
             request = request.header(name, value);
         }

@@ -242,15 +242,13 @@ where
     })
 }
 
-async fn management_client(dev: &Dev) -> aws_sdk_apigatewaymanagement::Client {
+/// The real SDK client, with the credentials the sandbox wrote for its owner.
+pub async fn management_client(dev: &Dev) -> aws_sdk_apigatewaymanagement::Client {
+    let (key, secret) = wschat_test_support::dev_credentials(dev.port);
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
+        .region(aws_config::Region::new("eu-west-3"))
         .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
-            "AKIDLOCAL",
-            "secret",
-            None,
-            None,
-            "test",
+            key, secret, None, None, "test",
         ))
         .load()
         .await;

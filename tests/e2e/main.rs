@@ -7,5 +7,6 @@ mod bootstrap;
 mod browser;
 mod deploy;
 mod dev;
+mod identity;
 mod ops;
 mod store;

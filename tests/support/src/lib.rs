@@ -19,6 +19,25 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Where this test process's sandboxes keep their credentials (`WSCHAT_DEV_DIR`),
+/// apart from the developer's own.
+pub fn dev_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("wschat-tests-{}", std::process::id()))
+}
+
+/// The credentials a sandbox on `port` wrote at start: (access key id, secret).
+pub fn dev_credentials(port: u16) -> (String, String) {
+    let text = std::fs::read_to_string(dev_dir().join(format!("dev-{port}.env")))
+        .expect("wschat dev wrote its credentials");
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .expect("both keys are in the file")
+            .to_owned()
+    };
+    (value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY"))
+}
+
 /// The `wschat` binary at `bin`, with nothing of the developer's own AWS set-up.
 pub fn wschat(bin: &Path) -> Command {
     let mut cmd = Command::new(bin);
@@ -33,7 +52,8 @@ pub fn wschat(bin: &Path) -> Command {
     ] {
         cmd.env_remove(var);
     }
-    cmd.env("AWS_CONFIG_FILE", "/nonexistent")
+    cmd.env("WSCHAT_DEV_DIR", dev_dir())
+        .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .env("AWS_EC2_METADATA_DISABLED", "true");
     cmd
