@@ -50,3 +50,30 @@ fn png_size(png: &[u8]) -> Option<(u32, u32)> {
     let number = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
     Some((number(&ihdr[..4]), number(&ihdr[4..])))
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_mode_in_the_browser_and_an_ops_broadcast_stands_out() {
+    use std::io::{BufRead, BufReader};
+    let dev = Dev::start(&["--auth", "token"]);
+    let mut mint = crate::harness::wschat();
+    mint.args(["token", "--user", "ada", "--local", &dev.base()]);
+    let token = crate::harness::run(mint).await.stdout.trim().to_owned();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut node = Command::new("node")
+        .current_dir(root.join("tests/browser"))
+        .args(["token.mjs", &format!("{}/", dev.base()), &token])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let online = tokio::task::block_in_place(|| lines.next());
+    assert_eq!(online.and_then(Result::ok).as_deref(), Some("online"));
+    let mut broadcast = crate::harness::wschat();
+    broadcast.args(["broadcast", "maintenance at noon", "--local", &dev.base()]);
+    assert_eq!(crate::harness::run(broadcast).await.code, 0);
+    let status = tokio::task::block_in_place(|| node.wait()).unwrap();
+    assert!(
+        status.success(),
+        "the token-mode browser scenario failed: {status}"
+    );
+}

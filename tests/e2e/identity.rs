@@ -398,3 +398,143 @@ async fn jwt_mode_checks_the_issuers_signature_issuer_audience_and_time() {
         );
     }
 }
+
+/// The connect function's variable, as deploy set it.
+async fn connect_variable(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    key: &str,
+) -> Option<String> {
+    let config = lambda
+        .get_function_configuration()
+        .function_name(format!("{name}-dev-connect"))
+        .send()
+        .await
+        .unwrap();
+    config.environment?.variables?.get(key).cloned()
+}
+
+/// What the connect function does with a token: the same verifier, reading
+/// the secret from SSM with the same signed call.
+async fn connect_function_accepts(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    version: &str,
+    token: &str,
+) -> bool {
+    use wschat_lambdas::auth::{ssm::SsmSecret, token::TokenVerifier, SecretSource};
+    let secret = SsmSecret::new(
+        sdk.clone(),
+        &format!("/wschat/{name}/dev/token-secret"),
+        Some(version),
+    );
+    let verifier = TokenVerifier::new(
+        SecretSource::Ssm(Box::new(secret)),
+        token::audience(&format!("{name}-dev")),
+    );
+    verifier.verify(token).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_mode_on_aws_keeps_its_secret_in_ssm_and_rotation_retires_old_tokens() {
+    use crate::harness::{lambda_zips, wschat_aws};
+    use wschat_test_support::moto::{unique, Moto};
+    let moto = Moto::shared();
+    let sdk = moto.sdk_config().await;
+    let (lambda, iam, ssm) = (
+        aws_sdk_lambda::Client::new(&sdk),
+        aws_sdk_iam::Client::new(&sdk),
+        aws_sdk_ssm::Client::new(&sdk),
+    );
+    let name = unique("tok");
+    let wschat = |args: &[&str]| {
+        let mut cmd = wschat_aws(&moto.endpoint, &name);
+        cmd.args(["--output", "json"]).args(args);
+        run(cmd)
+    };
+    let zips = lambda_zips().to_str().unwrap().to_owned();
+    let page = std::env::temp_dir().join(format!("{name}.html"));
+    let deploy = [
+        "deploy",
+        "--auth",
+        "token",
+        "--prebuilt",
+        &zips,
+        "--web-client",
+        page.to_str().unwrap(),
+    ];
+    let out = wschat(&deploy).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        !out.stdout.contains("token-secret\":\"")
+            && std::fs::read_to_string(&page)
+                .unwrap()
+                .contains("\"token\"")
+    );
+
+    let status = wschat(&["status", "--auth", "token"]).await;
+    assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    assert_eq!(status.json()["auth"]["mode"], "token");
+
+    // The role reads this one parameter, and nothing is granted on `*`.
+    let policy = iam
+        .get_role_policy()
+        .role_name(format!("{name}-dev-lambda"))
+        .policy_name(format!("{name}-dev-access"))
+        .send()
+        .await
+        .unwrap();
+    let policy = percent_encoding::percent_decode_str(&policy.policy_document)
+        .decode_utf8_lossy()
+        .into_owned();
+    let parameter_arn =
+        format!("arn:aws:ssm:us-east-1:123456789012:parameter/wschat/{name}/dev/token-secret");
+    assert!(
+        policy.contains(&parameter_arn) && policy.contains("ssm:GetParameter"),
+        "{policy}"
+    );
+    assert!(
+        !policy.contains("\"*\"") && !policy.contains("ssm:*"),
+        "{policy}"
+    );
+
+    let minted = wschat(&["token", "--user", "ada"]).await;
+    assert_eq!(minted.code, 0, "{}", minted.stderr);
+    let old_token = minted.stdout.trim().to_owned();
+    let version = connect_variable(&lambda, &name, "WSCHAT_TOKEN_PARAMETER_VERSION")
+        .await
+        .expect("the version is pinned");
+    assert!(connect_function_accepts(&sdk, &name, &version, &old_token).await);
+
+    let rotated = wschat(&[&deploy[..], &["--rotate-secret"]].concat()).await;
+    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+    let new_version = connect_variable(&lambda, &name, "WSCHAT_TOKEN_PARAMETER_VERSION")
+        .await
+        .unwrap();
+    assert_ne!(
+        new_version, version,
+        "the rotation reaches the function, retiring warm containers"
+    );
+    assert!(
+        !connect_function_accepts(&sdk, &name, &new_version, &old_token).await,
+        "old tokens are refused"
+    );
+    let fresh = wschat(&["token", "--user", "ada"])
+        .await
+        .stdout
+        .trim()
+        .to_owned();
+    assert!(connect_function_accepts(&sdk, &name, &new_version, &fresh).await);
+
+    let down = wschat(&["teardown", "--yes"]).await;
+    assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
+    let gone = ssm
+        .get_parameter()
+        .name(format!("/wschat/{name}/dev/token-secret"))
+        .send()
+        .await;
+    assert!(
+        gone.is_err_and(|e| e.into_service_error().is_parameter_not_found()),
+        "teardown deletes the secret"
+    );
+}
