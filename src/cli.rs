@@ -344,7 +344,7 @@ pub struct AuthArgs {
     /// How connections prove who they are.
     #[arg(long, value_enum, default_value_t = AuthArg::Open, env = "WSCHAT_AUTH")]
     pub auth: AuthArg,
-    /// A web origin that may open connections, e.g. https://chat.example.com (repeatable).
+    /// A web origin that may open connections, e.g. `https://chat.example.com` (repeatable).
     /// Browsers from any other origin get 403; clients that send no Origin header are unaffected.
     #[arg(long = "allowed-origin", value_name = "URL", value_parser = web_origin)]
     pub allowed_origins: Vec<String>,

@@ -71,6 +71,7 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
         resources: reconciled.resources,
         endpoints,
         web_client,
+        auth: stack::status::AuthSummary::of(&spec.settings.auth),
         elapsed_seconds: started.elapsed().as_secs_f64(),
     };
     print(global.output, &report);

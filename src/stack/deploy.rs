@@ -92,6 +92,8 @@ pub struct DeployReport {
     pub endpoints: Endpoints,
     /// Where the ready web client was written.
     pub web_client: Option<String>,
+    /// Who may connect, as deployed.
+    pub auth: super::status::AuthSummary,
     pub elapsed_seconds: f64,
 }
 
@@ -128,6 +130,7 @@ impl fmt::Display for DeployReport {
         if let Some(page) = &self.web_client {
             writeln!(f, "  web client    {page} (open it in a browser)")?;
         }
+        writeln!(f, "  auth          {}", self.auth)?;
         Ok(())
     }
 }

@@ -38,8 +38,13 @@ fn unzip_bootstrap(function: &str) -> PathBuf {
 }
 
 fn start(binary: &Path, api: &RuntimeApi, table: &str) -> Bootstrap {
+    start_with(binary, api, table, &[])
+}
+
+fn start_with(binary: &Path, api: &RuntimeApi, table: &str, env: &[(&str, &str)]) -> Bootstrap {
     let child = Command::new(binary)
         .envs(api.lambda_env("wschat-dev-fn"))
+        .envs(env.iter().copied())
         .env("AWS_ENDPOINT_URL", &Moto::shared().endpoint)
         .env("TABLE_NAME", table)
         .stdout(Stdio::null())
@@ -171,4 +176,76 @@ async fn the_three_zipped_functions_serve_a_chat_through_the_runtime_api() {
         "$disconnect removed the row"
     );
     assert!(store.get("BBBBBBBBBBBBBBB=").await.unwrap().is_some());
+}
+
+/// Token mode as deployed: the connect function reads its secret from SSM
+/// (moto's) with its own signed call, once, and admits only this stack's tokens.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_connect_function_in_token_mode_reads_its_secret_from_ssm() {
+    use wschat_lambdas::auth::token;
+    let name = unique("tokfn");
+    let table = unique("bootstrap");
+    let _store = connections_table(&table).await;
+    let parameter = format!("/wschat/{name}/dev/token-secret");
+    let ssm = aws_sdk_ssm::Client::new(&Moto::shared().sdk_config().await);
+    let put = ssm
+        .put_parameter()
+        .name(&parameter)
+        .value("the-stack-secret")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let version = put.version.to_string();
+    let audience = token::audience(&format!("{name}-dev"));
+    let api = RuntimeApi::start().await;
+    let binary = tokio::task::block_in_place(|| unzip_bootstrap("connect"));
+    let _connect = start_with(
+        &binary,
+        &api,
+        &table,
+        &[
+            ("WSCHAT_AUTH", "token"),
+            ("WSCHAT_TOKEN_PARAMETER", &parameter),
+            ("WSCHAT_TOKEN_PARAMETER_VERSION", &version),
+            ("WSCHAT_TOKEN_AUDIENCE", &audience),
+        ],
+    );
+    let domain = api.addr.to_string();
+    let status = async |id: &str, query: Value| {
+        let answer = api.invoke(connect_event(&domain, id, query)).await;
+        answer.unwrap()["statusCode"].clone()
+    };
+    let ttl = token::DEFAULT_TTL;
+    let ada = token::mint(b"the-stack-secret", &audience, "ada", None, ttl).unwrap();
+    let forged = token::mint(b"a guess", &audience, "ada", None, ttl).unwrap();
+    let other = token::mint(b"the-stack-secret", "wschat:other-dev", "ada", None, ttl).unwrap();
+    assert_eq!(
+        status("AAAAAAAAAAAAAAA=", json!({"token": ada, "username": "bob"})).await,
+        200
+    );
+    assert_eq!(
+        status("BBBBBBBBBBBBBBB=", json!({"username": "ada"})).await,
+        401,
+        "no token"
+    );
+    assert_eq!(
+        status("CCCCCCCCCCCCCCC=", json!({"token": forged})).await,
+        401,
+        "forged"
+    );
+    assert_eq!(
+        status("DDDDDDDDDDDDDDD=", json!({"token": other})).await,
+        401,
+        "another stack's"
+    );
+    let row = _store
+        .get("AAAAAAAAAAAAAAA=")
+        .await
+        .unwrap()
+        .expect("ada's row");
+    assert_eq!(
+        row.username, "ada",
+        "the name is the token's, not the query's"
+    );
 }
