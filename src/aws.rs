@@ -3,19 +3,49 @@
 
 use crate::error::{CliError, Result};
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// How to reach AWS: each `None` falls back to the SDK's standard chain
 /// (environment, profile, SSO).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AwsConfig {
     pub region: Option<String>,
     pub profile: Option<String>,
     /// Every call goes here instead (a local emulator); also `AWS_ENDPOINT_URL`.
     pub endpoint_url: Option<String>,
+    /// The longest one AWS call may take, retries included.
+    pub timeout: Duration,
+}
+
+/// How long a single call (with its retries) may take unless `--request-timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connect, per-attempt and whole-call limits from one figure: a stalled
+/// endpoint fails the call within `timeout`, and a slow attempt leaves room
+/// for retries inside it.
+pub fn timeouts(timeout: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .operation_attempt_timeout((timeout / 3).max(Duration::from_secs(1)))
+        .operation_timeout(timeout)
+        .build()
+}
+
+/// Control-plane calls retry 5xx, throttling, connection errors and timeouts
+/// with jittered exponential backoff, as many times as fit in the timeout.
+pub fn retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(10)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(8))
 }
 
 /// Every client a command may need, built once from one `SdkConfig`.
@@ -48,6 +78,9 @@ pub async fn connect(config: &AwsConfig) -> Result<Clients> {
     if let Some(url) = &config.endpoint_url {
         loader = loader.endpoint_url(url);
     }
+    loader = loader
+        .timeout_config(timeouts(config.timeout))
+        .retry_config(retries());
     let sdk = loader.load().await;
     let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
         CliError::failed("no AWS region is configured")
@@ -87,24 +120,79 @@ pub async fn account_id(clients: &Clients) -> Result<String> {
         .ok_or_else(|| CliError::failed("STS did not say which account the credentials belong to"))
 }
 
-/// An AWS failure naming the operation and the resource, with the service's own words.
-pub fn aws_error(
-    operation: &str,
-    resource: &str,
-    e: impl std::error::Error + Send + Sync + 'static,
-) -> CliError {
-    let detail = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-    let mut err = CliError::failed(format!("{operation} on {resource} failed: {detail}"));
-    if detail.contains("ExpiredToken") || detail.contains("expired") {
-        err = err.with_hint("your credentials have expired: refresh them (e.g. `aws sso login`) and run the command again");
-    } else if detail.contains("AccessDenied") || detail.contains("not authorized") {
-        err = err.with_hint(
-            "the credentials lack a permission this command needs; the message above names it",
-        );
-    } else if detail.contains("dispatch failure") || detail.contains("connection") {
-        err = err.with_hint("could not reach AWS: check the network, --region and --endpoint-url");
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// With `-v`, AWS errors carry the raw response after their one line.
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+const UNREACHABLE_HINT: &str =
+    "could not reach AWS: check the network, --region and --endpoint-url (or raise --request-timeout)";
+
+/// What to do about a service's error, chosen by its code.
+fn hint_for_code(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
+            "your credentials have expired: refresh them (e.g. `aws sso login`) and run the command again"
+        }
+        "UnrecognizedClientException" | "InvalidClientTokenId" | "SignatureDoesNotMatch"
+        | "InvalidSignatureException" => {
+            "AWS does not accept these credentials: check AWS_PROFILE / --profile or the access keys"
+        }
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError" => {
+            "the credentials lack a permission this command needs; the message above names it"
+        }
+        "Throttling" | "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded"
+        | "ProvisionedThroughputExceededException" => {
+            "AWS kept throttling after every retry: wait a minute and run the command again (it continues where it stopped)"
+        }
+        _ => return None,
+    })
+}
+
+/// An AWS failure on one line: operation, resource, the service's error code
+/// and message; the hint follows from the failure's kind, never from its text.
+/// The raw response is added only with `-v`.
+pub fn aws_error<E, R>(operation: &str, resource: &str, e: &SdkError<E, R>) -> CliError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let (summary, hint) = match e {
+        SdkError::ServiceError(context) => {
+            let err = context.err();
+            let code = err.code().unwrap_or("UnknownError");
+            let message = err.message().unwrap_or("no message");
+            (format!("{code}: {message}"), hint_for_code(code))
+        }
+        SdkError::TimeoutError(_) => (
+            "no answer within the timeout".to_owned(),
+            Some(UNREACHABLE_HINT),
+        ),
+        SdkError::DispatchFailure(failure) => {
+            let what = if failure.is_timeout() {
+                "timed out connecting"
+            } else if failure.is_io() {
+                "could not connect"
+            } else {
+                "the request could not be sent"
+            };
+            (what.to_owned(), Some(UNREACHABLE_HINT))
+        }
+        SdkError::ResponseError(_) => ("the answer could not be read".to_owned(), None),
+        _ => ("the request could not be built".to_owned(), None),
+    };
+    let mut message = format!("{operation} on {resource} failed: {summary}");
+    if VERBOSE.load(Ordering::Relaxed) {
+        let raw = aws_smithy_types::error::display::DisplayErrorContext(e);
+        message.push_str(&format!("\n  detail: {raw}"));
     }
-    err
+    let err = CliError::failed(message);
+    match hint {
+        Some(hint) => err.with_hint(hint),
+        None => err,
+    }
 }
 
 /// An AWS call's answer, or its failure as advice naming the operation and the resource.
@@ -114,10 +202,10 @@ pub fn checked<T, E, R>(
     resource: &str,
 ) -> Result<T>
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    answer.map_err(|e| aws_error(operation, resource, e))
+    answer.map_err(|e| aws_error(operation, resource, &e))
 }
 
 /// As [`checked`], with the service's "no such resource" as `Ok(None)`: each
@@ -134,7 +222,7 @@ where
     match answer {
         Ok(out) => Ok(Some(out)),
         Err(e) if e.as_service_error().is_some_and(is_not_found) => Ok(None),
-        Err(e) => Err(aws_error(operation, resource, e)),
+        Err(e) => Err(aws_error(operation, resource, &e)),
     }
 }
 
@@ -150,4 +238,57 @@ fn is_not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
                 | "ParameterNotFound"
         )
     )
+}
+
+/// A failure another attempt may not meet: no answer, a cut-off answer, a
+/// 5xx, or throttling.
+pub fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(context) => {
+            let code = context.err().code().unwrap_or_default();
+            let status = context.raw().status().as_u16();
+            status >= 500
+                || status == 429
+                || code.contains("Throttl")
+                || code == "TooManyRequestsException"
+        }
+        _ => false,
+    }
+}
+
+/// "Already exists", in each service's words.
+fn is_already_exists<E: ProvideErrorMetadata>(e: &E) -> bool {
+    matches!(
+        e.code(),
+        Some(
+            "ResourceAlreadyExistsException"
+                | "EntityAlreadyExists"
+                | "ResourceInUseException"
+                | "ResourceConflictException"
+                | "ParameterAlreadyExists"
+                | "ConflictException"
+        )
+    )
+}
+
+/// A create's answer, with "already exists" as `Ok(None)`: the SDK retries a
+/// create whose reply was lost, and the retry meets what the first attempt
+/// made. The caller goes on with the resource it finds under its name.
+pub fn created<T, E, R>(
+    answer: std::result::Result<T, SdkError<E, R>>,
+    operation: &str,
+    resource: &str,
+) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match answer {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.as_service_error().is_some_and(is_already_exists) => Ok(None),
+        Err(e) => Err(aws_error(operation, resource, &e)),
+    }
 }

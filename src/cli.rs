@@ -87,6 +87,9 @@ pub struct Global {
     /// Only the result and errors: no progress.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// The longest one AWS or sandbox call may take, retries included; a stalled endpoint fails the command after it.
+    #[arg(long, global = true, default_value = "30s", value_parser = positive_duration, value_name = "DURATION", env = "WSCHAT_REQUEST_TIMEOUT")]
+    pub request_timeout: Duration,
 }
 
 impl Global {
@@ -100,6 +103,7 @@ impl Global {
             region: self.region.clone(),
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
+            timeout: self.request_timeout,
         }
     }
 }
@@ -155,7 +159,7 @@ impl LocalArgs {
     /// The sandbox when `--local` was given, else AWS.
     pub fn place<'a>(&'a self, aws: &'a AwsConfig) -> Place<'a> {
         match &self.local {
-            Some(url) => Place::Local(url),
+            Some(url) => Place::Local(url, aws.timeout),
             None => Place::Aws(aws),
         }
     }

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let global = &cli.global;
+    crate::aws::set_verbose(global.verbose > 0);
     match cli.command {
         Command::Dev(args) => crate::sandbox::run(args.options(global)?).await,
         Command::Deploy(args) => provision::deploy(global, args).await,

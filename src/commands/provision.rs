@@ -81,7 +81,7 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
 pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
     let id = global.stack_id()?;
     if let Some(url) = &args.target.local {
-        let target = ops::resolve(&id, Place::Local(url)).await?;
+        let target = ops::resolve(&id, Place::Local(url, global.request_timeout)).await?;
         print(
             global.output,
             &ops::local::status(&target, url, &id.stage).await?,

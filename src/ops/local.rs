@@ -7,6 +7,8 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use std::time::Duration;
+use wschat_lambdas::retry::Backoff;
 use wschat_lambdas::store::{Connection, ConnectionStore, Filter, Page, StoreError};
 
 /// Where `wschat dev` listens unless told otherwise.
@@ -17,7 +19,12 @@ pub struct HttpStore {
     base: String,
     client: Client<HttpConnector, Full<Bytes>>,
     credentials: Credentials,
+    timeout: Duration,
 }
+
+/// Attempts of an idempotent call (a read, a delete) before it fails.
+const ATTEMPTS: u32 = 4;
+const RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
 
 fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
@@ -25,29 +32,45 @@ fn enc(s: &str) -> String {
 
 impl HttpStore {
     /// `url` is the sandbox's base URL (`http://127.0.0.1:8080`); requests
-    /// are signed with its credentials, as it requires.
-    pub fn new(url: &str, stage: &str, credentials: Credentials) -> Self {
+    /// are signed with its credentials, as it requires, and each call,
+    /// retries included, ends within `timeout`.
+    pub fn new(url: &str, stage: &str, credentials: Credentials, timeout: Duration) -> Self {
         HttpStore {
             base: format!("{}/{}/@wschat", url.trim_end_matches('/'), enc(stage)),
             client: Client::builder(TokioExecutor::new()).build_http(),
             credentials,
+            timeout,
         }
     }
 
-    /// A signed request; `None` on 404.
+    /// A signed, idempotent request (GET or DELETE); `None` on 404. A dropped
+    /// connection or a 5xx is retried with backoff, all within the timeout.
     async fn call(&self, method: &str, path: &str) -> Result<Option<Bytes>, StoreError> {
-        self.send(method, path, Bytes::new()).await
+        let uri = format!("{}{path}", self.base);
+        let attempts = async {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match self.send(method, path, Bytes::new()).await {
+                    Err(e) if e.retryable && attempt < ATTEMPTS => {
+                        tokio::time::sleep(RETRY.delay(attempt)).await
+                    }
+                    other => return other.map_err(|e| e.error),
+                }
+            }
+        };
+        tokio::time::timeout(self.timeout, attempts).await.map_err(|_| {
+            StoreError(format!(
+                "the wschat dev at {uri} did not answer within {:?}; is it stuck? (--request-timeout sets the limit)",
+                self.timeout
+            ))
+        })?
     }
 
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Bytes,
-    ) -> Result<Option<Bytes>, StoreError> {
+    async fn send(&self, method: &str, path: &str, body: Bytes) -> Result<Option<Bytes>, Attempt> {
         let uri = format!("{}{path}", self.base);
         let signature = crate::sandbox::sign_request(&self.credentials, method, &uri, &body)
-            .map_err(|e| StoreError(format!("could not sign the request to {uri}: {e}")))?;
+            .map_err(|e| Attempt::fatal(format!("could not sign the request to {uri}: {e}")))?;
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(&uri)
@@ -57,24 +80,31 @@ impl HttpStore {
         }
         let request = request
             .body(Full::new(body))
-            .map_err(|e| StoreError(e.to_string()))?;
-        let response = self.client.request(request).await.map_err(|e| {
-            StoreError(format!("no wschat dev answers at {uri} ({e}); start one with `wschat dev` or pass its URL to --local"))
+            .map_err(|e| Attempt::fatal(e.to_string()))?;
+        let response = self.client.request(request).await.map_err(|e| Attempt {
+            error: StoreError(format!("no wschat dev answers at {uri} ({e}); start one with `wschat dev` or pass its URL to --local")),
+            retryable: true,
         })?;
         let status = response.status();
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| StoreError(e.to_string()))?
+            .map_err(|e| Attempt {
+                error: StoreError(format!("the answer from {uri} was cut off: {e}")),
+                retryable: true,
+            })?
             .to_bytes();
         match status.as_u16() {
             200..=299 => Ok(Some(body)),
             404 => Ok(None),
-            code => Err(StoreError(format!(
-                "the sandbox answered {code} to {method} {uri}: {}",
-                String::from_utf8_lossy(&body)
-            ))),
+            code => Err(Attempt {
+                error: StoreError(format!(
+                    "the sandbox answered {code} to {method} {uri}: {}",
+                    String::from_utf8_lossy(&body)
+                )),
+                retryable: code >= 500,
+            }),
         }
     }
 
@@ -86,9 +116,16 @@ impl HttpStore {
         ttl: std::time::Duration,
     ) -> Result<String, StoreError> {
         let body = serde_json::json!({ "user": user, "room": room, "ttl_seconds": ttl.as_secs() });
-        let answer = self
-            .send("POST", "/token", Bytes::from(body.to_string()))
-            .await?
+        let post = self.send("POST", "/token", Bytes::from(body.to_string()));
+        let answer = tokio::time::timeout(self.timeout, post)
+            .await
+            .map_err(|_| {
+                StoreError(format!(
+                    "the sandbox did not answer within {:?}",
+                    self.timeout
+                ))
+            })?
+            .map_err(|e| e.error)?
             .unwrap_or_default();
         let answer: serde_json::Value = parse(&answer)?;
         answer["token"]
@@ -105,6 +142,21 @@ impl HttpStore {
             .unwrap_or_default();
         serde_json::from_slice(&body)
             .map_err(|e| StoreError(format!("unreadable logs from the sandbox: {e}")))
+    }
+}
+
+/// One attempt's failure, and whether another attempt may succeed.
+struct Attempt {
+    error: StoreError,
+    retryable: bool,
+}
+
+impl Attempt {
+    fn fatal(message: String) -> Self {
+        Attempt {
+            error: StoreError(message),
+            retryable: false,
+        }
     }
 }
 

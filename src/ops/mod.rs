@@ -12,6 +12,7 @@ use crate::error::{CliError, Result};
 use crate::spec::{Settings, StackId};
 use crate::stack::{self, Stack};
 use local::HttpStore;
+use std::time::Duration;
 use wschat_lambdas::dynamo::DynamoStore;
 use wschat_lambdas::gateway::ManagementGateway;
 use wschat_lambdas::store::{ConnectionStore, EitherStore, Filter, StoreError};
@@ -41,21 +42,21 @@ pub enum Backend {
 /// Where the command was told to act.
 pub enum Place<'a> {
     Aws(&'a AwsConfig),
-    /// A running `wschat dev`'s base URL.
-    Local(&'a str),
+    /// A running `wschat dev`'s base URL, and how long one call to it may take.
+    Local(&'a str, Duration),
 }
 
 /// The deployed stack, which must exist, or a running `wschat dev`.
 pub async fn resolve(id: &StackId, place: Place<'_>) -> Result<Target> {
     match place {
-        Place::Local(url) => resolve_local(id, url).await,
+        Place::Local(url, timeout) => resolve_local(id, url, timeout).await,
         Place::Aws(aws) => resolve_aws(id, aws).await,
     }
 }
 
-async fn resolve_local(id: &StackId, url: &str) -> Result<Target> {
+async fn resolve_local(id: &StackId, url: &str, timeout: Duration) -> Result<Target> {
     let credentials = crate::sandbox::credentials::load(url)?;
-    let store = HttpStore::new(url, &id.stage, credentials.clone());
+    let store = HttpStore::new(url, &id.stage, credentials.clone(), timeout);
     // Fail here, clearly, rather than on the first row.
     store
         .list(&Filter::All, None, 1)
@@ -76,6 +77,7 @@ async fn resolve_local(id: &StackId, url: &str) -> Result<Target> {
             ),
         )
         .behavior_version(aws_config::BehaviorVersion::latest())
+        .timeout_config(crate::aws::timeouts(timeout))
         .build();
     let endpoint = format!("{}/{}", url.trim_end_matches('/'), id.stage);
     Ok(Target {

@@ -2,13 +2,16 @@
 //! a route per action, and the stage.
 
 use super::{Change, Ctx, Resource, Stack};
-use crate::aws::{checked, or_absent};
+use crate::aws::{aws_error, checked, created, is_transient, or_absent};
 use crate::error::Result;
 use crate::spec::{routes, Function, Settings};
+use aws_config::retry::RetryConfig;
 use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
 use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType, RouteSettings};
 use futures_util::future::try_join_all;
 use std::collections::HashMap;
+use std::time::Duration;
+use wschat_lambdas::retry::Backoff;
 
 const API: &str = "websocket api";
 const INTEGRATION: &str = "integration";
@@ -16,25 +19,78 @@ const ROUTE: &str = "route";
 const STAGE: &str = "stage";
 const ROUTE_SELECTION: &str = "$request.body.action";
 
-/// The stack's API: found by name and tags, since API names are not unique.
-pub async fn find(stack: &Stack) -> Result<Option<Api>> {
+/// Every API with this stack's name and tags (names are not unique), the
+/// survivor first: the oldest, ties broken by id, so that every machine, and
+/// each of two deploys racing, picks the same one.
+pub async fn find_all(stack: &Stack) -> Result<Vec<Api>> {
     let name = stack.spec.api_name();
     let mut token = None;
+    let mut found = Vec::new();
     loop {
         let request = stack.clients.apigw.get_apis().set_next_token(token);
         let out = checked(request.send().await, "API Gateway GetApis", &name)?;
-        if let Some(api) = out.items.unwrap_or_default().into_iter().find(|a| {
+        found.extend(out.items.unwrap_or_default().into_iter().filter(|a| {
             a.name.as_deref() == Some(name.as_str())
                 && stack.spec.owns(&a.tags.clone().unwrap_or_default())
-        }) {
-            return Ok(Some(api));
-        }
+        }));
         match out.next_token {
             Some(next) => token = Some(next),
-            None => return Ok(None),
+            None => break,
+        }
+    }
+    found.sort_by(survivor_order);
+    Ok(found)
+}
+
+fn survivor_order(a: &Api, b: &Api) -> std::cmp::Ordering {
+    let created = |api: &Api| api.created_date.map(|d| (d.secs(), d.subsec_nanos()));
+    created(a)
+        .cmp(&created(b))
+        .then_with(|| a.api_id.cmp(&b.api_id))
+}
+
+/// The stack's API: the survivor, if there is any.
+pub async fn find(stack: &Stack) -> Result<Option<Api>> {
+    Ok(find_all(stack).await?.into_iter().next())
+}
+
+/// CreateApi has no idempotency token: a create whose reply was lost may
+/// have landed, and blindly retrying it makes a second API. So the SDK does
+/// not retry it; this loop looks for the API before every new attempt.
+async fn create_api(ctx: &Ctx<'_>) -> Result<Option<String>> {
+    let name = ctx.spec.api_name();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let request = ctx
+            .clients
+            .apigw
+            .create_api()
+            .name(&name)
+            .protocol_type(ProtocolType::Websocket)
+            .route_selection_expression(ROUTE_SELECTION)
+            .description(format!("wschat stack {}", ctx.spec.prefix()))
+            .set_tags(Some(ctx.spec.tags()))
+            .customize()
+            .config_override(
+                aws_sdk_apigatewayv2::config::Builder::default()
+                    .retry_config(RetryConfig::disabled()),
+            );
+        match request.send().await {
+            Ok(created) => return Ok(created.api_id),
+            Err(e) if is_transient(&e) && attempt < CREATE_ATTEMPTS => {
+                if let Some(api) = find(ctx).await? {
+                    return Ok(api.api_id);
+                }
+                tokio::time::sleep(CREATE_BACKOFF.delay(attempt)).await;
+            }
+            Err(e) => return Err(aws_error("API Gateway CreateApi", &name, &e)),
         }
     }
 }
+
+const CREATE_ATTEMPTS: u32 = 8;
+const CREATE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
 
 /// Returns the report and the API's id (`None` only in a dry run that would create it).
 pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<(Resource, Option<String>)> {
@@ -46,15 +102,15 @@ pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<(Resource, Option<String>)> {
             let Some(api) = find(ctx).await? else {
                 if !ctx.dry_run {
                     task.set("creating");
-                    let request = apigw
-                        .create_api()
-                        .name(&name)
-                        .protocol_type(ProtocolType::Websocket)
-                        .route_selection_expression(ROUTE_SELECTION)
-                        .description(format!("wschat stack {}", ctx.spec.prefix()))
-                        .set_tags(Some(ctx.spec.tags()));
-                    let created = checked(request.send().await, "API Gateway CreateApi", &name)?;
-                    id = created.api_id;
+                    id = create_api(ctx).await?;
+                    // Another deploy may have created one at the same time: both
+                    // keep the survivor (the loser's is deleted), and whoever
+                    // did not make it goes on as with an existing API.
+                    let survivor = find(ctx).await?.and_then(|a| a.api_id);
+                    if survivor.is_some() && survivor != id {
+                        id = survivor;
+                        return Ok(Change::Unchanged);
+                    }
                 }
                 return Ok(Change::Created);
             };
@@ -177,7 +233,7 @@ async fn ensure_route(
                     .api_id(api_id)
                     .route_key(key)
                     .set_target(target);
-                checked(request.send().await, "API Gateway CreateRoute", key)?;
+                created(request.send().await, "API Gateway CreateRoute", key)?;
             }
             (Change::Updated { .. }, Some((route_id, _))) => {
                 let request = apigw
@@ -309,7 +365,7 @@ pub async fn ensure_stage(
                     .auto_deploy(true)
                     .default_route_settings(throttling(settings))
                     .set_tags(Some(ctx.spec.tags()));
-                checked(request.send().await, "API Gateway CreateStage", &name)?;
+                created(request.send().await, "API Gateway CreateStage", &name)?;
             }
             return Ok(Change::Created);
         };
@@ -333,20 +389,39 @@ pub async fn ensure_stage(
 
 /// Deleting the API deletes its integrations, routes and stage with it.
 /// `find` only returns an API tagged as this stack's, so none is ever foreign.
-pub async fn delete(ctx: &Ctx<'_>) -> Result<Resource> {
-    let name = ctx.spec.api_name();
-    let api = find(ctx).await?;
-    let ownership = super::Ownership::of(api.as_ref(), |_| true);
-    ctx.remove(API, &name, std::future::ready(Ok(ownership)), async |_| {
-        let id = api.and_then(|a| a.api_id).unwrap_or_default();
+/// APIs of this stack beyond the survivor (a lost reply, two deploys at
+/// once): deleted by deploy, reported by status as extra.
+pub async fn remove_duplicates(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
+    let extras = find_all(ctx).await?.into_iter().skip(1);
+    try_join_all(extras.map(|api| delete_one(ctx, api))).await
+}
+
+async fn delete_one(ctx: &Ctx<'_>, api: Api) -> Result<Resource> {
+    let id = api.api_id.unwrap_or_default();
+    let label = format!("{} ({id})", ctx.spec.api_name());
+    let ours = std::future::ready(Ok(super::Ownership::Ours));
+    ctx.remove(API, &label, ours, async |_| {
         or_absent(
             ctx.clients.apigw.delete_api().api_id(&id).send().await,
             "API Gateway DeleteApi",
-            &name,
+            &label,
         )?;
         Ok(())
     })
     .await
+}
+
+/// Every API of this stack, duplicates included, in one pass.
+pub async fn delete(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
+    let all = find_all(ctx).await?;
+    if all.is_empty() {
+        let absent = std::future::ready(Ok(super::Ownership::Absent));
+        let name = ctx.spec.api_name();
+        return Ok(vec![
+            ctx.remove(API, &name, absent, async |_| Ok(())).await?,
+        ]);
+    }
+    try_join_all(all.into_iter().map(|api| delete_one(ctx, api))).await
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ pub async fn reconcile(
         api::ensure_api(ctx),
         secret::ensure(ctx, rotate_secret),
     )?;
+    let duplicates = api::remove_duplicates(ctx).await?;
     let role_created = role.change == Change::Created;
     let api_created = api.change == Change::Created;
     let id = api_id.as_deref();
@@ -76,6 +77,7 @@ pub async fn reconcile(
     resources.extend(fns);
     resources.extend(permissions);
     resources.push(api);
+    resources.extend(duplicates);
     resources.extend(integrations);
     resources.extend(routes);
     resources.push(stage);

@@ -2,7 +2,7 @@
 
 use super::package::Package;
 use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{aws_error, checked, or_absent};
+use crate::aws::{aws_error, checked, created, or_absent};
 use crate::error::{CliError, Result};
 use crate::progress::Task;
 use crate::spec::{Arch, Function, StackSpec};
@@ -173,13 +173,25 @@ fn role_not_ready<E: ProvideErrorMetadata>(e: &E) -> bool {
         })
 }
 
-/// Runs `call` until the role has propagated, backing off with jitter under a deadline.
+/// What a 409 ResourceConflictException means to a call.
+#[derive(Clone, Copy, PartialEq)]
+enum OnConflict {
+    /// A create: the function is there (a lost reply's retry, or another deploy).
+    Exists,
+    /// An update: another update is in progress; wait, then try again.
+    Retry,
+}
+
+/// Runs `call` until the role has propagated (and, for updates, until no
+/// other update is in progress), backing off with jitter under a deadline.
+/// `Ok(None)`: a create found the function already there.
 async fn while_role_propagates<T, E, F, Fut>(
     task: &Task,
     operation: &str,
     name: &str,
+    on_conflict: OnConflict,
     mut call: F,
-) -> Result<T>
+) -> Result<Option<T>>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<
@@ -191,8 +203,22 @@ where
     let started = tokio::time::Instant::now();
     let mut attempt = 0;
     loop {
-        match call().await {
-            Ok(out) => return Ok(out),
+        let answer = call().await;
+        let conflict = answer
+            .as_ref()
+            .err()
+            .and_then(|e| e.as_service_error())
+            .is_some_and(|e| e.code() == Some("ResourceConflictException"));
+        match answer {
+            Ok(out) => return Ok(Some(out)),
+            Err(_) if conflict && on_conflict == OnConflict::Exists => return Ok(None),
+            Err(_) if conflict && started.elapsed() < UPDATE_DEADLINE => {
+                attempt += 1;
+                task.set(format!(
+                    "another update is in progress; retrying (attempt {attempt})"
+                ));
+                tokio::time::sleep(backoff.delay(attempt)).await;
+            }
             Err(e)
                 if e.as_service_error().is_some_and(role_not_ready)
                     && started.elapsed() < IAM_PROPAGATION_DEADLINE =>
@@ -204,8 +230,31 @@ where
                 ));
                 tokio::time::sleep(backoff.delay(attempt)).await;
             }
-            Err(e) => return Err(aws_error(operation, name, e)),
+            Err(e) => return Err(aws_error(operation, name, &e)),
         }
+    }
+}
+
+/// Until the function is Active (a new one is Pending for a while) and no
+/// update is in progress.
+async fn wait_ready(ctx: &Ctx<'_>, name: &str, task: &Task) -> Result<()> {
+    task.set("waiting for the function to be active");
+    let waited = ctx
+        .clients
+        .lambda
+        .wait_until_function_active_v2()
+        .function_name(name)
+        .wait(UPDATE_DEADLINE)
+        .await;
+    match waited {
+        Ok(_) => wait_updated(ctx, name, task).await,
+        Err(WaiterError::OperationFailed(e)) => Err(aws_error(
+            "Lambda GetFunction (waiting for it to be active)",
+            name,
+            e.error(),
+        )),
+        Err(e) => Err(CliError::failed(format!("{name} did not become active: {e}"))
+            .with_hint("check the function in the Lambda console; `wschat deploy` continues where it stopped")),
     }
 }
 
@@ -235,11 +284,16 @@ async fn wait_updated(ctx: &Ctx<'_>, name: &str, task: &Task) -> Result<()> {
                 "Lambda could not apply the update to {name}: {reason}"
             )))
         }
-        Err(e) => Err(aws_error(
+        Err(WaiterError::OperationFailed(e)) => Err(aws_error(
             "Lambda GetFunction (waiting for an update)",
             name,
-            e,
+            e.error(),
         )),
+        Err(e) => Err(CliError::failed(format!(
+            "{name} did not finish updating within {} s: {e}",
+            UPDATE_DEADLINE.as_secs()
+        ))
+        .with_hint("run `wschat deploy` again; it continues where it stopped")),
     }
 }
 
@@ -252,31 +306,37 @@ async fn create(
     package: &Package,
 ) -> Result<()> {
     task.set("creating");
-    while_role_propagates(task, "Lambda CreateFunction", name, || {
-        ctx.clients
-            .lambda
-            .create_function()
-            .function_name(name)
-            .runtime(Runtime::Providedal2023)
-            .handler(HANDLER)
-            .role(&desired.role_arn)
-            .architectures(architecture(desired.arch))
-            .memory_size(desired.memory_mb)
-            .timeout(desired.timeout_s)
-            .environment(desired.environment())
-            .code(
-                FunctionCode::builder()
-                    .zip_file(Blob::new(package.zip.clone()))
-                    .build(),
-            )
-            .description(format!(
-                "wschat {} ({})",
-                function.name(),
-                ctx.spec.prefix()
-            ))
-            .set_tags(Some(ctx.spec.tags()))
-            .send()
-    })
+    while_role_propagates(
+        task,
+        "Lambda CreateFunction",
+        name,
+        OnConflict::Exists,
+        || {
+            ctx.clients
+                .lambda
+                .create_function()
+                .function_name(name)
+                .runtime(Runtime::Providedal2023)
+                .handler(HANDLER)
+                .role(&desired.role_arn)
+                .architectures(architecture(desired.arch))
+                .memory_size(desired.memory_mb)
+                .timeout(desired.timeout_s)
+                .environment(desired.environment())
+                .code(
+                    FunctionCode::builder()
+                        .zip_file(Blob::new(package.zip.clone()))
+                        .build(),
+                )
+                .description(format!(
+                    "wschat {} ({})",
+                    function.name(),
+                    ctx.spec.prefix()
+                ))
+                .set_tags(Some(ctx.spec.tags()))
+                .send()
+        },
+    )
     .await?;
     Ok(())
 }
@@ -297,36 +357,54 @@ async fn update(
                 "{name}: a new architecture needs the code built for it"
             ))
         })?;
+        // A function still Pending after its create, or InProgress after an update, refuses another update (409).
+        wait_ready(ctx, name, task).await?;
         task.set("uploading code");
-        let request = lambda
-            .update_function_code()
-            .function_name(name)
-            .zip_file(Blob::new(package.zip.clone()))
-            .architectures(architecture(desired.arch));
-        checked(request.send().await, "Lambda UpdateFunctionCode", name)?;
+        while_role_propagates(
+            task,
+            "Lambda UpdateFunctionCode",
+            name,
+            OnConflict::Retry,
+            || {
+                lambda
+                    .update_function_code()
+                    .function_name(name)
+                    .zip_file(Blob::new(package.zip.clone()))
+                    .architectures(architecture(desired.arch))
+                    .send()
+            },
+        )
+        .await?;
         wait_updated(ctx, name, task).await?;
     }
     if diff.needs_configuration() {
+        wait_ready(ctx, name, task).await?;
         task.set("updating configuration");
-        while_role_propagates(task, "Lambda UpdateFunctionConfiguration", name, || {
-            let mut update = lambda.update_function_configuration().function_name(name);
-            if diff.runtime {
-                update = update.runtime(Runtime::Providedal2023).handler(HANDLER);
-            }
-            if diff.role {
-                update = update.role(&desired.role_arn);
-            }
-            if diff.memory.is_some() {
-                update = update.memory_size(desired.memory_mb);
-            }
-            if diff.timeout.is_some() {
-                update = update.timeout(desired.timeout_s);
-            }
-            if diff.environment {
-                update = update.environment(desired.environment());
-            }
-            update.send()
-        })
+        while_role_propagates(
+            task,
+            "Lambda UpdateFunctionConfiguration",
+            name,
+            OnConflict::Retry,
+            || {
+                let mut update = lambda.update_function_configuration().function_name(name);
+                if diff.runtime {
+                    update = update.runtime(Runtime::Providedal2023).handler(HANDLER);
+                }
+                if diff.role {
+                    update = update.role(&desired.role_arn);
+                }
+                if diff.memory.is_some() {
+                    update = update.memory_size(desired.memory_mb);
+                }
+                if diff.timeout.is_some() {
+                    update = update.timeout(desired.timeout_s);
+                }
+                if diff.environment {
+                    update = update.environment(desired.environment());
+                }
+                update.send()
+            },
+        )
         .await?;
         wait_updated(ctx, name, task).await?;
     }
@@ -461,7 +539,7 @@ pub async fn ensure_permission(
             .action("lambda:InvokeFunction")
             .principal("apigateway.amazonaws.com")
             .source_arn(&wanted);
-        checked(request.send().await, "Lambda AddPermission", &name)?;
+        created(request.send().await, "Lambda AddPermission", &name)?;
         Ok(change)
     })
     .await

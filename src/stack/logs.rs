@@ -2,7 +2,7 @@
 //! it carries our tags and retention and teardown can remove it.
 
 use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{checked, or_absent};
+use crate::aws::{checked, created, or_absent};
 use crate::error::Result;
 use crate::spec::{Function, StackSpec, TAG_STACK};
 use aws_sdk_cloudwatchlogs::types::LogGroup;
@@ -116,7 +116,7 @@ pub async fn ensure(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
                     .create_log_group()
                     .log_group_name(&name)
                     .set_tags(Some(ctx.spec.tags()));
-                checked(
+                created(
                     request.send().await,
                     "CloudWatch Logs CreateLogGroup",
                     &name,

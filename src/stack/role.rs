@@ -1,7 +1,7 @@
 //! The functions' IAM role, trusted by Lambda, with one inline least-privilege policy.
 
 use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{checked, or_absent};
+use crate::aws::{checked, created, or_absent};
 use crate::error::Result;
 use aws_sdk_iam::types::{Role, Tag};
 use serde_json::Value;
@@ -67,7 +67,7 @@ pub async fn ensure_role(ctx: &Ctx<'_>) -> Result<Resource> {
                         ctx.spec.prefix()
                     ))
                     .set_tags(Some(tags.collect()));
-                checked(request.send().await, "IAM CreateRole", &name)?;
+                created(request.send().await, "IAM CreateRole", &name)?;
             }
             return Ok(Change::Created);
         };

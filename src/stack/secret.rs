@@ -3,7 +3,7 @@
 //! that leaves token mode has its secret deleted.
 
 use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{checked, or_absent};
+use crate::aws::{checked, created, or_absent};
 use crate::error::{CliError, Result};
 use aws_sdk_ssm::types::{ParameterType, ResourceTypeForTagging, Tag};
 use wschat_lambdas::auth::AuthMode;
@@ -94,8 +94,11 @@ pub async fn ensure(ctx: &Ctx<'_>, rotate: bool) -> Result<(Option<Resource>, Op
                             Tag::builder().key(k).value(v).build().expect("key and value are set")
                         });
                         let request = put().value(new_secret()?).set_tags(Some(tags.collect()));
-                        let answer = checked(request.send().await, "SSM PutParameter", &name)?;
-                        version = Some(answer.version);
+                        version = match created(request.send().await, "SSM PutParameter", &name)? {
+                            Some(answer) => Some(answer.version),
+                            // A lost reply's retry: the first attempt's secret stands.
+                            None => self::version(ctx).await?,
+                        };
                     }
                     Ok(Change::Created)
                 }

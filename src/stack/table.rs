@@ -3,7 +3,7 @@
 //! creates, converges and deletes it.
 
 use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{checked, or_absent};
+use crate::aws::{checked, created, or_absent};
 use crate::error::{CliError, Result};
 use crate::progress::Task;
 use aws_sdk_dynamodb::types::{
@@ -76,7 +76,8 @@ pub async fn create(client: &Client, table: &str, tags: HashMap<String, String>)
         .collect();
     tags.sort_by(|a, b| a.key.cmp(&b.key));
     let request = create.set_tags(Some(tags).filter(|t| !t.is_empty()));
-    checked(request.send().await, "DynamoDB CreateTable", table)?;
+    // Already there: a lost reply's retry, or a concurrent deploy; the caller waits for it either way.
+    created(request.send().await, "DynamoDB CreateTable", table)?;
     Ok(())
 }
 
@@ -92,7 +93,19 @@ pub async fn enable_ttl(client: &Client, table: &str) -> Result<()> {
                 .build()
                 .expect("name and flag are set"),
         );
-    checked(request.send().await, "DynamoDB UpdateTimeToLive", table)?;
+    match request.send().await {
+        // Another deploy of this stack got there first.
+        Err(e)
+            if e.as_service_error().is_some_and(|e| {
+                e.meta().code() == Some("ValidationException")
+                    && e.meta()
+                        .message()
+                        .is_some_and(|m| m.contains("already enabled"))
+            }) => {}
+        answer => {
+            checked(answer, "DynamoDB UpdateTimeToLive", table)?;
+        }
+    }
     Ok(())
 }
 
@@ -265,7 +278,7 @@ pub async fn ensure(ctx: &Ctx<'_>) -> Result<Resource> {
     let db = &ctx.clients.dynamodb;
     ctx.track(KIND, &name, async |task| {
         task.set("describing");
-        let Some(table) = describe(ctx).await? else {
+        let Some(mut table) = describe(ctx).await? else {
             if !ctx.dry_run {
                 task.set("creating");
                 create(db, &name, ctx.spec.tags()).await?;
@@ -274,6 +287,12 @@ pub async fn ensure(ctx: &Ctx<'_>) -> Result<Resource> {
             }
             return Ok(Change::Created);
         };
+        // Still being created or updated (another deploy at work): DynamoDB
+        // refuses changes until it settles, and its TTL may not be on yet.
+        if !ctx.dry_run && !settled(&table) {
+            wait_active(ctx, task).await?;
+            table = describe(ctx).await?.unwrap_or(table);
+        }
         if !ctx.spec.owns(&current_tags(ctx, &table).await?) {
             return Ok(Change::Foreign);
         }

@@ -29,7 +29,7 @@ impl TeardownReport {
 
 pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
     // The API goes first with its routes, so nothing invokes the functions while they go.
-    let api = api::delete(ctx).await?;
+    let apis = api::delete(ctx).await?;
     let (fns, log_groups, table, roles, secret) = tokio::try_join!(
         try_join_all(Function::ALL.map(|f| functions::delete(ctx, f))),
         try_join_all(Function::ALL.map(|f| logs::delete(ctx, f))),
@@ -37,7 +37,7 @@ pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
         role::delete(ctx),
         secret::delete(ctx),
     )?;
-    let mut resources = vec![api];
+    let mut resources = apis;
     resources.extend(fns);
     resources.extend(log_groups);
     resources.push(table);
@@ -49,10 +49,10 @@ pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
 /// Everything of this name and tags that still exists, by listing each service.
 pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
     let spec = &stack.spec;
-    let (fns, groups, api, role, table, secret) = tokio::try_join!(
+    let (fns, groups, apis, role, table, secret) = tokio::try_join!(
         functions::leftovers(stack),
         logs::leftovers(stack),
-        api::find(stack),
+        api::find_all(stack),
         role::ownership(stack),
         table::ownership(stack),
         secret::leftovers(stack),
@@ -60,8 +60,9 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
     let mut found = fns;
     found.extend(groups);
     found.extend(secret);
-    if api.is_some() {
-        found.push(format!("websocket api {}", spec.api_name()));
+    for api in apis {
+        let id = api.api_id.unwrap_or_default();
+        found.push(format!("websocket api {} ({id})", spec.api_name()));
     }
     if role == Ownership::Ours {
         found.push(format!("iam role {}", spec.role()));

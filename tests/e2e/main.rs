@@ -7,6 +7,7 @@ mod bootstrap;
 mod browser;
 mod deploy;
 mod dev;
+mod faults;
 mod identity;
 mod ops;
 mod store;

@@ -1,14 +1,17 @@
 //! What the tests and the benchmarks share. Real parts only:
 //!
 //! - [`moto`]: a moto server (PyPI `moto[server]`) on a free 127.0.0.1 port;
-//! - [`proxy`]: a recording proxy in front of it that sees what `wschat` sends;
+//! - [`proxy`]: a recording proxy in front of it that sees what `wschat` sends,
+//!   with [`realism`]: AWS's behaviours that moto lacks, and injected faults;
 //! - [`runtime_api`]: Lambda's Runtime API, so a built `bootstrap` runs as Lambda runs it;
 //! - [`package_zips`]: the three function zips, built by the real `wschat package`;
 //! - [`bench`](mod@bench): percentiles and result files for `cargo bench`.
 
 pub mod bench;
+pub mod campaign;
 pub mod moto;
 pub mod proxy;
+pub mod realism;
 pub mod runtime_api;
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,10 @@
 //! A recording, optionally delaying, HTTP proxy in front of moto. It sees what
 //! `wschat` really sends: which AWS operations, which of them write, and when.
-//! It can also kill a process when a given write arrives, to interrupt a deploy.
+//! It can also kill a process when a given write arrives, to interrupt a deploy,
+//! lose the reply of chosen operations (the request is applied upstream, the
+//! answer never comes back), and stall everything (a dead endpoint).
 
+use crate::realism::{self, Fault, Faults, Realism, World};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -25,9 +28,15 @@ struct Settings {
     delay: Duration,
     /// (pid, n): SIGKILL `pid` when the n-th write arrives, before forwarding it.
     kill_at_write: Option<(u32, usize)>,
+    /// Operations whose next reply is lost, once each.
+    lose_reply: Vec<String>,
+    /// Accept requests and never answer them.
+    stall: bool,
 }
 
 struct Shared {
+    world: Mutex<World>,
+    faults: Mutex<Option<Faults>>,
     upstream: String,
     client: Client<HttpConnector, Body>,
     calls: Mutex<Vec<Call>>,
@@ -96,8 +105,15 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         .unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let (service, operation, write) = classify(parts.method.as_str(), &path, &parts.headers, &body);
-    let (delay, kill) = {
+    let (delay, kill, lose, stall) = {
         let mut settings = shared.settings.lock().unwrap();
+        let lose = match settings.lose_reply.iter().position(|op| *op == operation) {
+            Some(i) => {
+                settings.lose_reply.remove(i);
+                true
+            }
+            None => false,
+        };
         let kill = if write {
             let mut seen = shared.writes_seen.lock().unwrap();
             *seen += 1;
@@ -111,14 +127,56 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         } else {
             None
         };
-        (settings.delay, kill)
+        (settings.delay, kill, lose, settings.stall)
     };
+    if stall {
+        std::future::pending::<()>().await;
+    }
     if let Some(pid) = kill {
         let _ = std::process::Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .status();
     }
     tokio::time::sleep(delay).await;
+    let seen = realism::Request {
+        service: &service,
+        operation: &operation,
+        method: parts.method.as_str(),
+        path: &path,
+        body: &body,
+    };
+    let fault = shared.faults.lock().unwrap().and_then(|f| f.pick());
+    let record = |shared: &Shared| {
+        shared.calls.lock().unwrap().push(Call {
+            service: service.clone(),
+            operation: operation.clone(),
+            write,
+            started,
+            finished: Instant::now(),
+        })
+    };
+    match fault {
+        Some(Fault::ServerError) => {
+            record(&shared);
+            let status = if fastrand::bool() { 500 } else { 503 };
+            return realism::service_error(&service, status, "InternalFailure", "injected fault");
+        }
+        Some(Fault::Throttled) => {
+            record(&shared);
+            return realism::throttled(&service);
+        }
+        Some(Fault::Reset) => {
+            record(&shared);
+            return realism::connection_reset();
+        }
+        Some(Fault::Stall) => std::future::pending::<()>().await,
+        _ => {}
+    }
+    let refusal = shared.world.lock().unwrap().refuse(&seen);
+    if let Some(refusal) = refusal {
+        record(&shared);
+        return refusal;
+    }
     let uri = format!(
         "{}{}",
         shared.upstream,
@@ -128,36 +186,40 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             .map(|p| p.as_str())
             .unwrap_or("/")
     );
-    let mut upstream = axum::http::Request::builder().method(parts.method).uri(uri);
+    let mut upstream = axum::http::Request::builder().method(parts.method.clone()).uri(uri);
     for (name, value) in &parts.headers {
         upstream = upstream.header(name, value);
     }
     let response = shared
         .client
-        .request(upstream.body(Body::from(body)).unwrap())
+        .request(upstream.body(Body::from(body.clone())).unwrap())
         .await;
     let response = match response {
         Ok(r) => {
-            let (parts, body) = r.into_parts();
-            let bytes = body
+            let (mut answer, body) = r.into_parts();
+            let mut bytes = body
                 .collect()
                 .await
-                .map(|b| b.to_bytes())
+                .map(|b| b.to_bytes().to_vec())
                 .unwrap_or_default();
-            Response::from_parts(parts, Body::from(bytes))
+            shared
+                .world
+                .lock()
+                .unwrap()
+                .answered(&seen, answer.status.as_u16(), &mut bytes);
+            answer.headers.remove("content-length");
+            Response::from_parts(answer, Body::from(bytes))
         }
         Err(e) => Response::builder()
             .status(502)
             .body(Body::from(e.to_string()))
             .unwrap(),
     };
-    shared.calls.lock().unwrap().push(Call {
-        service,
-        operation,
-        write,
-        started,
-        finished: Instant::now(),
-    });
+    record(&shared);
+    if lose || fault == Some(Fault::LostReply) {
+        // Applied upstream; the caller waits until its own timeout gives up.
+        std::future::pending::<()>().await;
+    }
     response
 }
 
@@ -169,6 +231,8 @@ impl Proxy {
             calls: Mutex::default(),
             writes_seen: Mutex::default(),
             settings: Mutex::default(),
+            world: Mutex::default(),
+            faults: Mutex::default(),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -187,6 +251,33 @@ impl Proxy {
     pub fn kill_at_write(&self, pid: u32, n: usize) {
         *self.shared.writes_seen.lock().unwrap() = 0;
         self.shared.settings.lock().unwrap().kill_at_write = Some((pid, n));
+    }
+
+    /// Loses the reply of the next call of each operation (as the proxy names
+    /// it: `CreateTable`, `CreateRole`, `POST /v2/apis`, ...).
+    pub fn lose_replies(&self, operations: &[&str]) {
+        let mut settings = self.shared.settings.lock().unwrap();
+        settings.lose_reply = operations.iter().map(|s| (*s).to_owned()).collect();
+    }
+
+    /// Operations whose reply is still to be lost.
+    pub fn replies_left_to_lose(&self) -> Vec<String> {
+        self.shared.settings.lock().unwrap().lose_reply.clone()
+    }
+
+    /// From now on, moto behaves like AWS where the tests need it to ([`Realism`]).
+    pub fn realistic(&self, realism: Realism) {
+        self.shared.world.lock().unwrap().realism = Some(realism);
+    }
+
+    /// From now on, a share of requests meets a fault ([`Faults`]); `None` ends them.
+    pub fn faults(&self, faults: Option<Faults>) {
+        *self.shared.faults.lock().unwrap() = faults;
+    }
+
+    /// From now on, accepts every request and never answers.
+    pub fn stall(&self) {
+        self.shared.settings.lock().unwrap().stall = true;
     }
 
     /// The calls since the last `take`.

@@ -1,0 +1,212 @@
+//! A bad network between wschat and AWS: replies lost after the request was
+//! applied, endpoints that never answer, two deploys of one stack at once.
+
+use crate::harness::{lambda_zips, run, wschat, wschat_aws, Run};
+use std::time::{Duration, Instant};
+use wschat_test_support::moto::{unique, Moto};
+use wschat_test_support::proxy::Proxy;
+
+async fn apis_named(name: &str) -> usize {
+    let sdk = Moto::shared().sdk_config().await;
+    let apis = aws_sdk_apigatewayv2::Client::new(&sdk)
+        .get_apis()
+        .send()
+        .await
+        .unwrap();
+    let prefix = format!("{name}-dev");
+    apis.items()
+        .iter()
+        .filter(|a| a.name.as_deref() == Some(prefix.as_str()))
+        .count()
+}
+
+fn command(endpoint: &str, name: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = wschat_aws(endpoint, name);
+    cmd.args(args);
+    cmd
+}
+
+fn deploy_args(extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["deploy", "--prebuilt"].map(String::from).to_vec();
+    args.push(lambda_zips().display().to_string());
+    args.extend([
+        "--web-client".to_owned(),
+        std::env::temp_dir()
+            .join(unique("page"))
+            .display()
+            .to_string(),
+    ]);
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
+async fn wschat_run(endpoint: &str, name: &str, args: &[String]) -> Run {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(command(endpoint, name, &args)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_reply_on_every_kind_of_create_converges_in_one_run() {
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let name = unique("lost");
+    let creates = [
+        "CreateTable",
+        "CreateLogGroup",
+        "CreateRole",
+        "PutParameter",
+        "POST /2015-03-31/functions",
+        "POST /v2/apis",
+    ];
+    proxy.lose_replies(&creates);
+    let out = wschat_run(
+        &proxy.endpoint,
+        &name,
+        &deploy_args(&["--auth", "token", "--request-timeout", "6s"]),
+    )
+    .await;
+    assert_eq!(
+        out.code, 0,
+        "one run converges:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(
+        proxy.replies_left_to_lose(),
+        Vec::<String>::new(),
+        "every create lost a reply"
+    );
+    assert_eq!(
+        apis_named(&name).await,
+        1,
+        "CreateApi's lost reply left one API"
+    );
+
+    let status = wschat_run(
+        &proxy.endpoint,
+        &name,
+        &["status".into(), "--auth".into(), "token".into()],
+    )
+    .await;
+    assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    let down = wschat_run(&proxy.endpoint, &name, &["teardown".into(), "--yes".into()]).await;
+    assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_deploys_of_one_stack_at_once_leave_one_stack() {
+    let moto = Moto::shared();
+    let name = unique("twice");
+    let args = deploy_args(&[]);
+    let (a, b) = tokio::join!(
+        wschat_run(&moto.endpoint, &name, &args),
+        wschat_run(&moto.endpoint, &name, &args)
+    );
+    for out in [&a, &b] {
+        assert_eq!(
+            out.code, 0,
+            "both jobs succeed:\n{}\n{}",
+            out.stdout, out.stderr
+        );
+    }
+    assert_eq!(apis_named(&name).await, 1, "no duplicate API is left");
+    let url = |out: &Run| {
+        out.stdout
+            .lines()
+            .find(|l| l.contains("wss://"))
+            .map(str::to_owned)
+    };
+    assert_eq!(url(&a), url(&b), "both print the same URL");
+    let status = wschat_run(&moto.endpoint, &name, &["status".into()]).await;
+    assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    let down = wschat_run(&moto.endpoint, &name, &["teardown".into(), "--yes".into()]).await;
+    assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
+}
+
+/// Runs a command that must fail within the timeout, clearly.
+async fn fails_in_time(mut cmd: std::process::Command, what: &str) {
+    let started = Instant::now();
+    let out = run({
+        cmd.args(["--request-timeout", "2s"]);
+        cmd
+    })
+    .await;
+    let took = started.elapsed();
+    assert_ne!(out.code, 0, "{what}: {}", out.stdout);
+    assert!(took < Duration::from_secs(12), "{what} took {took:?}");
+    let said = out.stderr.to_lowercase();
+    assert!(
+        said.contains("within") || said.contains("timed out") || said.contains("timeout"),
+        "{what} says it gave up waiting: {}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_endpoint_fails_every_command_within_the_timeout() {
+    let proxy = Proxy::start(&Moto::shared().endpoint).await;
+    proxy.stall();
+    let name = unique("stall");
+    let zips = lambda_zips().display().to_string();
+    for args in [
+        vec!["status"],
+        vec!["deploy", "--prebuilt", zips.as_str()],
+        vec!["teardown", "--yes"],
+        vec!["connections"],
+        vec!["broadcast", "hello"],
+        vec!["logs"],
+        vec!["token", "--user", "ada"],
+    ] {
+        fails_in_time(command(&proxy.endpoint, &name, &args), &args.join(" ")).await;
+    }
+
+    // A sandbox that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = wschat_test_support::dev_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("dev-{port}.env")),
+        "AWS_ACCESS_KEY_ID=ASBX\nAWS_SECRET_ACCESS_KEY=s\n",
+    )
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for args in [
+        vec!["status"],
+        vec!["connections"],
+        vec!["broadcast", "hello"],
+        vec!["logs"],
+        vec!["token", "--user", "ada"],
+    ] {
+        let mut cmd = wschat();
+        cmd.args(&args).args(["--local", &url]);
+        fails_in_time(cmd, &format!("{} --local", args.join(" "))).await;
+    }
+    drop(silent);
+}
+
+/// The campaign's short form: AWS's behaviours on, a fifth of all requests
+/// faulty, three fresh stacks deployed, redeployed and torn down. The long
+/// form is `cargo bench --bench faults`.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_cycles_at_a_fifth_of_requests_faulty_all_converge_in_one_run() {
+    use wschat_test_support::realism::{Faults, Realism};
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint).await;
+    proxy.realistic(Realism::default());
+    proxy.faults(Some(Faults { rate: 0.2 }));
+    let bin: &std::path::Path = env!("CARGO_BIN_EXE_wschat").as_ref();
+    for i in 0..3 {
+        let name = unique(&format!("camp{i}"));
+        let cycle = tokio::task::block_in_place(|| {
+            wschat_test_support::campaign::cycle(
+                bin,
+                &proxy,
+                &moto.endpoint,
+                lambda_zips(),
+                &name,
+                "6s",
+            )
+        });
+        assert!(cycle.clean(), "cycle {i}: {cycle:#?}");
+    }
+}

@@ -1,0 +1,387 @@
+//! What AWS does that moto does not, played by the proxy in front of moto,
+//! so the tests meet AWS's behaviour; and a fault injector on top.
+//!
+//! - IAM propagation: Lambda cannot assume a role younger than
+//!   [`Realism::iam_propagation`] (400 InvalidParameterValueException).
+//! - Lambda: a function is `Pending` after its create and `InProgress` after an
+//!   update for [`Realism::lambda_settle`]; another update meanwhile gets 409
+//!   ResourceConflictException.
+//! - API Gateway's control plane answers 429 TooManyRequestsException above
+//!   [`Realism::apigw_per_second`].
+//! - DynamoDB: a table stays CREATING (its indexes too) for
+//!   [`Realism::table_settle`]; updates meanwhile get ResourceInUseException.
+//! - [`Faults`]: a share of requests gets a 500/503, the service's own
+//!   throttling error, a dropped connection, a lost reply (applied, never
+//!   answered) or a stall (never applied, never answered).
+//!
+//! Errors are in each service's wire format, as the SDK parses them.
+
+use axum::body::Body;
+use axum::response::Response;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Realism {
+    pub iam_propagation: Duration,
+    pub lambda_settle: Duration,
+    pub apigw_per_second: usize,
+    pub table_settle: Duration,
+}
+
+impl Default for Realism {
+    /// Short windows, so the tests meet each behaviour without waiting long.
+    fn default() -> Self {
+        Realism {
+            iam_propagation: Duration::from_secs(3),
+            lambda_settle: Duration::from_millis(1500),
+            apigw_per_second: 10,
+            table_settle: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a request meets, chosen before it is forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    ServerError,
+    Throttled,
+    /// The connection drops before the request reaches the service.
+    Reset,
+    /// Applied by the service; the reply never arrives.
+    LostReply,
+    /// Never applied, never answered.
+    Stall,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Faults {
+    /// Share of requests that meet a fault, 0.0 to 1.0.
+    pub rate: f64,
+}
+
+impl Faults {
+    pub fn pick(&self) -> Option<Fault> {
+        if fastrand::f64() >= self.rate {
+            return None;
+        }
+        Some(match fastrand::u8(0..5) {
+            0 => Fault::ServerError,
+            1 => Fault::Throttled,
+            2 => Fault::Reset,
+            3 => Fault::LostReply,
+            _ => Fault::Stall,
+        })
+    }
+}
+
+/// One request as the realism layer sees it.
+pub struct Request<'a> {
+    pub service: &'a str,
+    pub operation: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub body: &'a [u8],
+}
+
+impl Request<'_> {
+    fn json(&self) -> Value {
+        serde_json::from_slice(self.body).unwrap_or(Value::Null)
+    }
+
+    fn form(&self, key: &str) -> Option<String> {
+        String::from_utf8_lossy(self.body)
+            .split('&')
+            .find_map(|kv| {
+                let value = kv.strip_prefix(key)?.strip_prefix('=')?;
+                Some(percent_decode(value))
+            })
+    }
+
+    /// `/2015-03-31/functions/{name}[/...]`: the function and what follows.
+    fn lambda_function(&self) -> Option<(String, &str)> {
+        let rest = self.path.strip_prefix("/2015-03-31/functions/")?;
+        let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        Some((percent_decode(name), tail))
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.replace('+', " ").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An error in the service's own wire format.
+pub fn service_error(service: &str, status: u16, code: &str, message: &str) -> Response {
+    let builder = Response::builder().status(status);
+    match service {
+        "iam" | "sts" => builder.header("content-type", "text/xml").body(Body::from(format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+        ))),
+        "dynamodb" => builder
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(Body::from(
+                serde_json::json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{code}"), "message": message}).to_string(),
+            )),
+        "logs" | "ssm" => builder
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(Body::from(serde_json::json!({"__type": code, "message": message}).to_string())),
+        // REST JSON: Lambda, API Gateway.
+        _ => builder
+            .header("content-type", "application/json")
+            .header("x-amzn-errortype", code)
+            .body(Body::from(serde_json::json!({"Type": "User", "message": message}).to_string())),
+    }
+    .expect("a valid response")
+}
+
+/// A body that fails at once: hyper cuts the connection after the status
+/// line, and the client sees the connection drop mid-answer.
+struct Broken;
+
+impl http_body::Body for Broken {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset");
+        std::task::Poll::Ready(Some(Err(reset)))
+    }
+}
+
+/// The connection drops before an answer arrives; nothing was applied.
+pub fn connection_reset() -> Response {
+    Response::builder()
+        .status(200)
+        .header("content-length", "1024")
+        .body(Body::new(Broken))
+        .expect("a valid response")
+}
+
+/// The throttling error each service sends.
+pub fn throttled(service: &str) -> Response {
+    match service {
+        "iam" | "sts" => service_error(service, 400, "Throttling", "Rate exceeded"),
+        "lambda" => service_error(service, 429, "TooManyRequestsException", "Rate exceeded"),
+        "apigateway" => service_error(
+            service,
+            429,
+            "TooManyRequestsException",
+            "Too Many Requests",
+        ),
+        _ => service_error(service, 400, "ThrottlingException", "Rate exceeded"),
+    }
+}
+
+/// The state that makes moto behave like AWS.
+#[derive(Default)]
+pub struct World {
+    pub realism: Option<Realism>,
+    roles: HashMap<String, Instant>,
+    /// Function name → until when it is busy, and its State meanwhile
+    /// (`Pending` after a create, `Active` after an update; the update is `InProgress`).
+    functions: HashMap<String, (Instant, &'static str)>,
+    tables: HashMap<String, Instant>,
+    apigw_calls: VecDeque<Instant>,
+}
+
+impl World {
+    /// A refusal AWS would send instead of applying the request.
+    pub fn refuse(&mut self, request: &Request<'_>) -> Option<Response> {
+        let realism = self.realism.clone()?;
+        let now = Instant::now();
+        if request.service == "apigateway" {
+            while self
+                .apigw_calls
+                .front()
+                .is_some_and(|t| now - *t > Duration::from_secs(1))
+            {
+                self.apigw_calls.pop_front();
+            }
+            if self.apigw_calls.len() >= realism.apigw_per_second {
+                return Some(throttled("apigateway"));
+            }
+            self.apigw_calls.push_back(now);
+        }
+        if request.service == "lambda" {
+            let role_too_young = || {
+                let role = request.json()["Role"]
+                    .as_str()?
+                    .rsplit('/')
+                    .next()?
+                    .to_owned();
+                let born = self.roles.get(&role)?;
+                (now - *born < realism.iam_propagation).then_some(())
+            };
+            let creates = request.method == "POST" && request.path == "/2015-03-31/functions";
+            if let Some((name, tail)) = request.lambda_function() {
+                let updates =
+                    request.method == "PUT" && (tail == "code" || tail == "configuration");
+                if updates
+                    && self
+                        .functions
+                        .get(&name)
+                        .is_some_and(|(until, _)| now < *until)
+                {
+                    return Some(service_error(
+                        "lambda",
+                        409,
+                        "ResourceConflictException",
+                        &format!("The operation cannot be performed at this time. An update is in progress for resource: {name}"),
+                    ));
+                }
+                if updates && tail == "configuration" && role_too_young().is_some() {
+                    return Some(cannot_assume());
+                }
+            }
+            if creates && role_too_young().is_some() {
+                return Some(cannot_assume());
+            }
+        }
+        if request.service == "dynamodb"
+            && matches!(request.operation, "UpdateTable" | "UpdateTimeToLive")
+        {
+            let table = request.json()["TableName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if self.tables.get(&table).is_some_and(|until| now < *until) {
+                return Some(service_error(
+                    "dynamodb",
+                    400,
+                    "ResourceInUseException",
+                    &format!("Attempt to change a resource which is still in use: Table is being created: {table}"),
+                ));
+            }
+        }
+        None
+    }
+
+    /// Records what a successful request started, and rewrites answers to
+    /// show the states moto skips.
+    pub fn answered(&mut self, request: &Request<'_>, status: u16, body: &mut Vec<u8>) {
+        let Some(realism) = self.realism.clone() else {
+            return;
+        };
+        if !(200..300).contains(&status) {
+            return;
+        }
+        let now = Instant::now();
+        match (request.service, request.operation) {
+            ("iam", "CreateRole") => {
+                if let Some(role) = request.form("RoleName") {
+                    self.roles.insert(role, now);
+                }
+            }
+            ("dynamodb", "CreateTable") => {
+                let table = request.json()["TableName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                self.tables.insert(table, now + realism.table_settle);
+                rewrite(body, |v| {
+                    set_table_status(&mut v["TableDescription"], "CREATING")
+                });
+            }
+            ("dynamodb", "DescribeTable") => {
+                let table = request.json()["TableName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if self.tables.get(&table).is_some_and(|until| now < *until) {
+                    rewrite(body, |v| set_table_status(&mut v["Table"], "CREATING"));
+                }
+            }
+            ("lambda", _) => {
+                let creates = request.method == "POST" && request.path == "/2015-03-31/functions";
+                let function = request.lambda_function();
+                let updates = request.method == "PUT"
+                    && function
+                        .as_ref()
+                        .is_some_and(|(_, tail)| *tail == "code" || *tail == "configuration");
+                if creates {
+                    let name = request.json()["FunctionName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    self.functions
+                        .insert(name, (now + realism.lambda_settle, "Pending"));
+                    rewrite(body, |v| set_function_state(v, "Pending", "InProgress"));
+                } else if let (true, Some((name, _))) = (updates, &function) {
+                    self.functions
+                        .insert(name.clone(), (now + realism.lambda_settle, "Active"));
+                    rewrite(body, |v| set_function_state(v, "Active", "InProgress"));
+                } else if let (Some((name, _)), "GET") = (&function, request.method) {
+                    if let Some((_, state)) =
+                        self.functions.get(name).filter(|(until, _)| now < *until)
+                    {
+                        rewrite(body, |v| {
+                            let config = if v.get("Configuration").is_some() {
+                                &mut v["Configuration"]
+                            } else {
+                                v
+                            };
+                            set_function_state(config, state, "InProgress");
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn cannot_assume() -> Response {
+    service_error(
+        "lambda",
+        400,
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
+    )
+}
+
+fn rewrite(body: &mut Vec<u8>, change: impl FnOnce(&mut Value)) {
+    if let Ok(mut value) = serde_json::from_slice::<Value>(body) {
+        change(&mut value);
+        *body = value.to_string().into_bytes();
+    }
+}
+
+fn set_table_status(table: &mut Value, status: &str) {
+    if !table.is_object() {
+        return;
+    }
+    table["TableStatus"] = status.into();
+    if let Some(indexes) = table
+        .get_mut("GlobalSecondaryIndexes")
+        .and_then(Value::as_array_mut)
+    {
+        for index in indexes {
+            index["IndexStatus"] = status.into();
+        }
+    }
+}
+
+fn set_function_state(config: &mut Value, state: &str, update: &str) {
+    if config.is_object() {
+        config["State"] = state.into();
+        config["LastUpdateStatus"] = update.into();
+    }
+}
