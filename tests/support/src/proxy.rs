@@ -186,7 +186,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             .map(|p| p.as_str())
             .unwrap_or("/")
     );
-    let mut upstream = axum::http::Request::builder().method(parts.method.clone()).uri(uri);
+    let mut upstream = axum::http::Request::builder()
+        .method(parts.method.clone())
+        .uri(uri);
     for (name, value) in &parts.headers {
         upstream = upstream.header(name, value);
     }
