@@ -58,7 +58,8 @@ pub struct Clients {
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
-    pub ssm: aws_sdk_ssm::Client,
+    /// How long one call may take, retries included (`--request-timeout`).
+    pub timeout: Duration,
     pub region: String,
 }
 
@@ -103,7 +104,7 @@ pub async fn connect(config: &AwsConfig) -> Result<Clients> {
         apigw: aws_sdk_apigatewayv2::Client::new(&sdk),
         logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
         sts: aws_sdk_sts::Client::new(&sdk),
-        ssm: aws_sdk_ssm::Client::new(&sdk),
+        timeout: config.timeout,
         region,
         sdk,
     })
@@ -127,11 +128,11 @@ pub fn set_verbose(on: bool) {
     VERBOSE.store(on, Ordering::Relaxed);
 }
 
-const UNREACHABLE_HINT: &str =
+pub const UNREACHABLE_HINT: &str =
     "could not reach AWS: check the network, --region and --endpoint-url (or raise --request-timeout)";
 
 /// What to do about a service's error, chosen by its code.
-fn hint_for_code(code: &str) -> Option<&'static str> {
+pub fn hint_for_code(code: &str) -> Option<&'static str> {
     Some(match code {
         "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
             "your credentials have expired: refresh them (e.g. `aws sso login`) and run the command again"
@@ -231,11 +232,7 @@ fn is_not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
     matches!(
         e.code(),
         Some(
-            "ResourceNotFoundException"
-                | "NoSuchEntity"
-                | "NotFoundException"
-                | "ResourceNotFound"
-                | "ParameterNotFound"
+            "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ResourceNotFound"
         )
     )
 }
@@ -268,7 +265,6 @@ fn is_already_exists<E: ProvideErrorMetadata>(e: &E) -> bool {
                 | "EntityAlreadyExists"
                 | "ResourceInUseException"
                 | "ResourceConflictException"
-                | "ParameterAlreadyExists"
                 | "ConflictException"
         )
     )
@@ -290,5 +286,71 @@ where
         Ok(out) => Ok(Some(out)),
         Err(e) if e.as_service_error().is_some_and(is_already_exists) => Ok(None),
         Err(e) => Err(aws_error(operation, resource, &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_lambda::operation::get_function::GetFunctionError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service(code: &str, message: &str, status: u16) -> SdkError<GetFunctionError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        let raw = HttpResponse::new(
+            StatusCode::try_from(status).unwrap(),
+            SdkBody::from("a long raw body"),
+        );
+        SdkError::service_error(GetFunctionError::generic(meta), raw)
+    }
+
+    #[test]
+    fn an_aws_error_is_one_line_with_a_hint_chosen_by_its_kind() {
+        let err = aws_error(
+            "Lambda GetFunction",
+            "chat-dev-connect",
+            &service(
+                "AccessDeniedException",
+                "not allowed: lambda:GetFunction",
+                403,
+            ),
+        );
+        let report = err.report();
+        assert!(report.starts_with(
+            "error: Lambda GetFunction on chat-dev-connect failed: AccessDeniedException: not allowed: lambda:GetFunction\n  hint: the credentials lack a permission"
+        ), "{report}");
+        assert!(
+            !report.contains("raw body"),
+            "the raw response only with -v"
+        );
+
+        // A message that mentions connections is not a network failure.
+        let conflict = aws_error(
+            "Lambda GetFunction",
+            "f",
+            &service("ResourceConflictException", "connection ids differ", 409),
+        );
+        assert!(!conflict.report().contains("hint"), "{}", conflict.report());
+
+        let timeout: SdkError<GetFunctionError, HttpResponse> = SdkError::timeout_error("slow");
+        let report = aws_error("Lambda GetFunction", "f", &timeout).report();
+        assert!(
+            report.contains("no answer within the timeout")
+                && report.contains("could not reach AWS"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn transient_failures_are_told_apart_from_final_ones() {
+        assert!(is_transient(&service("InternalFailure", "", 500)));
+        assert!(is_transient(&service("TooManyRequestsException", "", 429)));
+        assert!(is_transient(&service("ThrottlingException", "", 400)));
+        assert!(!is_transient(&service("AccessDeniedException", "", 403)));
+        assert!(is_transient(
+            &SdkError::<GetFunctionError, HttpResponse>::timeout_error("slow")
+        ));
     }
 }

@@ -1,14 +1,25 @@
 //! Token mode's signing secret: an SSM SecureString parameter only this
 //! stack's connect function may read. Other modes have none, and a stack
 //! that leaves token mode has its secret deleted.
+//!
+//! SSM is reached through the chat's own small signed client
+//! ([`wschat_lambdas::auth::ssm::Ssm`]), with the CLI's retries and timeout.
 
 use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{checked, created, or_absent};
+use crate::aws::hint_for_code;
 use crate::error::{CliError, Result};
-use aws_sdk_ssm::types::{ParameterType, ResourceTypeForTagging, Tag};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use wschat_lambdas::auth::ssm::{Ssm, SsmError};
 use wschat_lambdas::auth::AuthMode;
+use wschat_lambdas::retry::Backoff;
 
 const KIND: &str = "secret";
+const ATTEMPTS: u32 = 8;
+const RETRY: Backoff = Backoff::new(
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_secs(5),
+);
 
 /// A fresh secret: 32 random bytes from the OS, base64url. The HMAC key is
 /// the parameter's text itself, so a backend can use the value as it reads it.
@@ -23,36 +34,120 @@ fn new_secret() -> Result<String> {
         .to_owned())
 }
 
+fn client(stack: &Stack) -> Ssm {
+    Ssm::new(stack.clients.sdk.clone(), stack.clients.timeout / 3)
+}
+
+/// One SSM call with the control plane's retries, all within the timeout;
+/// the failure on one line, as every AWS error is.
+async fn call(stack: &Stack, operation: &str, input: Value) -> Result<Result<Value, SsmError>> {
+    let name = stack.spec.token_parameter();
+    let ssm = client(stack);
+    let attempts = async {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match ssm.call(operation, &input).await {
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    tokio::time::sleep(RETRY.delay(attempt)).await
+                }
+                answer => return answer,
+            }
+        }
+    };
+    tokio::time::timeout(stack.clients.timeout, attempts)
+        .await
+        .map_err(|_| {
+            failed(
+                operation,
+                &name,
+                &SsmError {
+                    status: 0,
+                    code: "NoAnswer".into(),
+                    message: "no answer within the timeout".into(),
+                },
+            )
+        })
+}
+
+fn failed(operation: &str, name: &str, e: &SsmError) -> CliError {
+    let err = CliError::failed(format!("SSM {operation} on {name} failed: {e}"));
+    match (e.code.as_str(), hint_for_code(&e.code)) {
+        ("NoAnswer", _) => err.with_hint(crate::aws::UNREACHABLE_HINT),
+        (_, Some(hint)) => err.with_hint(hint),
+        _ => err,
+    }
+}
+
+/// The answer, with `missing` as `None` and anything else as an error.
+async fn call_or(
+    stack: &Stack,
+    operation: &str,
+    input: Value,
+    missing: &str,
+) -> Result<Option<Value>> {
+    match call(stack, operation, input).await? {
+        Ok(answer) => Ok(Some(answer)),
+        Err(e) if e.code == missing => Ok(None),
+        Err(e) => Err(failed(operation, &stack.spec.token_parameter(), &e)),
+    }
+}
+
 /// The parameter's current version, or `None` when there is none.
 async fn version(stack: &Stack) -> Result<Option<i64>> {
-    let name = stack.spec.token_parameter();
-    let request = stack.clients.ssm.get_parameter().name(&name);
-    let answer = or_absent(request.send().await, "SSM GetParameter", &name)?;
-    Ok(answer.and_then(|a| a.parameter).map(|p| p.version))
+    let input = json!({ "Name": stack.spec.token_parameter() });
+    let answer = call_or(stack, "GetParameter", input, "ParameterNotFound").await?;
+    Ok(answer.and_then(|a| a["Parameter"]["Version"].as_i64()))
 }
 
 async fn ownership(stack: &Stack) -> Result<Ownership> {
     if version(stack).await?.is_none() {
         return Ok(Ownership::Absent);
     }
-    let name = stack.spec.token_parameter();
-    let request = stack
-        .clients
-        .ssm
-        .list_tags_for_resource()
-        .resource_type(ResourceTypeForTagging::Parameter)
-        .resource_id(&name);
-    let tags = checked(request.send().await, "SSM ListTagsForResource", &name)?;
-    let tags = tags
-        .tag_list()
+    let input = json!({ "ResourceType": "Parameter", "ResourceId": stack.spec.token_parameter() });
+    let answer = call_or(stack, "ListTagsForResource", input, "InvalidResourceId").await?;
+    let tags: HashMap<String, String> = answer
+        .and_then(|a| a["TagList"].as_array().cloned())
+        .unwrap_or_default()
         .iter()
-        .map(|t| (t.key.clone(), t.value.clone()))
+        .filter_map(|t| {
+            Some((
+                t["Key"].as_str()?.to_owned(),
+                t["Value"].as_str()?.to_owned(),
+            ))
+        })
         .collect();
     Ok(if stack.spec.owns(&tags) {
         Ownership::Ours
     } else {
         Ownership::Foreign
     })
+}
+
+/// Writes a new secret; `tags` on create, overwrite on rotation. Returns the new version.
+async fn put(stack: &Stack, create: bool) -> Result<Option<i64>> {
+    let mut input = json!({
+        "Name": stack.spec.token_parameter(),
+        "Value": new_secret()?,
+        "Type": "SecureString",
+        "Description": "wschat token-mode signing secret (HS256); rotate with `wschat deploy --rotate-secret`",
+    });
+    if create {
+        let tags: Vec<Value> = stack
+            .spec
+            .tags()
+            .into_iter()
+            .map(|(k, v)| json!({ "Key": k, "Value": v }))
+            .collect();
+        input["Tags"] = tags.into();
+    } else {
+        input["Overwrite"] = true.into();
+    }
+    match call_or(stack, "PutParameter", input, "ParameterAlreadyExists").await? {
+        Some(answer) => Ok(answer["Version"].as_i64()),
+        // A lost reply's retry: the first attempt's secret stands.
+        None => version(stack).await,
+    }
 }
 
 /// The secret as token mode needs it: created once, replaced on `rotate`.
@@ -72,51 +167,32 @@ pub async fn ensure(ctx: &Ctx<'_>, rotate: bool) -> Result<(Option<Resource>, Op
             _ => Ok((None, None)),
         };
     }
-    let ssm = &ctx.clients.ssm;
     let mut version = None;
     let resource = ctx
-        .track(KIND, &name, async |task| {
-            let put = || {
-                ssm.put_parameter()
-                    .name(&name)
-                    .r#type(ParameterType::SecureString)
-                    .description("wschat token-mode signing secret (HS256); rotate with `wschat deploy --rotate-secret`")
-            };
-            match ownership(ctx).await? {
-                Ownership::Foreign => Err(CliError::failed(format!(
-                    "the SSM parameter {name} exists but is not tagged as this stack's"
-                ))
-                .with_hint("delete it, or deploy under another --name or --stage")),
-                Ownership::Absent => {
-                    if !ctx.dry_run {
-                        task.set("creating");
-                        let tags = ctx.spec.tags().into_iter().map(|(k, v)| {
-                            Tag::builder().key(k).value(v).build().expect("key and value are set")
-                        });
-                        let request = put().value(new_secret()?).set_tags(Some(tags.collect()));
-                        version = match created(request.send().await, "SSM PutParameter", &name)? {
-                            Some(answer) => Some(answer.version),
-                            // A lost reply's retry: the first attempt's secret stands.
-                            None => self::version(ctx).await?,
-                        };
-                    }
-                    Ok(Change::Created)
+        .track(KIND, &name, async |task| match ownership(ctx).await? {
+            Ownership::Foreign => Err(CliError::failed(format!(
+                "the SSM parameter {name} exists but is not tagged as this stack's"
+            ))
+            .with_hint("delete it, or deploy under another --name or --stage")),
+            Ownership::Absent => {
+                if !ctx.dry_run {
+                    task.set("creating");
+                    version = put(ctx, true).await?;
                 }
-                Ownership::Ours if rotate => {
-                    if !ctx.dry_run {
-                        task.set("rotating");
-                        let request = put().value(new_secret()?).overwrite(true);
-                        let answer = checked(request.send().await, "SSM PutParameter", &name)?;
-                        version = Some(answer.version);
-                    }
-                    Ok(Change::Updated {
-                        fields: vec!["rotated: tokens minted before are refused".to_owned()],
-                    })
+                Ok(Change::Created)
+            }
+            Ownership::Ours if rotate => {
+                if !ctx.dry_run {
+                    task.set("rotating");
+                    version = put(ctx, false).await?;
                 }
-                Ownership::Ours => {
-                    version = self::version(ctx).await?;
-                    Ok(Change::Unchanged)
-                }
+                Ok(Change::Updated {
+                    fields: vec!["rotated: tokens minted before are refused".to_owned()],
+                })
+            }
+            Ownership::Ours => {
+                version = self::version(ctx).await?;
+                Ok(Change::Unchanged)
             }
         })
         .await?;
@@ -126,16 +202,10 @@ pub async fn ensure(ctx: &Ctx<'_>, rotate: bool) -> Result<(Option<Resource>, Op
 /// The secret's value, for minting tokens (`wschat token`). Never printed.
 pub async fn read(stack: &Stack) -> Result<String> {
     let name = stack.spec.token_parameter();
-    let request = stack
-        .clients
-        .ssm
-        .get_parameter()
-        .name(&name)
-        .with_decryption(true);
-    let answer = or_absent(request.send().await, "SSM GetParameter", &name)?;
+    let input = json!({ "Name": name, "WithDecryption": true });
+    let answer = call_or(stack, "GetParameter", input, "ParameterNotFound").await?;
     answer
-        .and_then(|a| a.parameter)
-        .and_then(|p| p.value)
+        .and_then(|a| a["Parameter"]["Value"].as_str().map(str::to_owned))
         .ok_or_else(|| {
             CliError::failed(format!("{} has no token secret ({name} does not exist)", stack.spec.prefix()))
                 .with_hint("tokens are for stacks deployed with --auth token: run `wschat deploy --auth token`")
@@ -145,8 +215,8 @@ pub async fn read(stack: &Stack) -> Result<String> {
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Resource> {
     let name = ctx.spec.token_parameter();
     ctx.remove(KIND, &name, ownership(ctx), async |_| {
-        let request = ctx.clients.ssm.delete_parameter().name(&name);
-        or_absent(request.send().await, "SSM DeleteParameter", &name)?;
+        let input = json!({ "Name": name });
+        call_or(ctx, "DeleteParameter", input, "ParameterNotFound").await?;
         Ok(())
     })
     .await

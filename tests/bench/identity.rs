@@ -105,16 +105,9 @@ async fn cold_starts(binary: &std::path::Path, rsa: &EncodingKey) -> Value {
     .unwrap();
     let name = unique("benchtok");
     let parameter = format!("/wschat/{name}/dev/token-secret");
-    let version = aws_sdk_ssm::Client::new(&sdk)
-        .put_parameter()
-        .name(&parameter)
-        .value("bench-secret")
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap()
-        .version
-        .to_string();
+    let ssm = wschat_lambdas::auth::ssm::Ssm::new(sdk.clone(), Duration::from_secs(10));
+    let input = json!({"Name": parameter, "Value": "bench-secret", "Type": "SecureString"});
+    let version = ssm.call("PutParameter", &input).await.unwrap()["Version"].to_string();
     let audience = token::audience(&format!("{name}-dev"));
     let issuer = issuer(rsa).await;
     let version_env = version.as_str();

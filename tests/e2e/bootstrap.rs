@@ -187,16 +187,11 @@ async fn the_connect_function_in_token_mode_reads_its_secret_from_ssm() {
     let table = unique("bootstrap");
     let _store = connections_table(&table).await;
     let parameter = format!("/wschat/{name}/dev/token-secret");
-    let ssm = aws_sdk_ssm::Client::new(&Moto::shared().sdk_config().await);
-    let put = ssm
-        .put_parameter()
-        .name(&parameter)
-        .value("the-stack-secret")
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
-    let version = put.version.to_string();
+    let sdk = Moto::shared().sdk_config().await;
+    let ssm = wschat_lambdas::auth::ssm::Ssm::new(sdk, std::time::Duration::from_secs(10));
+    let input = json!({"Name": parameter, "Value": "the-stack-secret", "Type": "SecureString"});
+    let put = ssm.call("PutParameter", &input).await.unwrap();
+    let version = put["Version"].to_string();
     let audience = token::audience(&format!("{name}-dev"));
     let api = RuntimeApi::start().await;
     let binary = tokio::task::block_in_place(|| unzip_bootstrap("connect"));

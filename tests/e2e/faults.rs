@@ -210,3 +210,148 @@ async fn three_cycles_at_a_fifth_of_requests_faulty_all_converge_in_one_run() {
         assert!(cycle.clean(), "cycle {i}: {cycle:#?}");
     }
 }
+
+/// A deploy SIGKILLed after each one of its writes (every write of a fresh
+/// deploy, not a sample) converges on the next run: complete, one API, and
+/// a teardown that leaves nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_killed_after_any_of_its_writes_converges_on_the_next_run() {
+    use wschat_test_support::proxy::writes;
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let counted = unique("count");
+    let args = deploy_args(&[]);
+    assert_eq!(wschat_run(&proxy.endpoint, &counted, &args).await.code, 0);
+    let total = writes(&proxy.take()).len();
+    assert!(total >= 20, "a fresh deploy writes every resource: {total}");
+    assert_eq!(
+        wschat_run(
+            &proxy.endpoint,
+            &counted,
+            &["teardown".into(), "--yes".into()]
+        )
+        .await
+        .code,
+        0
+    );
+
+    for n in 1..=total {
+        let name = unique(&format!("kill{n}x"));
+        let plain: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = command(&proxy.endpoint, &name, &plain);
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        proxy.kill_at_write(child.id(), n);
+        let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "killed before write {n}");
+        let rerun = wschat_run(&proxy.endpoint, &name, &args).await;
+        assert_eq!(
+            rerun.code, 0,
+            "after a kill before write {n}:\n{}",
+            rerun.stderr
+        );
+        assert_eq!(
+            apis_named(&name).await,
+            1,
+            "one API after a kill before write {n}"
+        );
+        let status = wschat_run(&moto.endpoint, &name, &["status".into()]).await;
+        assert_eq!(
+            status.code, 0,
+            "complete after a kill before write {n}:\n{}",
+            status.stdout
+        );
+        let down = wschat_run(&proxy.endpoint, &name, &["teardown".into(), "--yes".into()]).await;
+        assert_eq!(
+            down.code, 0,
+            "nothing left after a kill before write {n}:\n{}",
+            down.stdout
+        );
+    }
+}
+
+/// Ghosts in AWS mode: rows whose connection API Gateway no longer knows
+/// (410 from `@connections`, played by the proxy since moto answers any id)
+/// are marked by `--check`, pruned by `--prune`, and skipped and pruned by broadcast.
+#[tokio::test(flavor = "multi_thread")]
+async fn ghosts_on_aws_are_checked_pruned_and_counted_by_broadcast() {
+    use wschat_lambdas::store::{Connection, ConnectionStore};
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let name = unique("ghost");
+    let args = deploy_args(&[]);
+    assert_eq!(wschat_run(&proxy.endpoint, &name, &args).await.code, 0);
+    let sdk = moto.sdk_config().await;
+    let store = wschat_lambdas::dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        format!("{name}-dev-connections"),
+    );
+    let ids = ["live0live0live=", "gone1gone1gone=", "gone2gone2gone="];
+    for (i, id) in ids.iter().enumerate() {
+        let row = Connection::new(
+            id,
+            &format!("user{i}"),
+            "lobby",
+            wschat_lambdas::chat::now_ms(),
+        );
+        store.put(&row).await.unwrap();
+    }
+    proxy.set_gone(&ids[1..]);
+    let json =
+        |out: &Run| serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap_or_default();
+    let check = wschat_run(
+        &proxy.endpoint,
+        &name,
+        &[
+            "--output".into(),
+            "json".into(),
+            "connections".into(),
+            "--check".into(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        json(&check)["ghosts"],
+        2,
+        "{}{}",
+        check.stdout,
+        check.stderr
+    );
+    let sent = wschat_run(
+        &proxy.endpoint,
+        &name,
+        &[
+            "--output".into(),
+            "json".into(),
+            "broadcast".into(),
+            "hello".into(),
+        ],
+    )
+    .await;
+    let report = json(&sent);
+    assert_eq!(
+        (
+            report["delivered"].as_u64(),
+            report["pruned"].as_u64(),
+            report["failed"].as_u64()
+        ),
+        (Some(1), Some(2), Some(0)),
+        "{}",
+        sent.stdout
+    );
+    let left = wschat_run(
+        &proxy.endpoint,
+        &name,
+        &["--output".into(), "json".into(), "connections".into()],
+    )
+    .await;
+    assert_eq!(json(&left)["count"], 1, "broadcast pruned the ghosts' rows");
+    let down = wschat_run(&proxy.endpoint, &name, &["teardown".into(), "--yes".into()]).await;
+    assert_eq!(down.code, 0);
+}

@@ -441,11 +441,11 @@ async fn token_mode_on_aws_keeps_its_secret_in_ssm_and_rotation_retires_old_toke
     use wschat_test_support::moto::{unique, Moto};
     let moto = Moto::shared();
     let sdk = moto.sdk_config().await;
-    let (lambda, iam, ssm) = (
+    let (lambda, iam) = (
         aws_sdk_lambda::Client::new(&sdk),
         aws_sdk_iam::Client::new(&sdk),
-        aws_sdk_ssm::Client::new(&sdk),
     );
+    let ssm = wschat_lambdas::auth::ssm::Ssm::new(sdk.clone(), std::time::Duration::from_secs(10));
     let name = unique("tok");
     let wschat = |args: &[&str]| {
         let mut cmd = wschat_aws(&moto.endpoint, &name);
@@ -528,13 +528,10 @@ async fn token_mode_on_aws_keeps_its_secret_in_ssm_and_rotation_retires_old_toke
 
     let down = wschat(&["teardown", "--yes"]).await;
     assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
-    let gone = ssm
-        .get_parameter()
-        .name(format!("/wschat/{name}/dev/token-secret"))
-        .send()
-        .await;
+    let input = json!({"Name": format!("/wschat/{name}/dev/token-secret")});
+    let gone = ssm.call("GetParameter", &input).await;
     assert!(
-        gone.is_err_and(|e| e.into_service_error().is_parameter_not_found()),
+        gone.is_err_and(|e| e.code == "ParameterNotFound"),
         "teardown deletes the secret"
     );
 }

@@ -14,11 +14,17 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct HttpClient {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
 }
 
 impl HttpClient {
     /// HTTPS with the system's roots; plain HTTP too (a local issuer, the tests).
     pub fn new() -> Self {
+        Self::with_timeout(TIMEOUT)
+    }
+
+    /// Each exchange gives up after `timeout`.
+    pub fn with_timeout(timeout: Duration) -> Self {
         let provider = rustls::crypto::aws_lc_rs::default_provider;
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider())
@@ -33,10 +39,11 @@ impl HttpClient {
         let https = builder.https_or_http().enable_http1().build();
         HttpClient {
             client: Client::builder(TokioExecutor::new()).build(https),
+            timeout,
         }
     }
 
-    /// Sends a request; the status and the whole body, within [`TIMEOUT`].
+    /// Sends a request; the status and the whole body, within the timeout.
     pub async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
         let url = request.uri().to_string();
         let exchange = async {
@@ -53,9 +60,9 @@ impl HttpClient {
                 .map_err(|e| format!("{url}: {e}"))?;
             Ok((status, body.to_bytes()))
         };
-        tokio::time::timeout(TIMEOUT, exchange)
+        tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| format!("{url} did not answer within {TIMEOUT:?}"))?
+            .map_err(|_| format!("{url} did not answer within {:?}", self.timeout))?
     }
 }
 

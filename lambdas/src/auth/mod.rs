@@ -9,7 +9,7 @@
 //!
 //! In every mode an allowlist of web origins may refuse browser handshakes.
 
-mod http;
+pub(crate) mod http;
 pub mod jwks;
 pub mod ssm;
 pub mod token;

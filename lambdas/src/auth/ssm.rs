@@ -1,7 +1,8 @@
-//! Token mode's secret on AWS: one SSM `GetParameter`, signed with the
-//! function's own credentials. One call does not justify the SSM SDK crate
-//! in every function's zip and cold start; the signing is the SDK's own
-//! `aws-sigv4`.
+//! SSM Parameter Store over its JSON API, one signed POST per call (the
+//! SigV4 signing is the SDK's own `aws-sigv4`). Token mode needs four calls:
+//! the connect function reads its secret, the CLI creates, rotates, tags and
+//! deletes it. The SSM SDK crate would add ~110 s of CPU to every build and
+//! weight to every zip for that.
 
 use super::http::HttpClient;
 use aws_credential_types::provider::ProvideCredentials;
@@ -9,26 +10,54 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use http_body_util::Full;
 use hyper::body::Bytes;
-use std::time::SystemTime;
+use serde_json::Value;
+use std::time::{Duration, SystemTime};
 
-pub struct SsmSecret {
-    sdk: aws_config::SdkConfig,
-    http: HttpClient,
-    /// `name:version`, so a rotation (which redeploys with the new version)
-    /// is never served a stale value by a warm container.
-    selector: String,
+/// An SSM failure: the HTTP status (0 when no answer came), the service's code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsmError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
 }
 
-impl SsmSecret {
-    pub fn new(sdk: aws_config::SdkConfig, name: &str, version: Option<&str>) -> Self {
-        let selector = match version {
-            Some(v) => format!("{name}:{v}"),
-            None => name.to_owned(),
-        };
-        SsmSecret {
+impl SsmError {
+    fn local(code: &str, message: impl Into<String>) -> Self {
+        SsmError {
+            status: 0,
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// No answer, a 5xx or throttling: another attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.code == "NoAnswer"
+            || self.status >= 500
+            || self.code.contains("Throttl")
+            || self.code == "TooManyUpdates"
+    }
+}
+
+impl std::fmt::Display for SsmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// One region's SSM, with the credentials and endpoint of an SDK configuration.
+#[derive(Clone)]
+pub struct Ssm {
+    sdk: aws_config::SdkConfig,
+    http: HttpClient,
+}
+
+impl Ssm {
+    /// Each attempt gives up after `attempt_timeout`.
+    pub fn new(sdk: aws_config::SdkConfig, attempt_timeout: Duration) -> Self {
+        Ssm {
             sdk,
-            http: HttpClient::new(),
-            selector,
+            http: HttpClient::with_timeout(attempt_timeout),
         }
     }
 
@@ -39,9 +68,9 @@ impl SsmSecret {
             .unwrap_or_else(|| format!("https://ssm.{region}.amazonaws.com"))
     }
 
-    pub async fn read(&self) -> Result<Vec<u8>, String> {
-        let failed =
-            |why: String| format!("could not read the token secret {}: {why}", self.selector);
+    /// One attempt of `AmazonSSM.{operation}` with `input`; the answer's JSON.
+    pub async fn call(&self, operation: &str, input: &Value) -> Result<Value, SsmError> {
+        let failed = |e: String| SsmError::local("RequestFailed", e);
         let region = self
             .sdk
             .region()
@@ -63,11 +92,12 @@ impl SsmSecret {
             .unwrap_or(&url)
             .trim_end_matches('/')
             .to_owned();
-        let body = serde_json::json!({ "Name": self.selector, "WithDecryption": true }).to_string();
+        let target = format!("AmazonSSM.{operation}");
+        let body = input.to_string();
         let headers = [
             ("host", host.as_str()),
             ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-target", "AmazonSSM.GetParameter"),
+            ("x-amz-target", target.as_str()),
         ];
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -96,19 +126,59 @@ impl SsmSecret {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| failed(e.to_string()))?;
         instructions.apply_to_request_http1x(&mut request);
-        let (status, answer) = self.http.send(request).await.map_err(failed)?;
-        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
-        if status != 200 {
-            let kind = answer["__type"].as_str().unwrap_or("error");
-            let message = answer["message"]
+        let (status, answer) = self
+            .http
+            .send(request)
+            .await
+            .map_err(|e| SsmError::local("NoAnswer", e))?;
+        let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
+        if status == 200 {
+            return Ok(answer);
+        }
+        let code = answer["__type"].as_str().unwrap_or("UnknownError");
+        Err(SsmError {
+            status,
+            // awsJson may prefix the code with its namespace.
+            code: code.rsplit('#').next().unwrap_or(code).to_owned(),
+            message: answer["message"]
                 .as_str()
                 .or(answer["Message"].as_str())
-                .unwrap_or("");
-            return Err(failed(format!("SSM answered {status} {kind}: {message}")));
+                .unwrap_or("")
+                .to_owned(),
+        })
+    }
+}
+
+/// The signing secret of a deployed stack, as the connect function reads it.
+pub struct SsmSecret {
+    ssm: Ssm,
+    /// `name:version`, so a rotation (which redeploys with the new version)
+    /// is never served a stale value by a warm container.
+    selector: String,
+}
+
+impl SsmSecret {
+    pub fn new(sdk: aws_config::SdkConfig, name: &str, version: Option<&str>) -> Self {
+        let selector = match version {
+            Some(v) => format!("{name}:{v}"),
+            None => name.to_owned(),
+        };
+        SsmSecret {
+            ssm: Ssm::new(sdk, super::http::TIMEOUT),
+            selector,
         }
+    }
+
+    pub async fn read(&self) -> Result<Vec<u8>, String> {
+        let input = serde_json::json!({ "Name": self.selector, "WithDecryption": true });
+        let answer = self
+            .ssm
+            .call("GetParameter", &input)
+            .await
+            .map_err(|e| format!("could not read the token secret {}: {e}", self.selector))?;
         answer["Parameter"]["Value"]
             .as_str()
             .map(|v| v.as_bytes().to_vec())
-            .ok_or_else(|| failed("the answer holds no value".into()))
+            .ok_or_else(|| format!("the parameter {} holds no value", self.selector))
     }
 }

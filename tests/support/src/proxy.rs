@@ -32,6 +32,8 @@ struct Settings {
     lose_reply: Vec<String>,
     /// Accept requests and never answer them.
     stall: bool,
+    /// Connection ids API Gateway no longer knows: `@connections` answers 410.
+    gone: std::collections::HashSet<String>,
 }
 
 struct Shared {
@@ -172,6 +174,18 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         Some(Fault::Stall) => std::future::pending::<()>().await,
         _ => {}
     }
+    // API Gateway's management API, which moto lacks for a stage URL: 410
+    // for connections that are gone, success for the others.
+    if let Some((_, id)) = path.split_once("/@connections/") {
+        let gone = shared
+            .settings
+            .lock()
+            .unwrap()
+            .gone
+            .contains(&percent_encoding_lite(id));
+        record(&shared);
+        return realism::management_answer(parts.method.as_str(), gone);
+    }
     let refusal = shared.world.lock().unwrap().refuse(&seen);
     if let Some(refusal) = refusal {
         record(&shared);
@@ -277,6 +291,12 @@ impl Proxy {
         *self.shared.faults.lock().unwrap() = faults;
     }
 
+    /// `@connections` answers 410 GoneException for these ids, as API Gateway
+    /// does for connections that closed, and success for any other.
+    pub fn set_gone(&self, ids: &[&str]) {
+        self.shared.settings.lock().unwrap().gone = ids.iter().map(|s| (*s).to_owned()).collect();
+    }
+
     /// From now on, accepts every request and never answers.
     pub fn stall(&self) {
         self.shared.settings.lock().unwrap().stall = true;
@@ -314,4 +334,27 @@ pub fn sequential_round_trips(calls: &[Call]) -> usize {
         depth.push(before + 1);
     }
     depth.into_iter().max().unwrap_or(0)
+}
+
+/// `%3D` and friends in a path segment, as connection ids carry them.
+fn percent_encoding_lite(segment: &str) -> String {
+    let mut out = Vec::new();
+    let bytes = segment.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

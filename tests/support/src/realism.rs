@@ -175,6 +175,23 @@ pub fn connection_reset() -> Response {
         .expect("a valid response")
 }
 
+/// `@connections` as API Gateway answers it: 410 GoneException for a
+/// connection that is gone; else 200 (GET describes it, POST delivered) or 204 (DELETE).
+pub fn management_answer(method: &str, gone: bool) -> Response {
+    if gone {
+        return service_error("apigateway", 410, "GoneException", "");
+    }
+    let builder = Response::builder().header("content-type", "application/json");
+    match method {
+        "GET" => builder.status(200).body(Body::from(
+            r#"{"connectedAt":"2026-11-23T00:00:00.000Z","identity":{"sourceIp":"127.0.0.1"},"lastActiveAt":"2026-11-23T00:00:00.000Z"}"#,
+        )),
+        "DELETE" => builder.status(204).body(Body::empty()),
+        _ => builder.status(200).body(Body::empty()),
+    }
+    .expect("a valid response")
+}
+
 /// The throttling error each service sends.
 pub fn throttled(service: &str) -> Response {
     match service {
