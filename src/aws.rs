@@ -28,13 +28,25 @@ pub struct AwsConfig {
 /// How long a single call (with its retries) may take unless `--request-timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Connect, per-attempt and whole-call limits from one figure: a stalled
-/// endpoint fails the call within `timeout`, and a slow attempt leaves room
-/// for retries inside it.
+/// Connect, answer and whole-call limits from one figure. A stalled attempt
+/// (no answer: a lost reply, a dead endpoint) is cut after a quarter of it,
+/// leaving room for retries, and nothing takes longer than `timeout` in all.
+/// Uploads get longer attempts ([`upload_timeouts`]).
 pub fn timeouts(timeout: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .operation_attempt_timeout((timeout / 3).max(Duration::from_secs(1)))
+        .read_timeout((timeout / 4).max(Duration::from_millis(500)))
+        .operation_timeout(timeout)
+        .build()
+}
+
+/// For calls that upload a function's code: the wait for an answer includes
+/// the upload (3 MB), so an attempt may take half the call's time, which
+/// still leaves room for the retry a lost reply needs.
+pub fn upload_timeouts(timeout: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .read_timeout(timeout / 2)
         .operation_timeout(timeout)
         .build()
 }

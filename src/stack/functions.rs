@@ -173,6 +173,12 @@ fn role_not_ready<E: ProvideErrorMetadata>(e: &E) -> bool {
         })
 }
 
+/// A call carrying a zip: its upload counts against the answer's wait.
+fn uploading(ctx: &Ctx<'_>) -> aws_sdk_lambda::config::Builder {
+    aws_sdk_lambda::config::Builder::default()
+        .timeout_config(crate::aws::upload_timeouts(ctx.clients.timeout))
+}
+
 /// What a 409 ResourceConflictException means to a call.
 #[derive(Clone, Copy, PartialEq)]
 enum OnConflict {
@@ -334,6 +340,8 @@ async fn create(
                     ctx.spec.prefix()
                 ))
                 .set_tags(Some(ctx.spec.tags()))
+                .customize()
+                .config_override(uploading(ctx))
                 .send()
         },
     )
@@ -371,6 +379,8 @@ async fn update(
                     .function_name(name)
                     .zip_file(Blob::new(package.zip.clone()))
                     .architectures(architecture(desired.arch))
+                    .customize()
+                    .config_override(uploading(ctx))
                     .send()
             },
         )

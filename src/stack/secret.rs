@@ -35,7 +35,7 @@ fn new_secret() -> Result<String> {
 }
 
 fn client(stack: &Stack) -> Ssm {
-    Ssm::new(stack.clients.sdk.clone(), stack.clients.timeout / 3)
+    Ssm::new(stack.clients.sdk.clone(), stack.clients.timeout / 4)
 }
 
 /// One SSM call with the control plane's retries, all within the timeout;

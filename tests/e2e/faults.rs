@@ -204,7 +204,7 @@ async fn three_cycles_at_a_fifth_of_requests_faulty_all_converge_in_one_run() {
                 &moto.endpoint,
                 lambda_zips(),
                 &name,
-                "6s",
+                "10s",
             )
         });
         assert!(cycle.clean(), "cycle {i}: {cycle:#?}");
