@@ -232,11 +232,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match answer {
-        Ok(out) => Ok(Some(out)),
-        Err(e) if e.as_service_error().is_some_and(is_not_found) => Ok(None),
-        Err(e) => Err(aws_error(operation, resource, &e)),
-    }
+    none_if(answer, operation, resource, is_not_found)
 }
 
 /// The "does not exist" answers of the services wschat calls.
@@ -294,9 +290,23 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    none_if(answer, operation, resource, is_already_exists)
+}
+
+/// The answer, with the service errors `expected` picks out as `Ok(None)`.
+fn none_if<T, E, R>(
+    answer: std::result::Result<T, SdkError<E, R>>,
+    operation: &str,
+    resource: &str,
+    expected: fn(&E) -> bool,
+) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
     match answer {
         Ok(out) => Ok(Some(out)),
-        Err(e) if e.as_service_error().is_some_and(is_already_exists) => Ok(None),
+        Err(e) if e.as_service_error().is_some_and(expected) => Ok(None),
         Err(e) => Err(aws_error(operation, resource, &e)),
     }
 }

@@ -76,6 +76,18 @@ fn request_time(headers: &HeaderMap) -> Option<SystemTime> {
         .and_then(|t| SystemTime::try_from(t).ok())
 }
 
+/// The sandbox's keys as the signer takes them.
+fn identity(credentials: &Credentials) -> aws_smithy_runtime_api::client::identity::Identity {
+    AwsCredentials::new(
+        &credentials.access_key_id,
+        &credentials.secret_access_key,
+        None,
+        None,
+        "wschat-dev",
+    )
+    .into()
+}
+
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
@@ -143,14 +155,7 @@ pub fn verify(
     let mut settings = SigningSettings::default();
     // Exactly the client's list: nothing added, nothing left out.
     settings.excluded_headers = None;
-    let identity = AwsCredentials::new(
-        &credentials.access_key_id,
-        &credentials.secret_access_key,
-        None,
-        None,
-        "wschat-dev",
-    )
-    .into();
+    let identity = identity(credentials);
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(auth.region)
@@ -186,14 +191,7 @@ pub fn signature_headers(
     url: &str,
     body: &[u8],
 ) -> Result<Vec<(String, String)>, String> {
-    let identity = AwsCredentials::new(
-        &credentials.access_key_id,
-        &credentials.secret_access_key,
-        None,
-        None,
-        "wschat-dev",
-    )
-    .into();
+    let identity = identity(credentials);
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(super::credentials::REGION)
