@@ -155,16 +155,7 @@ async fn cold_starts(binary: &std::path::Path, rsa: &EncodingKey) -> Value {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            let first_poll = loop {
-                if let Some(at) = api.first_poll() {
-                    break at;
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "{mode} never polled"
-                );
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            };
+            let first_poll = api.wait_first_poll(mode).await;
             inits.push(first_poll - started);
             for (i, timings) in [&mut firsts, &mut warms].into_iter().enumerate() {
                 let event =

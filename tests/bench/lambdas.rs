@@ -6,7 +6,7 @@ use wschat_test_support::bench as report;
 use wschat_test_support::runtime_api;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const RUNS: usize = 50;
 
@@ -36,16 +36,7 @@ fn main() {
                     .stderr(Stdio::null())
                     .spawn()
                     .unwrap();
-                let first_poll = loop {
-                    if let Some(at) = api.first_poll() {
-                        break at;
-                    }
-                    assert!(
-                        started.elapsed() < Duration::from_secs(10),
-                        "{function} never polled"
-                    );
-                    tokio::time::sleep(Duration::from_micros(200)).await;
-                };
+                let first_poll = api.wait_first_poll(function).await;
                 let _ = child.kill();
                 let _ = child.wait();
                 first_poll - started

@@ -156,6 +156,21 @@ impl RuntimeApi {
         *self.shared.first_poll.lock().unwrap()
     }
 
+    /// Waits (10 s at most) for the function's first poll: the end of its init.
+    pub async fn wait_first_poll(&self, function: &str) -> Instant {
+        let started = Instant::now();
+        loop {
+            if let Some(at) = self.first_poll() {
+                return at;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{function} never polled"
+            );
+            tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+        }
+    }
+
     /// Frames posted to `@connections` since the last call.
     pub fn take_posts(&self) -> Vec<(String, Value)> {
         std::mem::take(&mut self.shared.posts.lock().unwrap())
