@@ -3,7 +3,7 @@
 //! reads its secret from SSM in moto; jwt mode fetches an issuer's keys from
 //! a local server), from the same `bootstrap` that goes into the zips.
 
-use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
@@ -109,7 +109,8 @@ async fn cold_starts(binary: &std::path::Path, rsa: &EncodingKey) -> Value {
     let input = json!({"Name": parameter, "Value": "bench-secret", "Type": "SecureString"});
     let version = ssm.call("PutParameter", &input).await.unwrap()["Version"].to_string();
     let audience = token::audience(&format!("{name}-dev"));
-    let issuer = issuer(rsa).await;
+    let issuer =
+        wschat_test_support::idp::identity_provider(&[("k1", Algorithm::RS256, rsa)]).await;
     let version_env = version.as_str();
     let modes: [Mode<'_>; 3] = [
         ("open", vec![], String::new()),
@@ -196,22 +197,4 @@ fn connect_event(domain: &str, id: &str, token: &str) -> Value {
         json!({"token": token})
     };
     event
-}
-
-/// A local identity provider: discovery and one RSA key.
-async fn issuer(rsa: &EncodingKey) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let mut jwk = Jwk::from_encoding_key(rsa, Algorithm::RS256).unwrap();
-    jwk.common.key_id = Some("k1".into());
-    let keys = serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap();
-    let discovery = json!({"issuer": issuer, "jwks_uri": format!("{issuer}/keys")}).to_string();
-    let app = axum::Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            axum::routing::get(move || async move { discovery }),
-        )
-        .route("/keys", axum::routing::get(move || async move { keys }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    issuer
 }

@@ -4,7 +4,6 @@
 
 use crate::dev::management_client;
 use crate::harness::{run, wschat, Client, Dev};
-use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -270,38 +269,12 @@ async fn only_the_owner_drives_the_sandbox() {
     assert_eq!(ada.next_of_type("note").await["type"], "note");
 }
 
-/// An identity provider on 127.0.0.1: discovery and a JWK set with one RSA and one EC key.
-async fn identity_provider(keys: &[(&str, Algorithm, &EncodingKey)]) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let set = JwkSet {
-        keys: keys
-            .iter()
-            .map(|(kid, alg, key)| {
-                let mut jwk = Jwk::from_encoding_key(key, *alg).unwrap();
-                jwk.common.key_id = Some((*kid).to_owned());
-                jwk
-            })
-            .collect(),
-    };
-    let discovery = json!({"issuer": issuer, "jwks_uri": format!("{issuer}/keys")}).to_string();
-    let keys = serde_json::to_string(&set).unwrap();
-    let app = axum::Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            axum::routing::get(move || async move { discovery }),
-        )
-        .route("/keys", axum::routing::get(move || async move { keys }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    issuer
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn jwt_mode_checks_the_issuers_signature_issuer_audience_and_time() {
     let fixtures = wschat_test_support::repo_root().join("tests/fixtures/jwt");
     let rsa = EncodingKey::from_rsa_der(&std::fs::read(fixtures.join("rsa-private.der")).unwrap());
     let ec = EncodingKey::from_ec_der(&std::fs::read(fixtures.join("ec-private.p8.der")).unwrap());
-    let issuer = identity_provider(&[
+    let issuer = wschat_test_support::idp::identity_provider(&[
         ("rsa-1", Algorithm::RS256, &rsa),
         ("ec-1", Algorithm::ES256, &ec),
     ])

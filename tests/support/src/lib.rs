@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod campaign;
+pub mod idp;
 pub mod moto;
 pub mod proxy;
 pub mod realism;
