@@ -1,21 +1,17 @@
-//! The WebSocket API: the API itself, an AWS_PROXY integration per function,
-//! a route per action, and the stage.
+//! The WebSocket API itself and its stage (integrations and routes: `routing`).
 
 use super::{Change, Ctx, Resource, Stack};
 use crate::aws::{aws_error, checked, created, is_transient, or_absent};
 use crate::error::Result;
-use crate::spec::{routes, Function, Settings};
+use crate::spec::Settings;
 use aws_config::retry::RetryConfig;
 use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
-use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType, RouteSettings};
+use aws_sdk_apigatewayv2::types::{Api, ProtocolType, RouteSettings};
 use futures_util::future::try_join_all;
-use std::collections::HashMap;
 use std::time::Duration;
 use wschat_lambdas::retry::Backoff;
 
 const API: &str = "websocket api";
-const INTEGRATION: &str = "integration";
-const ROUTE: &str = "route";
 const STAGE: &str = "stage";
 const ROUTE_SELECTION: &str = "$request.body.action";
 
@@ -135,175 +131,6 @@ pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<(Resource, Option<String>)> {
         })
         .await?;
     Ok((report, id))
-}
-
-/// Integrations by function; returns the reports and each function's integration id.
-pub async fn ensure_integrations(
-    ctx: &Ctx<'_>,
-    api_id: Option<&str>,
-    api_created: bool,
-) -> Result<(Vec<Resource>, HashMap<Function, String>)> {
-    let apigw = &ctx.clients.apigw;
-    let existing: HashMap<String, String> = match api_id {
-        Some(id) if !api_created => {
-            let out = checked(
-                apigw.get_integrations().api_id(id).send().await,
-                "API Gateway GetIntegrations",
-                id,
-            )?;
-            out.items
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|i| Some((i.integration_uri?, i.integration_id?)))
-                .collect()
-        }
-        _ => HashMap::new(),
-    };
-    // Independent of each other: created concurrently.
-    let ensured = try_join_all(Function::ALL.map(|function| {
-        let existing = &existing;
-        async move {
-            let label = format!(
-                "{} → {}",
-                ctx.spec.api_name(),
-                ctx.spec.function_name(function)
-            );
-            let uri = ctx.spec.integration_uri(function);
-            let mut id = existing.get(&uri).cloned();
-            let report = ctx
-                .track(INTEGRATION, &label, async |_| {
-                    if id.is_some() {
-                        return Ok(Change::Unchanged);
-                    }
-                    if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-                        let request = apigw
-                            .create_integration()
-                            .api_id(api_id)
-                            .integration_type(IntegrationType::AwsProxy)
-                            .integration_method("POST")
-                            .integration_uri(&uri);
-                        let out = checked(
-                            request.send().await,
-                            "API Gateway CreateIntegration",
-                            &label,
-                        )?;
-                        id = out.integration_id;
-                    }
-                    Ok(Change::Created)
-                })
-                .await?;
-            Ok::<_, crate::error::CliError>((report, id.map(|id| (function, id))))
-        }
-    }))
-    .await?;
-    let (reports, ids): (Vec<_>, Vec<_>) = ensured.into_iter().unzip();
-    Ok((reports, ids.into_iter().flatten().collect()))
-}
-
-/// A route as it is: its id and target.
-type ExistingRoute = (String, Option<String>);
-
-/// What a route needs. A target of `None` (its integration is not made yet,
-/// in a dry run) leaves an existing route alone.
-pub fn route_change(existing: Option<&ExistingRoute>, target: Option<&str>) -> Change {
-    match existing {
-        None => Change::Created,
-        Some((_, current)) if target.is_none() || current.as_deref() == target => Change::Unchanged,
-        Some(_) => Change::Updated {
-            fields: vec!["target".into()],
-        },
-    }
-}
-
-/// One route: created, retargeted, or left alone.
-async fn ensure_route(
-    ctx: &Ctx<'_>,
-    api_id: Option<&str>,
-    key: &str,
-    target: Option<String>,
-    existing: Option<&ExistingRoute>,
-) -> Result<Resource> {
-    let apigw = &ctx.clients.apigw;
-    let change = route_change(existing, target.as_deref());
-    if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-        match (&change, existing) {
-            (Change::Created, _) => {
-                let request = apigw
-                    .create_route()
-                    .api_id(api_id)
-                    .route_key(key)
-                    .set_target(target);
-                created(request.send().await, "API Gateway CreateRoute", key)?;
-            }
-            (Change::Updated { .. }, Some((route_id, _))) => {
-                let request = apigw
-                    .update_route()
-                    .api_id(api_id)
-                    .route_id(route_id)
-                    .set_target(target);
-                checked(request.send().await, "API Gateway UpdateRoute", key)?;
-            }
-            _ => {}
-        }
-    }
-    Ok(Resource::new(ROUTE, key, change))
-}
-
-/// Every route of the protocol, each targeting its function's integration; routes wschat does not define are removed.
-pub async fn ensure_routes(
-    ctx: &Ctx<'_>,
-    api_id: Option<&str>,
-    integrations: &HashMap<Function, String>,
-    api_created: bool,
-) -> Result<Vec<Resource>> {
-    let apigw = &ctx.clients.apigw;
-    let existing: HashMap<String, ExistingRoute> = match api_id {
-        Some(id) if !api_created => {
-            let out = checked(
-                apigw.get_routes().api_id(id).send().await,
-                "API Gateway GetRoutes",
-                id,
-            )?;
-            out.items
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|r| Some((r.route_key?, (r.route_id?, r.target))))
-                .collect()
-        }
-        _ => HashMap::new(),
-    };
-    let task = ctx
-        .progress
-        .task(format!("{ROUTE}s {}", ctx.spec.api_name()));
-    let routes = routes();
-    // Independent of each other: converged concurrently.
-    let mut reports = try_join_all(routes.iter().map(|(key, function)| {
-        let target = integrations
-            .get(function)
-            .map(|id| format!("integrations/{id}"));
-        ensure_route(ctx, api_id, key, target, existing.get(*key))
-    }))
-    .await?;
-    for (key, (route_id, _)) in &existing {
-        if routes.iter().any(|(k, _)| k == key) {
-            continue;
-        }
-        if let (Some(api_id), false) = (api_id, ctx.dry_run) {
-            let request = apigw.delete_route().api_id(api_id).route_id(route_id);
-            checked(request.send().await, "API Gateway DeleteRoute", key)?;
-        }
-        reports.push(Resource::new(ROUTE, key.clone(), Change::Deleted));
-    }
-    let changed = reports
-        .iter()
-        .filter(|r| r.change != Change::Unchanged)
-        .count();
-    task.finish(if changed == 0 {
-        "unchanged".to_owned()
-    } else {
-        format!("{changed} of {} changed", reports.len())
-    });
-    Ok(reports)
 }
 
 fn throttling(settings: &Settings) -> RouteSettings {
@@ -427,32 +254,6 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_route_is_created_retargeted_or_kept() {
-        let route = ("r1".to_owned(), Some("integrations/a".to_owned()));
-        assert_eq!(route_change(None, Some("integrations/a")), Change::Created);
-        assert_eq!(
-            route_change(Some(&route), Some("integrations/a")),
-            Change::Unchanged
-        );
-        assert_eq!(
-            route_change(Some(&route), Some("integrations/b")),
-            Change::Updated {
-                fields: vec!["target".into()]
-            }
-        );
-        assert_eq!(
-            route_change(Some(&route), None),
-            Change::Unchanged,
-            "a dry run that cannot know the new integration keeps the route"
-        );
-        let untargeted = ("r2".to_owned(), None);
-        assert!(matches!(
-            route_change(Some(&untargeted), Some("integrations/a")),
-            Change::Updated { .. }
-        ));
-    }
 
     #[test]
     fn the_stage_deploys_automatically_and_throttles_as_set() {

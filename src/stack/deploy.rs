@@ -2,7 +2,9 @@
 //! running independent ones concurrently.
 
 use super::package::Packages;
-use super::{api, functions, logs, role, secret, table, Change, Ctx, Endpoints, Located, Resource};
+use super::{
+    api, functions, logs, role, routing, secret, table, Change, Ctx, Endpoints, Located, Resource,
+};
 use crate::error::Result;
 use crate::spec::Function;
 use futures_util::future::try_join_all;
@@ -20,7 +22,7 @@ pub struct Reconciled {
 /// ```text
 /// table ─┐  log groups ─┐  role ──┬─ policy (needs the API id)
 ///        │  secret ─────┼─────────┴─ functions ── permissions (need the API id)
-/// api ───┴─ integrations ── routes ── stage
+/// api ───┴─ integrations ── routes ── settle ── stage
 /// ```
 ///
 /// Function ARNs are derived from the account, so the API side never waits for IAM.
@@ -61,8 +63,11 @@ pub async fn reconcile(
         Ok::<_, crate::error::CliError>((policy, fns, permissions))
     };
     let api_side = async {
-        let (integrations, ids) = api::ensure_integrations(ctx, id, api_created).await?;
-        let routes = api::ensure_routes(ctx, id, &ids, api_created).await?;
+        let (integrations, ids) = routing::ensure_integrations(ctx, id, api_created).await?;
+        let mut routes = routing::ensure_routes(ctx, id, &ids, api_created).await?;
+        // A deploy racing this one may have made its own set.
+        let extras = routing::settle(ctx, id).await?;
+        routes.extend(extras);
         // Last, so the stage's first automatic deployment carries every route.
         let stage = api::ensure_stage(ctx, id, api_created).await?;
         Ok((integrations, routes, stage))

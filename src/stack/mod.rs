@@ -7,6 +7,7 @@ pub mod functions;
 pub mod logs;
 pub mod package;
 pub mod role;
+pub mod routing;
 pub mod secret;
 pub mod status;
 pub mod table;

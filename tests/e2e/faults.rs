@@ -20,6 +20,23 @@ async fn apis_named(name: &str) -> usize {
         .count()
 }
 
+/// The integrations and routes of the stack's one API.
+async fn routing_of(name: &str) -> (usize, usize) {
+    let sdk = Moto::shared().sdk_config().await;
+    let apigw = aws_sdk_apigatewayv2::Client::new(&sdk);
+    let prefix = format!("{name}-dev");
+    let apis = apigw.get_apis().send().await.unwrap();
+    let api = apis
+        .items()
+        .iter()
+        .find(|a| a.name.as_deref() == Some(prefix.as_str()))
+        .and_then(|a| a.api_id.clone())
+        .expect("the stack's API");
+    let integrations = apigw.get_integrations().api_id(&api).send().await.unwrap();
+    let routes = apigw.get_routes().api_id(&api).send().await.unwrap();
+    (integrations.items().len(), routes.items().len())
+}
+
 fn command(endpoint: &str, name: &str, args: &[&str]) -> std::process::Command {
     let mut cmd = wschat_aws(endpoint, name);
     cmd.args(args);
@@ -109,6 +126,11 @@ async fn two_deploys_of_one_stack_at_once_leave_one_stack() {
         );
     }
     assert_eq!(apis_named(&name).await, 1, "no duplicate API is left");
+    assert_eq!(
+        routing_of(&name).await,
+        (3, 6),
+        "one integration per function, one route per key"
+    );
     let url = |out: &Run| {
         out.stdout
             .lines()
