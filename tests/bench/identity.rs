@@ -159,8 +159,15 @@ async fn cold_starts(binary: &std::path::Path, rsa: &EncodingKey) -> Value {
             let first_poll = api.wait_first_poll(mode).await;
             inits.push(first_poll - started);
             for (i, timings) in [&mut firsts, &mut warms].into_iter().enumerate() {
-                let event =
-                    connect_event(&api.addr.to_string(), &format!("R{run}C{i}{mode}="), token);
+                // A room of its own, so no connect tells earlier (never
+                // disconnected) connections, and every mode meets the same work.
+                let room = format!("r{run}c{i}{mode}");
+                let event = connect_event(
+                    &api.addr.to_string(),
+                    &format!("R{run}C{i}{mode}="),
+                    &room,
+                    token,
+                );
                 let t = Instant::now();
                 let answer = api.invoke(event).await.unwrap();
                 timings.push(t.elapsed());
@@ -184,7 +191,7 @@ async fn cold_starts(binary: &std::path::Path, rsa: &EncodingKey) -> Value {
     Value::Array(rows)
 }
 
-fn connect_event(domain: &str, id: &str, token: &str) -> Value {
+fn connect_event(domain: &str, id: &str, room: &str, token: &str) -> Value {
     let path = wschat_test_support::repo_root().join("tests/fixtures/connect.json");
     let text = std::fs::read_to_string(path)
         .unwrap()
@@ -192,9 +199,9 @@ fn connect_event(domain: &str, id: &str, token: &str) -> Value {
         .replace("CONNECTION", id);
     let mut event: Value = serde_json::from_str(&text).unwrap();
     event["queryStringParameters"] = if token.is_empty() {
-        json!({"username": "ada"})
+        json!({"username": "ada", "room": room})
     } else {
-        json!({"token": token})
+        json!({"token": token, "room": room})
     };
     event
 }
