@@ -44,14 +44,27 @@ impl HttpStore {
     }
 
     /// A signed, idempotent request (GET or DELETE); `None` on 404. A dropped
-    /// connection or a 5xx is retried with backoff, all within the timeout.
+    /// connection, a 5xx, a 429 or an attempt with no answer within a quarter
+    /// of the timeout (a lost reply) is retried with backoff, all within the timeout.
     async fn call(&self, method: &str, path: &str) -> Result<Option<Bytes>, StoreError> {
         let uri = format!("{}{path}", self.base);
         let attempts = async {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match self.send(method, path, Bytes::new()).await {
+                let answer =
+                    tokio::time::timeout(self.timeout / 4, self.send(method, path, Bytes::new()))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Attempt {
+                                error: StoreError(format!(
+                                    "no answer from {uri} within {:?}",
+                                    self.timeout / 4
+                                )),
+                                retryable: true,
+                            })
+                        });
+                match answer {
                     Err(e) if e.retryable && attempt < ATTEMPTS => {
                         tokio::time::sleep(RETRY.delay(attempt)).await
                     }
@@ -103,7 +116,7 @@ impl HttpStore {
                     "the sandbox answered {code} to {method} {uri}: {}",
                     String::from_utf8_lossy(&body)
                 )),
-                retryable: code >= 500,
+                retryable: code >= 500 || code == 429,
             }),
         }
     }

@@ -88,21 +88,32 @@ async fn create_api(ctx: &Ctx<'_>) -> Result<Option<String>> {
 const CREATE_ATTEMPTS: u32 = 8;
 const CREATE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
 
-/// Returns the report and the API's id (`None` only in a dry run that would create it).
-pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<(Resource, Option<String>)> {
+/// The API as converged: its report, its id (`None` only in a dry run that
+/// would create it), and the stack's other APIs, for [`remove_duplicates`].
+pub struct Ensured {
+    pub report: Resource,
+    pub id: Option<String>,
+    pub extras: Vec<Api>,
+}
+
+pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<Ensured> {
     let name = ctx.spec.api_name();
     let apigw = &ctx.clients.apigw;
     let mut id = None;
+    let mut extras = Vec::new();
     let report = ctx
         .track(API, &name, async |task| {
-            let Some(api) = find(ctx).await? else {
+            let mut found = find_all(ctx).await?.into_iter();
+            let Some(api) = found.next() else {
                 if !ctx.dry_run {
                     task.set("creating");
                     id = create_api(ctx).await?;
                     // Another deploy may have created one at the same time: both
                     // keep the survivor (the loser's is deleted), and whoever
                     // did not make it goes on as with an existing API.
-                    let survivor = find(ctx).await?.and_then(|a| a.api_id);
+                    let mut now = find_all(ctx).await?.into_iter();
+                    let survivor = now.next().and_then(|a| a.api_id);
+                    extras = now.collect();
                     if survivor.is_some() && survivor != id {
                         id = survivor;
                         return Ok(Change::Unchanged);
@@ -110,6 +121,7 @@ pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<(Resource, Option<String>)> {
                 }
                 return Ok(Change::Created);
             };
+            extras = found.collect();
             id = api.api_id.clone();
             let change = Change::of_value(
                 Some(
@@ -130,7 +142,7 @@ pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<(Resource, Option<String>)> {
             Ok(change)
         })
         .await?;
-    Ok((report, id))
+    Ok(Ensured { report, id, extras })
 }
 
 fn throttling(settings: &Settings) -> RouteSettings {
@@ -218,9 +230,8 @@ pub async fn ensure_stage(
 /// `find` only returns an API tagged as this stack's, so none is ever foreign.
 /// APIs of this stack beyond the survivor (a lost reply, two deploys at
 /// once): deleted by deploy, reported by status as extra.
-pub async fn remove_duplicates(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
-    let extras = find_all(ctx).await?.into_iter().skip(1);
-    try_join_all(extras.map(|api| delete_one(ctx, api))).await
+pub async fn remove_duplicates(ctx: &Ctx<'_>, extras: Vec<Api>) -> Result<Vec<Resource>> {
+    try_join_all(extras.into_iter().map(|api| delete_one(ctx, api))).await
 }
 
 async fn delete_one(ctx: &Ctx<'_>, api: Api) -> Result<Resource> {

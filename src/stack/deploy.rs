@@ -7,7 +7,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::spec::Function;
-use futures_util::future::try_join_all;
+use futures_util::future::{try_join_all, FutureExt};
 use serde::Serialize;
 use std::fmt;
 
@@ -20,72 +20,101 @@ pub struct Reconciled {
 /// The dependency graph:
 ///
 /// ```text
-/// table ─┐  log groups ─┐  role ──┬─ policy (needs the API id)
-///        │  secret ─────┼─────────┴─ functions ── permissions (need the API id)
-/// api ───┴─ integrations ── routes ── settle ── stage
+/// table    log groups    secret ─┐
+/// role ──────────────────────────┴─ functions ── permissions ─┐
+///    └────────────────────────────── policy ──────────────────┤ (need the API id)
+/// api ── integrations ── routes ─┬─ stage                     │
+///   │                            └─ settle (a racing deploy's extras)
+///   └── duplicates deleted       ─────────────────────────────┘
 /// ```
 ///
-/// Function ARNs are derived from the account, so the API side never waits for IAM.
-/// What this run has just created (or would create) has no children to describe.
+/// Each resource waits only for what it needs: functions for the role (and
+/// the secret's version), not for the API or the table; the table's and log
+/// groups' waits run alongside everything. Function ARNs are derived from the
+/// account, so the API side never waits for IAM. What this run has just
+/// created (or would create) has no children to describe.
 /// `packages` is `None` for status, which does not compare code.
 pub async fn reconcile(
     ctx: &Ctx<'_>,
     packages: Option<&Packages>,
     rotate_secret: bool,
 ) -> Result<Reconciled> {
-    let (table, log_groups, role, (api, api_id), (secret, secret_version)) = tokio::try_join!(
-        table::ensure(ctx),
-        try_join_all(Function::ALL.map(|f| logs::ensure(ctx, f))),
-        role::ensure_role(ctx),
-        api::ensure_api(ctx),
-        secret::ensure(ctx, rotate_secret),
-    )?;
-    let duplicates = api::remove_duplicates(ctx).await?;
-    let role_created = role.change == Change::Created;
-    let api_created = api.change == Change::Created;
-    let id = api_id.as_deref();
+    // The API's id, once known, for the policy and the permissions.
+    let (api_known, api_id) = tokio::sync::oneshot::channel::<Option<String>>();
+    let api_id = api_id.shared();
+    let api_id = || {
+        let api_id = api_id.clone();
+        async move {
+            match api_id.await {
+                Ok(id) => id,
+                // The API side failed: its error ends the deploy, not this.
+                Err(_) => std::future::pending().await,
+            }
+        }
+    };
+
+    let api_side = async {
+        let ensured = api::ensure_api(ctx).await?;
+        let _ = api_known.send(ensured.id.clone());
+        let created = ensured.report.change == Change::Created;
+        let id = ensured.id.as_deref();
+        let api_tree = async {
+            let (integrations, ids) = routing::ensure_integrations(ctx, id, created).await?;
+            let mut routes = routing::ensure_routes(ctx, id, &ids, created).await?;
+            // The stage after the routes, so its first automatic deployment
+            // carries every one; what `settle` mends deploys automatically too.
+            let (stage, extras) = tokio::try_join!(
+                api::ensure_stage(ctx, id, created),
+                routing::settle(ctx, id),
+            )?;
+            routes.extend(extras);
+            Ok::<_, crate::error::CliError>((integrations, routes, stage))
+        };
+        let ((integrations, routes, stage), duplicates) =
+            tokio::try_join!(api_tree, api::remove_duplicates(ctx, ensured.extras))?;
+        let mut resources = vec![ensured.report];
+        resources.extend(duplicates);
+        resources.extend(integrations);
+        resources.extend(routes);
+        resources.push(stage);
+        Ok::<_, crate::error::CliError>((resources, ensured.id))
+    };
 
     let lambda_side = async {
-        let (policy, fns) = tokio::try_join!(
-            role::ensure_policy(ctx, id, role_created),
-            try_join_all(Function::ALL.map(|f| functions::ensure(
-                ctx,
-                f,
-                packages.map(|p| &p[&f]),
-                secret_version,
-            ))),
-        )?;
-        let permissions =
-            try_join_all(Function::ALL.iter().zip(&fns).map(|(f, r)| {
-                functions::ensure_permission(ctx, *f, id, r.change == Change::Created)
-            }))
-            .await?;
-        Ok::<_, crate::error::CliError>((policy, fns, permissions))
+        let (role, (secret, secret_version)) =
+            tokio::try_join!(role::ensure_role(ctx), secret::ensure(ctx, rotate_secret))?;
+        let role_created = role.change == Change::Created;
+        let policy = async {
+            let id = api_id().await;
+            role::ensure_policy(ctx, id.as_deref(), role_created).await
+        };
+        let functions = try_join_all(
+            Function::ALL
+                .map(|f| functions::ensure(ctx, f, packages.map(|p| &p[&f]), secret_version)),
+        );
+        let (policy, fns) = tokio::try_join!(policy, functions)?;
+        let id = api_id().await;
+        let permissions = try_join_all(Function::ALL.iter().zip(&fns).map(|(f, r)| {
+            functions::ensure_permission(ctx, *f, id.as_deref(), r.change == Change::Created)
+        }))
+        .await?;
+        let mut resources: Vec<Resource> = secret.into_iter().collect();
+        resources.extend([role, policy]);
+        resources.extend(fns);
+        resources.extend(permissions);
+        Ok::<_, crate::error::CliError>(resources)
     };
-    let api_side = async {
-        let (integrations, ids) = routing::ensure_integrations(ctx, id, api_created).await?;
-        let mut routes = routing::ensure_routes(ctx, id, &ids, api_created).await?;
-        // A deploy racing this one may have made its own set.
-        let extras = routing::settle(ctx, id).await?;
-        routes.extend(extras);
-        // Last, so the stage's first automatic deployment carries every route.
-        let stage = api::ensure_stage(ctx, id, api_created).await?;
-        Ok((integrations, routes, stage))
-    };
-    let ((policy, fns, permissions), (integrations, routes, stage)) =
-        tokio::try_join!(lambda_side, api_side)?;
 
+    let (table, log_groups, (api_resources, api_id), lambda_resources) = tokio::try_join!(
+        table::ensure(ctx),
+        try_join_all(Function::ALL.map(|f| logs::ensure(ctx, f))),
+        api_side,
+        lambda_side,
+    )?;
     let mut resources = vec![table];
-    resources.extend(secret);
     resources.extend(log_groups);
-    resources.extend([role, policy]);
-    resources.extend(fns);
-    resources.extend(permissions);
-    resources.push(api);
-    resources.extend(duplicates);
-    resources.extend(integrations);
-    resources.extend(routes);
-    resources.push(stage);
+    resources.extend(lambda_resources);
+    resources.extend(api_resources);
     Ok(Reconciled { resources, api_id })
 }
 

@@ -1,10 +1,12 @@
 //! A bad network between wschat and AWS: replies lost after the request was
 //! applied, endpoints that never answer, two deploys of one stack at once.
 
-use crate::harness::{lambda_zips, run, wschat, wschat_aws, Run};
+use crate::harness::{lambda_zips, run, wschat, wschat_aws, Client, Dev, Run};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 use wschat_test_support::moto::{unique, Moto};
 use wschat_test_support::proxy::Proxy;
+use wschat_test_support::realism::Faults;
 
 async fn apis_named(name: &str) -> usize {
     let sdk = Moto::shared().sdk_config().await;
@@ -211,7 +213,7 @@ async fn a_stalled_endpoint_fails_every_command_within_the_timeout() {
 /// form is `cargo bench --bench faults`.
 #[tokio::test(flavor = "multi_thread")]
 async fn three_cycles_at_a_fifth_of_requests_faulty_all_converge_in_one_run() {
-    use wschat_test_support::realism::{Faults, Realism};
+    use wschat_test_support::realism::Realism;
     let moto = Moto::shared();
     let proxy = Proxy::start(&moto.endpoint).await;
     proxy.realistic(Realism::default());
@@ -376,4 +378,61 @@ async fn ghosts_on_aws_are_checked_pruned_and_counted_by_broadcast() {
     assert_eq!(json(&left)["count"], 1, "broadcast pruned the ghosts' rows");
     let down = wschat_run(&proxy.endpoint, &name, &["teardown".into(), "--yes".into()]).await;
     assert_eq!(down.code, 0);
+}
+
+/// `broadcast --local` over a link that fails, throttles, drops, stalls and
+/// loses replies (its first listing's reply among them): every client is
+/// counted once, as delivered or failed, exactly as it fared, and a frame
+/// sent twice (a lost reply, retried) carries the one message id.
+#[tokio::test(flavor = "multi_thread")]
+async fn broadcast_local_through_a_faulty_link_counts_what_happened() {
+    const CLIENTS: usize = 24;
+    const TEXT: &str = "through the storm";
+    let dev = Dev::start(&[]);
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        clients.push(Client::join(&dev.ws_url(&format!("username=u{i}"))).await);
+    }
+    let proxy = Proxy::in_front_of_sandbox(dev.port).await;
+    let listing = format!("GET /{}/@wschat/connections", dev.stage);
+    let post = format!("POST /{}/@connections/*", dev.stage);
+    proxy.lose_replies(&[&listing, &post, &post]);
+    proxy.faults(Some(Faults { rate: 0.2 }));
+
+    let mut cmd = wschat();
+    cmd.args(["--output", "json", "--stage", &dev.stage])
+        .args(["--request-timeout", "3s", "broadcast", TEXT])
+        .args(["--local", &format!("http://127.0.0.2:{}", dev.port)]);
+    let out = run(cmd).await;
+    proxy.faults(None);
+    assert!(out.code <= 1, "{}{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert!(
+        proxy.replies_left_to_lose().is_empty(),
+        "the listing's reply and two posts' were lost, and retried"
+    );
+
+    let (mut reached, mut frames_seen) = (0, 0);
+    let mut ids = std::collections::BTreeSet::new();
+    for client in &mut clients {
+        let frames: Vec<Value> = client
+            .sync()
+            .await
+            .into_iter()
+            .filter(|f| f["data"]["message"] == TEXT)
+            .collect();
+        reached += usize::from(!frames.is_empty());
+        frames_seen += frames.len();
+        ids.extend(frames.iter().map(|f| f["data"]["id"].to_string()));
+    }
+    assert!(
+        frames_seen >= reached + 2,
+        "each post whose reply was lost was sent again"
+    );
+    assert_eq!(ids.len(), 1, "one message id, however often sent: {ids:?}");
+    assert_eq!(report["recipients"], CLIENTS, "{report}");
+    assert_eq!(report["pruned"], 0, "{report}");
+    assert_eq!(report["delivered"], reached, "{report}");
+    assert_eq!(report["failed"], CLIENTS - reached, "{report}");
+    assert_eq!(out.code, i32::from(reached < CLIENTS), "{report}");
 }

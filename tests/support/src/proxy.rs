@@ -34,6 +34,8 @@ struct Settings {
     stall: bool,
     /// Connection ids API Gateway no longer knows: `@connections` answers 410.
     gone: std::collections::HashSet<String>,
+    /// The upstream answers `@connections` itself (a `wschat dev`).
+    upstream_connections: bool,
 }
 
 struct Shared {
@@ -109,7 +111,11 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let (service, operation, write) = classify(parts.method.as_str(), &path, &parts.headers, &body);
     let (delay, kill, lose, stall) = {
         let mut settings = shared.settings.lock().unwrap();
-        let lose = match settings.lose_reply.iter().position(|op| *op == operation) {
+        let named = |op: &String| match op.strip_suffix('*') {
+            Some(prefix) => operation.starts_with(prefix),
+            None => *op == operation,
+        };
+        let lose = match settings.lose_reply.iter().position(named) {
             Some(i) => {
                 settings.lose_reply.remove(i);
                 true
@@ -177,14 +183,13 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     // API Gateway's management API, which moto lacks for a stage URL: 410
     // for connections that are gone, success for the others.
     if let Some((_, id)) = path.split_once("/@connections/") {
-        let gone = shared
-            .settings
-            .lock()
-            .unwrap()
-            .gone
-            .contains(&percent_encoding_lite(id));
-        record(&shared);
-        return realism::management_answer(parts.method.as_str(), gone);
+        let settings = shared.settings.lock().unwrap();
+        if !settings.upstream_connections {
+            let gone = settings.gone.contains(&percent_encoding_lite(id));
+            drop(settings);
+            record(&shared);
+            return realism::management_answer(parts.method.as_str(), gone);
+        }
     }
     let refusal = shared.world.lock().unwrap().refuse(&seen);
     if let Some(refusal) = refusal {
@@ -241,6 +246,23 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
 
 impl Proxy {
     pub async fn start(upstream: &str) -> Proxy {
+        Proxy::listen(upstream, "127.0.0.1:0").await
+    }
+
+    /// A faulty link in front of a `wschat dev` on `port`: on 127.0.0.2 and the
+    /// same port, so the `Host` its callers sign names the sandbox's port (as
+    /// its guard requires), and `@connections` is the sandbox's own.
+    pub async fn in_front_of_sandbox(port: u16) -> Proxy {
+        let proxy = Proxy::listen(
+            &format!("http://127.0.0.1:{port}"),
+            &format!("127.0.0.2:{port}"),
+        )
+        .await;
+        proxy.shared.settings.lock().unwrap().upstream_connections = true;
+        proxy
+    }
+
+    async fn listen(upstream: &str, address: &str) -> Proxy {
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: Client::builder(TokioExecutor::new()).build_http(),
@@ -253,7 +275,7 @@ impl Proxy {
         let app = axum::Router::new()
             .fallback(forward)
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Proxy { endpoint, shared }
@@ -270,7 +292,8 @@ impl Proxy {
     }
 
     /// Loses the reply of the next call of each operation (as the proxy names
-    /// it: `CreateTable`, `CreateRole`, `POST /v2/apis`, ...).
+    /// it: `CreateTable`, `CreateRole`, `POST /v2/apis`, ...; a trailing `*`
+    /// matches any operation that starts so).
     pub fn lose_replies(&self, operations: &[&str]) {
         let mut settings = self.shared.settings.lock().unwrap();
         settings.lose_reply = operations.iter().map(|s| (*s).to_owned()).collect();
@@ -319,21 +342,27 @@ pub fn writes(calls: &[Call]) -> Vec<String> {
     w
 }
 
-/// The longest chain of calls each starting after the previous finished: the
-/// number of sequential round trips on the critical path.
-pub fn sequential_round_trips(calls: &[Call]) -> usize {
+/// The longest chain of calls each starting after the previous finished:
+/// the sequential round trips on the critical path, as `service:Operation`.
+pub fn critical_path(calls: &[Call]) -> Vec<String> {
     let mut sorted: Vec<&Call> = calls.iter().collect();
     sorted.sort_by_key(|c| c.finished);
-    let mut depth: Vec<usize> = Vec::with_capacity(sorted.len());
+    // Per call: the chain's length ending with it, and the call before it.
+    let mut chains: Vec<(usize, Option<usize>)> = Vec::with_capacity(sorted.len());
     for (i, call) in sorted.iter().enumerate() {
         let before = (0..i)
             .filter(|&j| sorted[j].finished <= call.started)
-            .map(|j| depth[j])
-            .max()
-            .unwrap_or(0);
-        depth.push(before + 1);
+            .max_by_key(|&j| chains[j].0);
+        chains.push((before.map_or(0, |j| chains[j].0) + 1, before));
     }
-    depth.into_iter().max().unwrap_or(0)
+    let mut at = (0..sorted.len()).max_by_key(|&i| chains[i].0);
+    let mut path = Vec::new();
+    while let Some(i) = at {
+        path.push(format!("{}:{}", sorted[i].service, sorted[i].operation));
+        at = chains[i].1;
+    }
+    path.reverse();
+    path
 }
 
 /// `%3D` and friends in a path segment, as connection ids carry them.

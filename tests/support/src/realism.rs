@@ -197,7 +197,7 @@ pub fn throttled(service: &str) -> Response {
     match service {
         "iam" | "sts" => service_error(service, 400, "Throttling", "Rate exceeded"),
         "lambda" => service_error(service, 429, "TooManyRequestsException", "Rate exceeded"),
-        "apigateway" => service_error(
+        "apigateway" | "execute-api" => service_error(
             service,
             429,
             "TooManyRequestsException",
