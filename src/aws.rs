@@ -29,15 +29,22 @@ pub struct AwsConfig {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connect, answer and whole-call limits from one figure. A stalled attempt
-/// (no answer: a lost reply, a dead endpoint) is cut after a quarter of it,
-/// leaving room for retries, and nothing takes longer than `timeout` in all.
-/// Uploads get longer attempts ([`upload_timeouts`]).
+/// (no answer: a lost reply, a dead endpoint) is cut after
+/// [`attempt_timeout`], leaving room for retries, and nothing takes longer
+/// than `timeout` in all. Uploads get longer attempts ([`upload_timeouts`]).
 pub fn timeouts(timeout: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .read_timeout((timeout / 4).max(Duration::from_millis(500)))
+        .read_timeout(attempt_timeout(timeout))
         .operation_timeout(timeout)
         .build()
+}
+
+/// How long one attempt waits for an answer: a quarter of the call's time,
+/// at most 3 s (a control-plane answer that has not started by then is
+/// lost), so that a default call fits ten attempts through a bad link.
+pub fn attempt_timeout(timeout: Duration) -> Duration {
+    (timeout / 4).clamp(Duration::from_millis(500), Duration::from_secs(3))
 }
 
 /// For calls that upload a function's code: the wait for an answer includes
@@ -57,7 +64,7 @@ pub fn retries() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(10)
         .with_initial_backoff(Duration::from_millis(200))
-        .with_max_backoff(Duration::from_secs(8))
+        .with_max_backoff(Duration::from_secs(4))
 }
 
 /// Every client a command may need, built once from one `SdkConfig`.

@@ -190,6 +190,8 @@ pub struct KickReport {
     pub connection_id: String,
     /// Whether a live socket was closed (else the connection was already gone).
     pub closed: bool,
+    /// Whether kick removed the row of a connection that was already gone
+    /// (a closed one's row is its `$disconnect`'s to remove).
     pub row_removed: bool,
 }
 
@@ -211,7 +213,7 @@ impl fmt::Display for KickReport {
     }
 }
 
-/// Closes a connection through `@connections` DELETE and removes its row.
+/// Closes a connection through `@connections` DELETE, or removes the row of one already gone.
 pub async fn kick(target: &Target, connection_id: &str) -> Result<KickReport> {
     let delivery = target
         .gateway
@@ -220,14 +222,17 @@ pub async fn kick(target: &Target, connection_id: &str) -> Result<KickReport> {
         .map_err(|e| {
             CliError::failed(format!("@connections DELETE {connection_id} failed: {e}"))
         })?;
-    // $disconnect removes the row too, but asynchronously on AWS; do not wait on it.
-    let removed = target
-        .store
-        .delete(connection_id)
-        .await
-        .map_err(store_error)?
-        .is_some();
     let closed = delivery == Delivery::Delivered;
+    // A closed connection's `$disconnect` removes its row and tells its room;
+    // removing the row here first would leave the room never told. Only a
+    // connection that was already gone has a stale row for kick to remove.
+    let removed = !closed
+        && target
+            .store
+            .delete(connection_id)
+            .await
+            .map_err(store_error)?
+            .is_some();
     if !closed && !removed {
         return Err(
             CliError::failed(format!("no connection {connection_id} on {}", target.label))

@@ -1,6 +1,7 @@
 //! The sandbox's connections, read over its `@wschat` endpoints: `--local`'s
 //! stand-in for the DynamoDB table.
 
+use crate::aws::attempt_timeout;
 use crate::sandbox::credentials::Credentials;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -44,26 +45,28 @@ impl HttpStore {
     }
 
     /// A signed, idempotent request (GET or DELETE); `None` on 404. A dropped
-    /// connection, a 5xx, a 429 or an attempt with no answer within a quarter
-    /// of the timeout (a lost reply) is retried with backoff, all within the timeout.
+    /// connection, a 5xx, a 429 or an attempt with no answer within
+    /// [`attempt_timeout`] (a lost reply) is retried with backoff, all within the timeout.
     async fn call(&self, method: &str, path: &str) -> Result<Option<Bytes>, StoreError> {
         let uri = format!("{}{path}", self.base);
         let attempts = async {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let answer =
-                    tokio::time::timeout(self.timeout / 4, self.send(method, path, Bytes::new()))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(Attempt {
-                                error: StoreError(format!(
-                                    "no answer from {uri} within {:?}",
-                                    self.timeout / 4
-                                )),
-                                retryable: true,
-                            })
-                        });
+                let answer = tokio::time::timeout(
+                    attempt_timeout(self.timeout),
+                    self.send(method, path, Bytes::new()),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Attempt {
+                        error: StoreError(format!(
+                            "no answer from {uri} within {:?}",
+                            attempt_timeout(self.timeout)
+                        )),
+                        retryable: true,
+                    })
+                });
                 match answer {
                     Err(e) if e.retryable && attempt < ATTEMPTS => {
                         tokio::time::sleep(RETRY.delay(attempt)).await

@@ -88,10 +88,11 @@ pub async fn reconcile(
             let id = api_id().await;
             role::ensure_policy(ctx, id.as_deref(), role_created).await
         };
-        let functions = try_join_all(
-            Function::ALL
-                .map(|f| functions::ensure(ctx, f, packages.map(|p| &p[&f]), secret_version)),
-        );
+        let gate = functions::RoleGate::new(role_created);
+        let functions =
+            try_join_all(Function::ALL.map(|f| {
+                functions::ensure(ctx, f, packages.map(|p| &p[&f]), secret_version, &gate)
+            }));
         let (policy, fns) = tokio::try_join!(policy, functions)?;
         let id = api_id().await;
         let permissions = try_join_all(Function::ALL.iter().zip(&fns).map(|(f, r)| {

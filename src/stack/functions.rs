@@ -206,6 +206,8 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
+    // The role's wait is not contention: a steady poll ends it soonest.
+    let role_poll = Backoff::new(Duration::from_millis(250), Duration::from_secs(1));
     let started = tokio::time::Instant::now();
     let mut attempt = 0;
     loop {
@@ -234,7 +236,7 @@ where
                     "waiting for the IAM role to reach Lambda (attempt {attempt}, {}s)",
                     started.elapsed().as_secs()
                 ));
-                tokio::time::sleep(backoff.delay(attempt)).await;
+                tokio::time::sleep(role_poll.delay(attempt)).await;
             }
             Err(e) => return Err(aws_error(operation, name, &e)),
         }
@@ -303,6 +305,22 @@ async fn wait_updated(ctx: &Ctx<'_>, name: &str, task: &Task) -> Result<()> {
     }
 }
 
+/// While a role made by this run propagates to Lambda, one function's create
+/// probes for it and the others wait on that probe, so each attempt uploads
+/// one zip rather than one per function; once it lands, the rest go at once.
+pub struct RoleGate {
+    propagated: tokio::sync::Mutex<bool>,
+}
+
+impl RoleGate {
+    /// `fresh`: the role was created by this run.
+    pub fn new(fresh: bool) -> Self {
+        RoleGate {
+            propagated: tokio::sync::Mutex::new(!fresh),
+        }
+    }
+}
+
 async fn create(
     ctx: &Ctx<'_>,
     task: &Task,
@@ -310,9 +328,14 @@ async fn create(
     name: &str,
     desired: &DesiredFunction,
     package: &Package,
+    gate: &RoleGate,
 ) -> Result<()> {
+    task.set("waiting for the IAM role");
+    let guard = gate.propagated.lock().await;
+    // Holding the lock makes this create the probe.
+    let probe = (!*guard).then_some(guard);
     task.set("creating");
-    while_role_propagates(
+    let created = while_role_propagates(
         task,
         "Lambda CreateFunction",
         name,
@@ -345,8 +368,11 @@ async fn create(
                 .send()
         },
     )
-    .await?;
-    Ok(())
+    .await;
+    if let (Ok(_), Some(mut propagated)) = (&created, probe) {
+        *propagated = true;
+    }
+    created.map(|_| ())
 }
 
 /// Sends only what differs: code (with its architecture) first, then configuration.
@@ -458,6 +484,7 @@ pub async fn ensure(
     function: Function,
     package: Option<&Package>,
     secret_version: Option<i64>,
+    gate: &RoleGate,
 ) -> Result<Resource> {
     let name = ctx.spec.function_name(function);
     let desired = DesiredFunction::of(ctx, function, package, secret_version);
@@ -465,7 +492,7 @@ pub async fn ensure(
         let Some(current) = get(ctx, &name).await? else {
             if !ctx.dry_run {
                 let package = package.expect("deploy always has packages");
-                create(ctx, task, function, &name, &desired, package).await?;
+                create(ctx, task, function, &name, &desired, package, gate).await?;
             }
             return Ok(Change::Created);
         };

@@ -60,6 +60,9 @@ fn main() {
         println!("\n{world}\n");
         println!("| step | AWS calls | writes | sequential round trips | wall time |");
         println!("|---|---|---|---|---|");
+        // moto loads each service on its first request, in seconds: a status
+        // of a stack that does not exist yet touches every service first.
+        let _ = wschat(&proxy.endpoint, &name, &["status"]).output();
         let mut rows = Vec::new();
         for (step, args) in steps {
             proxy.take();
@@ -70,6 +73,20 @@ fn main() {
             let calls = proxy.take();
             let writes = calls.iter().filter(|c| c.write).count();
             let path = proxy::critical_path(&calls);
+            let t0 = started;
+            let timeline: Vec<_> = calls
+                .iter()
+                .map(|c| {
+                    let at = |t: Instant| t.duration_since(t0).as_millis() as u64;
+                    format!(
+                        "{} {}:{} {}",
+                        at(c.started),
+                        c.service,
+                        c.operation,
+                        at(c.finished)
+                    )
+                })
+                .collect();
             println!(
                 "| {step} | {} | {writes} | {} | {:.2} s |",
                 calls.len(),
@@ -78,7 +95,7 @@ fn main() {
             );
             rows.push(serde_json::json!({
                 "step": step, "calls": calls.len(), "writes": writes,
-                "sequential_round_trips": path.len(), "critical_path": path,
+                "sequential_round_trips": path.len(), "critical_path": path, "timeline_ms": timeline,
                 "wall_seconds": wall.as_secs_f64(),
             }));
         }

@@ -31,7 +31,7 @@ fn main() {
             .map(|i| {
                 let name = unique(&format!("fc{}x{i}", (rate * 100.0) as u32));
                 let _guard = runtime.enter();
-                cycle(bin.as_ref(), &proxy, &moto.endpoint, &zips, &name, "10s")
+                cycle(bin.as_ref(), &proxy, &moto.endpoint, &zips, &name, "20s")
             })
             .collect();
         let count = |f: &dyn Fn(&Cycle) -> bool| cycles.iter().filter(|c| f(c)).count();

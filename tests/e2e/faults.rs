@@ -9,7 +9,7 @@ use wschat_test_support::proxy::Proxy;
 use wschat_test_support::realism::Faults;
 
 async fn apis_named(name: &str) -> usize {
-    let sdk = Moto::shared().sdk_config().await;
+    let sdk = Moto::for_faults().sdk_config().await;
     let apis = aws_sdk_apigatewayv2::Client::new(&sdk)
         .get_apis()
         .send()
@@ -24,7 +24,7 @@ async fn apis_named(name: &str) -> usize {
 
 /// The integrations and routes of the stack's one API.
 async fn routing_of(name: &str) -> (usize, usize) {
-    let sdk = Moto::shared().sdk_config().await;
+    let sdk = Moto::for_faults().sdk_config().await;
     let apigw = aws_sdk_apigatewayv2::Client::new(&sdk);
     let prefix = format!("{name}-dev");
     let apis = apigw.get_apis().send().await.unwrap();
@@ -66,7 +66,7 @@ async fn wschat_run(endpoint: &str, name: &str, args: &[String]) -> Run {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_reply_on_every_kind_of_create_converges_in_one_run() {
-    let moto = Moto::shared();
+    let moto = Moto::for_faults();
     let proxy = Proxy::start(&moto.endpoint).await;
     let name = unique("lost");
     let creates = [
@@ -113,7 +113,7 @@ async fn a_lost_reply_on_every_kind_of_create_converges_in_one_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_deploys_of_one_stack_at_once_leave_one_stack() {
-    let moto = Moto::shared();
+    let moto = Moto::for_faults();
     let name = unique("twice");
     let args = deploy_args(&[]);
     let (a, b) = tokio::join!(
@@ -167,7 +167,7 @@ async fn fails_in_time(mut cmd: std::process::Command, what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_endpoint_fails_every_command_within_the_timeout() {
-    let proxy = Proxy::start(&Moto::shared().endpoint).await;
+    let proxy = Proxy::start(&Moto::for_faults().endpoint).await;
     proxy.stall();
     let name = unique("stall");
     let zips = lambda_zips().display().to_string();
@@ -214,7 +214,7 @@ async fn a_stalled_endpoint_fails_every_command_within_the_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn three_cycles_at_a_fifth_of_requests_faulty_all_converge_in_one_run() {
     use wschat_test_support::realism::Realism;
-    let moto = Moto::shared();
+    let moto = Moto::for_faults();
     let proxy = Proxy::start(&moto.endpoint).await;
     proxy.realistic(Realism::default());
     proxy.faults(Some(Faults { rate: 0.2 }));
@@ -228,7 +228,7 @@ async fn three_cycles_at_a_fifth_of_requests_faulty_all_converge_in_one_run() {
                 &moto.endpoint,
                 lambda_zips(),
                 &name,
-                "10s",
+                "20s",
             )
         });
         assert!(cycle.clean(), "cycle {i}: {cycle:#?}");
@@ -241,7 +241,7 @@ async fn three_cycles_at_a_fifth_of_requests_faulty_all_converge_in_one_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_killed_after_any_of_its_writes_converges_on_the_next_run() {
     use wschat_test_support::proxy::writes;
-    let moto = Moto::shared();
+    let moto = Moto::for_faults();
     let proxy = Proxy::start(&moto.endpoint).await;
     let counted = unique("count");
     let args = deploy_args(&[]);
@@ -306,7 +306,7 @@ async fn a_deploy_killed_after_any_of_its_writes_converges_on_the_next_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ghosts_on_aws_are_checked_pruned_and_counted_by_broadcast() {
     use wschat_lambdas::store::{Connection, ConnectionStore};
-    let moto = Moto::shared();
+    let moto = Moto::for_faults();
     let proxy = Proxy::start(&moto.endpoint).await;
     let name = unique("ghost");
     let args = deploy_args(&[]);

@@ -78,6 +78,7 @@ impl Moto {
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = guard.stdin.as_mut().map(|s| s.flush());
+        warm_up(port);
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             _guard: guard,
@@ -86,6 +87,14 @@ impl Moto {
 
     /// The moto server shared by every test of this binary.
     pub fn shared() -> &'static Moto {
+        static MOTO: OnceLock<Moto> = OnceLock::new();
+        MOTO.get_or_init(Moto::start)
+    }
+
+    /// A second server for the fault tests: their campaigns keep one moto
+    /// busy (it is one Python process), and the other tests' calls would
+    /// queue behind them.
+    pub fn for_faults() -> &'static Moto {
         static MOTO: OnceLock<Moto> = OnceLock::new();
         MOTO.get_or_init(Moto::start)
     }
@@ -101,6 +110,46 @@ impl Moto {
             .load()
             .await
     }
+}
+
+/// moto loads a service's backend on its first request, which can take
+/// seconds: long enough to trip the short timeouts the fault tests set. One
+/// cheap read per service wschat calls, before any test, pays that up front.
+fn warm_up(port: u16) {
+    const READS: [(&str, &str, &str, &str); 7] = [
+        ("dynamodb", "POST", "/", "DynamoDB_20120810.ListTables"),
+        ("logs", "POST", "/", "Logs_20140328.DescribeLogGroups"),
+        ("ssm", "POST", "/", "AmazonSSM.DescribeParameters"),
+        ("lambda", "GET", "/2015-03-31/functions/", ""),
+        ("apigateway", "GET", "/v2/apis", ""),
+        ("iam", "POST", "/?Action=ListRoles&Version=2010-05-08", ""),
+        (
+            "sts",
+            "POST",
+            "/?Action=GetCallerIdentity&Version=2011-06-15",
+            "",
+        ),
+    ];
+    std::thread::scope(|scope| {
+        for (service, method, path, target) in READS {
+            scope.spawn(move || {
+                let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let target = match target {
+                    "" => String::new(),
+                    t => format!("X-Amz-Target: {t}\r\nContent-Type: application/x-amz-json-1.1\r\n"),
+                };
+                let body = if method == "POST" { "{}" } else { "" };
+                let request = format!(
+                    "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+                     Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+                     {target}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(request.as_bytes()).unwrap();
+                let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+            });
+        }
+    });
 }
 
 /// A name no other test in this run uses.
