@@ -300,6 +300,24 @@ where
     none_if(answer, operation, resource, is_already_exists)
 }
 
+/// Every item of a listing API Gateway pages with a `NextToken` (its SDK
+/// has no paginators): `page` fetches one page and the next page's token.
+pub async fn all_pages<T, Fut>(mut page: impl FnMut(Option<String>) -> Fut) -> Result<Vec<T>>
+where
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>)>>,
+{
+    let mut items = Vec::new();
+    let mut token = None;
+    loop {
+        let (found, next) = page(token).await?;
+        items.extend(found);
+        match next {
+            Some(next) => token = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
 /// The answer, with the service errors `expected` picks out as `Ok(None)`.
 fn none_if<T, E, R>(
     answer: std::result::Result<T, SdkError<E, R>>,

@@ -1,7 +1,7 @@
 //! The WebSocket API itself and its stage (integrations and routes: `routing`).
 
 use super::{Change, Ctx, Resource, Stack};
-use crate::aws::{aws_error, checked, created, is_transient, or_absent};
+use crate::aws::{all_pages, aws_error, checked, created, is_transient, or_absent};
 use crate::error::Result;
 use crate::spec::Settings;
 use aws_config::retry::RetryConfig;
@@ -20,20 +20,16 @@ const ROUTE_SELECTION: &str = "$request.body.action";
 /// each of two deploys racing, picks the same one.
 pub async fn find_all(stack: &Stack) -> Result<Vec<Api>> {
     let name = stack.spec.api_name();
-    let mut token = None;
-    let mut found = Vec::new();
-    loop {
+    let mut found = all_pages(async |token| {
         let request = stack.clients.apigw.get_apis().set_next_token(token);
         let out = checked(request.send().await, "API Gateway GetApis", &name)?;
-        found.extend(out.items.unwrap_or_default().into_iter().filter(|a| {
-            a.name.as_deref() == Some(name.as_str())
-                && stack.spec.owns(&a.tags.clone().unwrap_or_default())
-        }));
-        match out.next_token {
-            Some(next) => token = Some(next),
-            None => break,
-        }
-    }
+        Ok((out.items.unwrap_or_default(), out.next_token))
+    })
+    .await?;
+    found.retain(|a| {
+        a.name.as_deref() == Some(name.as_str())
+            && stack.spec.owns(&a.tags.clone().unwrap_or_default())
+    });
     found.sort_by(survivor_order);
     Ok(found)
 }

@@ -7,7 +7,7 @@
 //! machine, and [`settle`] ends each deploy by converging on it.
 
 use super::{Change, Ctx, Resource};
-use crate::aws::{checked, created, or_absent};
+use crate::aws::{all_pages, checked, created, or_absent};
 use crate::error::{CliError, Result};
 use crate::spec::{routes, Function, StackSpec};
 use aws_sdk_apigatewayv2::error::ProvideErrorMetadata;
@@ -39,52 +39,45 @@ fn target_of(integration_id: &str) -> String {
 }
 
 async fn list_integrations(ctx: &Ctx<'_>, api_id: &str) -> Result<Vec<Integration>> {
-    let mut token = None;
-    let mut found = Vec::new();
-    loop {
-        let request = ctx
-            .clients
-            .apigw
+    let apigw = &ctx.clients.apigw;
+    let listed = all_pages(async |token| {
+        let request = apigw
             .get_integrations()
             .api_id(api_id)
             .set_next_token(token);
         let out = checked(request.send().await, "API Gateway GetIntegrations", api_id)?;
-        found.extend(out.items.unwrap_or_default().into_iter().filter_map(|i| {
+        Ok((out.items.unwrap_or_default(), out.next_token))
+    })
+    .await?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|i| {
             Some(Integration {
                 id: i.integration_id?,
                 uri: i.integration_uri?,
             })
-        }));
-        match out.next_token {
-            Some(next) => token = Some(next),
-            None => return Ok(found),
-        }
-    }
+        })
+        .collect())
 }
 
 async fn list_routes(ctx: &Ctx<'_>, api_id: &str) -> Result<Vec<Route>> {
-    let mut token = None;
-    let mut found = Vec::new();
-    loop {
-        let request = ctx
-            .clients
-            .apigw
-            .get_routes()
-            .api_id(api_id)
-            .set_next_token(token);
+    let apigw = &ctx.clients.apigw;
+    let listed = all_pages(async |token| {
+        let request = apigw.get_routes().api_id(api_id).set_next_token(token);
         let out = checked(request.send().await, "API Gateway GetRoutes", api_id)?;
-        found.extend(out.items.unwrap_or_default().into_iter().filter_map(|r| {
+        Ok((out.items.unwrap_or_default(), out.next_token))
+    })
+    .await?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|r| {
             Some(Route {
                 id: r.route_id?,
                 key: r.route_key?,
                 target: r.target,
             })
-        }));
-        match out.next_token {
-            Some(next) => token = Some(next),
-            None => return Ok(found),
-        }
-    }
+        })
+        .collect())
 }
 
 /// Per URI, the integration every deploy keeps: the lowest id.
