@@ -33,9 +33,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`attempt_timeout`], leaving room for retries, and nothing takes longer
 /// than `timeout` in all. Uploads get longer attempts ([`upload_timeouts`]).
 pub fn timeouts(timeout: Duration) -> TimeoutConfig {
+    limits(timeout, attempt_timeout(timeout))
+}
+
+fn limits(timeout: Duration, attempt: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .read_timeout(attempt_timeout(timeout))
+        .read_timeout(attempt)
         .operation_timeout(timeout)
         .build()
 }
@@ -51,11 +55,7 @@ pub fn attempt_timeout(timeout: Duration) -> Duration {
 /// the upload (3 MB), so an attempt may take half the call's time, which
 /// still leaves room for the retry a lost reply needs.
 pub fn upload_timeouts(timeout: Duration) -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .read_timeout(timeout / 2)
-        .operation_timeout(timeout)
-        .build()
+    limits(timeout, timeout / 2)
 }
 
 /// Control-plane calls retry 5xx, throttling, connection errors and timeouts
@@ -240,6 +240,23 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     none_if(answer, operation, resource, is_not_found)
+}
+
+/// A write whose target is gone (done already) or busy (API Gateway's
+/// ConflictException: in use, or another writer mid-change) as `Ok(None)`,
+/// for a caller that looks again before it tries again.
+pub fn or_gone_or_busy<T, E, R>(
+    answer: std::result::Result<T, SdkError<E, R>>,
+    operation: &str,
+    resource: &str,
+) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    none_if(answer, operation, resource, |e| {
+        is_not_found(e) || e.code() == Some("ConflictException")
+    })
 }
 
 /// The "does not exist" answers of the services wschat calls.

@@ -49,24 +49,22 @@ impl HttpStore {
     /// [`attempt_timeout`] (a lost reply) is retried with backoff, all within the timeout.
     async fn call(&self, method: &str, path: &str) -> Result<Option<Bytes>, StoreError> {
         let uri = format!("{}{path}", self.base);
+        let per_attempt = attempt_timeout(self.timeout);
         let attempts = async {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let answer = tokio::time::timeout(
-                    attempt_timeout(self.timeout),
-                    self.send(method, path, Bytes::new()),
-                )
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Attempt {
-                        error: StoreError(format!(
-                            "no answer from {uri} within {:?}",
-                            attempt_timeout(self.timeout)
-                        )),
-                        retryable: true,
-                    })
-                });
+                let answer =
+                    tokio::time::timeout(per_attempt, self.send(method, path, Bytes::new()))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Attempt {
+                                error: StoreError(format!(
+                                    "no answer from {uri} within {per_attempt:?}"
+                                )),
+                                retryable: true,
+                            })
+                        });
                 match answer {
                     Err(e) if e.retryable && attempt < ATTEMPTS => {
                         tokio::time::sleep(RETRY.delay(attempt)).await

@@ -7,10 +7,9 @@
 //! machine, and [`settle`] ends each deploy by converging on it.
 
 use super::{Change, Ctx, Resource};
-use crate::aws::{all_pages, checked, created, or_absent};
+use crate::aws::{all_pages, checked, created, or_absent, or_gone_or_busy};
 use crate::error::{CliError, Result};
 use crate::spec::{routes, Function, StackSpec};
-use aws_sdk_apigatewayv2::error::ProvideErrorMetadata;
 use aws_sdk_apigatewayv2::types::IntegrationType;
 use futures_util::future::try_join_all;
 use std::collections::{BTreeMap, HashMap};
@@ -376,12 +375,12 @@ async fn apply(ctx: &Ctx<'_>, api_id: &str, plan: &Settlement) -> Result<()> {
             .api_id(api_id)
             .route_id(&route.id)
             .target(target);
-        later_if_busy(request.send().await, "API Gateway UpdateRoute", &route.key)
+        or_gone_or_busy(request.send().await, "API Gateway UpdateRoute", &route.key).map(drop)
     }))
     .await?;
     try_join_all(plan.extra_routes.iter().map(async |route| {
         let request = apigw.delete_route().api_id(api_id).route_id(&route.id);
-        later_if_busy(request.send().await, "API Gateway DeleteRoute", &route.key)
+        or_gone_or_busy(request.send().await, "API Gateway DeleteRoute", &route.key).map(drop)
     }))
     .await?;
     try_join_all(plan.extra_integrations.iter().map(async |(_, i)| {
@@ -389,27 +388,10 @@ async fn apply(ctx: &Ctx<'_>, api_id: &str, plan: &Settlement) -> Result<()> {
             .delete_integration()
             .api_id(api_id)
             .integration_id(&i.id);
-        later_if_busy(request.send().await, "API Gateway DeleteIntegration", &i.id)
+        or_gone_or_busy(request.send().await, "API Gateway DeleteIntegration", &i.id).map(drop)
     }))
     .await?;
     Ok(())
-}
-
-fn later_if_busy<T, E, R>(
-    answer: std::result::Result<T, aws_sdk_apigatewayv2::error::SdkError<E, R>>,
-    operation: &str,
-    resource: &str,
-) -> Result<()>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    match answer {
-        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ConflictException") => {
-            Ok(())
-        }
-        answer => or_absent(answer, operation, resource).map(|_| ()),
-    }
 }
 
 #[cfg(test)]
