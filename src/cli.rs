@@ -522,8 +522,49 @@ pub struct DevArgs {
     /// Close connections older than this, as API Gateway does after 2 hours.
     #[arg(long, default_value = "2h", value_parser = positive_duration, value_name = "DURATION")]
     pub max_lifetime: Duration,
+    /// Give up on a handler after this long and send the client API Gateway's
+    /// "Endpoint request timed out" frame, as its 29 s integration timeout does.
+    #[arg(long, default_value = "29s", value_parser = positive_duration, value_name = "DURATION")]
+    pub integration_timeout: Duration,
+    /// Handle each connection's frames one after another. On AWS each frame is
+    /// its own, concurrent Lambda invocation: use this only to debug.
+    #[arg(long)]
+    pub serial_frames: bool,
+    /// Disconnect a client that stops reading once this much is queued for it
+    /// (e.g. 512KiB, 4MiB).
+    #[arg(long, default_value = "4MiB", value_parser = byte_size, value_name = "SIZE")]
+    pub max_outbound_buffer: usize,
+    /// Hold at most this many connections; past it (or near the open-file
+    /// limit) newcomers get 503 [default: what the open-file limit allows].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_connections: Option<u32>,
     #[command(flatten)]
     pub auth: AuthArgs,
+}
+
+/// `4096`, `512KiB`, `4MiB`, `1MB`.
+fn byte_size(text: &str) -> std::result::Result<usize, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        _ => return Err(format!("unknown unit '{unit}'; use B, KB, KiB, MB or MiB")),
+    };
+    match digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+    {
+        Some(bytes) if bytes >= 1024 => Ok(bytes),
+        Some(_) => Err("the buffer must hold at least 1KiB".to_owned()),
+        None => Err(format!("'{text}' is not a size such as 512KiB or 4MiB")),
+    }
 }
 
 impl DevArgs {
@@ -536,6 +577,10 @@ impl DevArgs {
             dynamodb_endpoint: self.dynamodb_endpoint,
             idle_timeout: self.idle_timeout,
             max_lifetime: self.max_lifetime,
+            integration_timeout: self.integration_timeout,
+            serial_frames: self.serial_frames,
+            outbound_limit: self.max_outbound_buffer,
+            max_connections: self.max_connections.map(|n| n as usize),
             auth: self.auth.settings()?,
             verbose: global.verbose > 0,
         })
@@ -556,6 +601,12 @@ mod tests {
         assert_eq!(positive_duration("1s"), Ok(Duration::from_secs(1)));
         assert!(positive_duration("0s").is_err());
         assert!(positive_duration("0ms").is_err());
+        assert_eq!(byte_size("4MiB"), Ok(4 << 20));
+        assert_eq!(byte_size("512KiB"), Ok(512 << 10));
+        assert_eq!(byte_size("2048"), Ok(2048));
+        for bad in ["4 GiB", "10", "MiB", "-1MiB", "99999999999999999999MiB"] {
+            assert!(byte_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

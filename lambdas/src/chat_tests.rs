@@ -59,6 +59,8 @@ fn event(event_type: EventType, id: &str, route_key: &str) -> WebSocketEvent {
             stage: "dev".into(),
             api_id: "abc".into(),
             request_id: "r".into(),
+            extended_request_id: None,
+            request_time: None,
             message_id: None,
             message_direction: "IN".into(),
             identity: Identity {
@@ -69,7 +71,9 @@ fn event(event_type: EventType, id: &str, route_key: &str) -> WebSocketEvent {
             disconnect_reason: None,
         },
         headers: None,
+        multi_value_headers: None,
         query_string_parameters: None,
+        multi_value_query_string_parameters: None,
         body: None,
         is_base64_encoded: false,
     }

@@ -41,6 +41,12 @@ pub struct RequestContext {
     pub api_id: String,
     #[serde(default)]
     pub request_id: String,
+    /// API Gateway's own id for the request, beside `requestId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_request_id: Option<String>,
+    /// CLF-style, e.g. `09/Apr/2020:18:03:38 +0000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     #[serde(default = "direction_in")]
@@ -57,16 +63,22 @@ fn direction_in() -> String {
     "IN".to_owned()
 }
 
-/// What API Gateway hands the integration. Headers and query string are only
-/// present on `$connect`; `body` only on MESSAGE.
+/// What API Gateway hands the integration. The query string is only present
+/// on `$connect`, the client's headers too (`$disconnect` carries a few of
+/// API Gateway's own); `body` only on MESSAGE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebSocketEvent {
     pub request_context: RequestContext,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<HashMap<String, String>>,
+    /// Every value of each header, for names sent more than once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_value_headers: Option<HashMap<String, Vec<String>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_string_parameters: Option<HashMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_value_query_string_parameters: Option<HashMap<String, Vec<String>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     #[serde(default)]

@@ -1,5 +1,6 @@
 //! Delivering one frame to many connections: bounded concurrency, an optional
-//! rate limit, jittered retry on throttling, and a 410 prunes that stale row.
+//! rate limit, jittered retry on throttling, and a 410 prunes that stale row
+//! (unless the row is young enough that its `$connect` may still be running).
 //! The message Lambda, `wschat dev` and `wschat broadcast` all send through here.
 
 use crate::gateway::{Delivery, Gateway};
@@ -41,6 +42,8 @@ pub struct FanoutReport {
     pub delivered: usize,
     /// Connections that answered 410 and whose rows were deleted.
     pub pruned: usize,
+    /// Connections that answered 410 while their `$connect` may still be running; their rows stay.
+    pub connecting: usize,
     pub failed: usize,
 }
 
@@ -48,6 +51,7 @@ impl FanoutReport {
     fn add(&mut self, other: &FanoutReport) {
         self.delivered += other.delivered;
         self.pruned += other.pruned;
+        self.connecting += other.connecting;
         self.failed += other.failed;
     }
 }
@@ -81,7 +85,32 @@ impl Pacer {
 enum Outcome {
     Delivered,
     Pruned,
+    Connecting,
     Failed,
+}
+
+/// A 410: prune the row, unless it is young enough to be a connection still opening.
+async fn prune<S: ConnectionStore>(store: &S, connection_id: &str) -> Outcome {
+    let young = match store.get(connection_id).await {
+        Ok(row) => row.is_some_and(|r| r.may_be_connecting(crate::chat::now_ms())),
+        Err(e) => {
+            tracing::warn!(connection_id, error = %e, "could not read the connection to prune");
+            return Outcome::Failed;
+        }
+    };
+    if young {
+        tracing::info!(
+            connection_id,
+            "410 Gone from a connection still opening: kept"
+        );
+        return Outcome::Connecting;
+    }
+    if let Err(e) = store.delete(connection_id).await {
+        tracing::warn!(connection_id, error = %e, "could not prune stale connection");
+        return Outcome::Failed;
+    }
+    tracing::info!(connection_id, "pruned stale connection (410 Gone)");
+    Outcome::Pruned
 }
 
 async fn deliver_one<S: ConnectionStore, G: Gateway>(
@@ -99,14 +128,7 @@ async fn deliver_one<S: ConnectionStore, G: Gateway>(
         }
         match gateway.post(connection_id, payload.clone()).await {
             Ok(Delivery::Delivered) => return Outcome::Delivered,
-            Ok(Delivery::Gone) => {
-                if let Err(e) = store.delete(connection_id).await {
-                    tracing::warn!(connection_id, error = %e, "could not prune stale connection");
-                    return Outcome::Failed;
-                }
-                tracing::info!(connection_id, "pruned stale connection (410 Gone)");
-                return Outcome::Pruned;
-            }
+            Ok(Delivery::Gone) => return prune(store, connection_id).await,
             Err(e) if e.is_retryable() && attempt + 1 < options.max_attempts => {
                 tokio::time::sleep(options.backoff.delay(attempt)).await;
                 attempt += 1;
@@ -139,6 +161,7 @@ pub async fn deliver<S: ConnectionStore, G: Gateway>(
         match outcome {
             Outcome::Delivered => report.delivered += 1,
             Outcome::Pruned => report.pruned += 1,
+            Outcome::Connecting => report.connecting += 1,
             Outcome::Failed => report.failed += 1,
         }
     }

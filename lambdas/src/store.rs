@@ -21,7 +21,17 @@ pub struct Connection {
     pub ttl: i64,
 }
 
+/// API Gateway answers 410 for a connection until its `$connect` returns,
+/// which may take up to the 29 s integration timeout: a row younger than this
+/// may belong to a connection that is still opening, so a 410 does not prune it.
+pub const CONNECTING_WINDOW_MS: i64 = 30_000;
+
 impl Connection {
+    /// Whether a 410 for this row may only mean its `$connect` has not returned yet.
+    pub fn may_be_connecting(&self, now_ms: i64) -> bool {
+        now_ms - self.connected_at < CONNECTING_WINDOW_MS
+    }
+
     pub fn new(connection_id: &str, username: &str, room: &str, connected_at_ms: i64) -> Self {
         Connection {
             connection_id: connection_id.to_owned(),

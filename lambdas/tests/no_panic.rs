@@ -30,7 +30,9 @@ fn event(event_type: EventType, route: &str) -> WebSocketEvent {
     WebSocketEvent {
         request_context,
         headers: None,
+        multi_value_headers: None,
         query_string_parameters: None,
+        multi_value_query_string_parameters: None,
         body: None,
         is_base64_encoded: false,
     }

@@ -38,6 +38,8 @@ pub struct BroadcastReport {
     pub recipients: usize,
     pub delivered: usize,
     pub pruned: usize,
+    /// Answered 410 while still opening (their `$connect` had not returned); not pruned.
+    pub connecting: usize,
     pub failed: usize,
     pub bytes: usize,
     pub elapsed_seconds: f64,
@@ -61,12 +63,16 @@ impl fmt::Display for BroadcastReport {
         }
         write!(
             f,
-            "broadcast to {} ({}) on {}: {} delivered, {} pruned (gone), {} failed in {:.2} s ({:.0} posts/s)",
+            "broadcast to {} ({}) on {}: {} delivered, {} pruned (gone), {}{} failed in {:.2} s ({:.0} posts/s)",
             self.recipients,
             self.audience,
             self.target,
             self.delivered,
             self.pruned,
+            match self.connecting {
+                0 => String::new(),
+                n => format!("{n} still opening (kept), "),
+            },
             self.failed,
             self.elapsed_seconds,
             self.posts_per_second
@@ -171,6 +177,7 @@ pub async fn broadcast(
         recipients: ids.len(),
         delivered: 0,
         pruned: 0,
+        connecting: 0,
         failed: 0,
         bytes: payload.len(),
         elapsed_seconds: 0.0,
@@ -196,6 +203,7 @@ pub async fn broadcast(
     report.elapsed_seconds = started.elapsed().as_secs_f64();
     report.delivered = result.delivered;
     report.pruned = result.pruned;
+    report.connecting = result.connecting;
     report.failed = result.failed;
     report.posts_per_second = report.recipients as f64 / report.elapsed_seconds.max(1e-9);
     Ok(report)

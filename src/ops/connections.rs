@@ -75,6 +75,13 @@ async fn check(target: &Target, row: &mut Row) -> Result<()> {
             Ok(())
         }
         Err(e) => match classify(e) {
+            // API Gateway answers 410 until `$connect` returns: a young row may be opening.
+            Ok(Delivery::Gone)
+                if row.age_seconds * 1000 < wschat_lambdas::store::CONNECTING_WINDOW_MS =>
+            {
+                row.state = "connecting";
+                Ok(())
+            }
             Ok(Delivery::Gone) => {
                 row.state = "ghost";
                 Ok(())

@@ -5,7 +5,9 @@ mod control;
 pub mod credentials;
 mod events;
 mod guard;
+mod hooks;
 mod ids;
+mod listener;
 mod logbuffer;
 mod management;
 mod registry;
@@ -21,6 +23,7 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use axum::Router;
 use events::{Api, Origin};
+use hooks::Hook;
 use registry::Registry;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -31,7 +34,7 @@ use store::SandboxStore;
 use tokio::sync::watch;
 use wschat_lambdas::auth::{token, Auth, AuthMode, AuthSettings, SecretSource};
 use wschat_lambdas::store::EitherStore;
-use wschat_lambdas::{Chat, ChatConfig, InMemoryStore};
+use wschat_lambdas::{Chat, ChatConfig, EventType, Gateway, InMemoryStore, WebSocketEvent};
 
 /// How `wschat dev` runs.
 pub struct Options {
@@ -44,6 +47,14 @@ pub struct Options {
     pub dynamodb_endpoint: Option<String>,
     pub idle_timeout: Duration,
     pub max_lifetime: Duration,
+    /// API Gateway's integration timeout: how long a handler may run.
+    pub integration_timeout: Duration,
+    /// Handle one connection's frames one after another (debugging), not concurrently as AWS does.
+    pub serial_frames: bool,
+    /// Bytes queued for a client that is not reading before it is disconnected.
+    pub outbound_limit: usize,
+    /// Connections held at once, whatever the open-file limit allows.
+    pub max_connections: Option<usize>,
     pub auth: AuthSettings,
     pub verbose: bool,
 }
@@ -59,6 +70,10 @@ pub struct Sandbox {
     domain_name: String,
     limits: Limits,
     shutdown: watch::Receiver<bool>,
+    integration_timeout: Duration,
+    serial_frames: bool,
+    outbound_limit: usize,
+    hooks: hooks::Hooks,
     /// Sockets whose `$disconnect` has not finished yet.
     open_sockets: AtomicUsize,
     page: String,
@@ -81,27 +96,81 @@ impl Sandbox {
         }
     }
 
-    /// Runs the handler the way its Lambda function would, its logs attributed to that function.
-    async fn invoke(&self, event: &wschat_lambdas::WebSocketEvent) -> wschat_lambdas::Response {
+    /// Runs the handler the way its Lambda function would: in its own task,
+    /// so a panic is a failed invocation, and cut off at the integration
+    /// timeout. Its logs are attributed to that function. Returns the outcome
+    /// and the event's request id.
+    async fn invoke(self: &Arc<Self>, event: WebSocketEvent) -> (Invocation, String) {
         use tracing::Instrument;
-        let function = match event.request_context.event_type {
-            wschat_lambdas::EventType::Connect => "connect",
-            wschat_lambdas::EventType::Disconnect => "disconnect",
-            wschat_lambdas::EventType::Message => "message",
+        self.hooks.record(&event);
+        let request_id = event.request_context.request_id.clone();
+        let event_type = event.request_context.event_type;
+        let function = match event_type {
+            EventType::Connect => "connect",
+            EventType::Disconnect => "disconnect",
+            EventType::Message => "message",
         };
-        self.chat
-            .handle(event)
-            .instrument(tracing::info_span!("invoke", function))
-            .await
+        let sandbox = self.clone();
+        let task = tokio::spawn(
+            async move {
+                let hook = sandbox.hooks.of(&event);
+                match hook {
+                    Some(Hook::Panic) => panic!("test hook: the {function} handler panics"),
+                    Some(Hook::Sleep(pause)) if event_type == EventType::Message => {
+                        tokio::time::sleep(pause).await
+                    }
+                    _ => {}
+                }
+                let answer = sandbox.chat.handle(&event).await;
+                if let Some(Hook::Sleep(pause)) = hook {
+                    if event_type == EventType::Connect {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                answer
+            }
+            .instrument(tracing::info_span!("invoke", function)),
+        );
+        let abort = task.abort_handle();
+        let outcome = match tokio::time::timeout(self.integration_timeout, task).await {
+            Ok(Ok(answer)) => Invocation::Answered(answer),
+            Ok(Err(_)) => {
+                tracing::error!(function, request_id, "the handler failed (panicked)");
+                Invocation::Failed
+            }
+            Err(_) => {
+                abort.abort();
+                tracing::error!(function, request_id, timeout = ?self.integration_timeout, "the handler timed out");
+                Invocation::TimedOut
+            }
+        };
+        (outcome, request_id)
+    }
+
+    /// A message's invocation; a failed one sends the client API Gateway's error frame.
+    async fn invoke_for_client(self: &Arc<Self>, event: WebSocketEvent) {
+        let connection_id = event.request_context.connection_id.clone();
+        let (outcome, request_id) = self.invoke(event).await;
+        if let Some(frame) = outcome.gateway_error(&connection_id, &request_id) {
+            let _ = self.chat.gateway.post(&connection_id, frame.into()).await;
+        }
     }
 
     /// Ends a connection: it can no longer be posted to, then `$disconnect` runs.
-    async fn close(&self, origin: &Origin, code: u16, reason: &str) {
+    async fn close(self: &Arc<Self>, origin: &Origin, code: u16, reason: &str) {
         self.chat.gateway.remove(&origin.connection_id);
-        self.invoke(&self.api().disconnect(origin, code, reason))
+        self.invoke(self.api().disconnect(origin, code, reason))
             .await;
         self.open_sockets.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// How an invocation ended, as API Gateway sees it.
+pub enum Invocation {
+    Answered(wschat_lambdas::Response),
+    /// The handler panicked: Lambda reports a function error.
+    Failed,
+    TimedOut,
 }
 
 /// The headers that sign a request to a sandbox with its credentials.
@@ -290,13 +359,36 @@ async fn interrupted() {
 
 /// Each WebSocket is a file descriptor; the usual soft limit (1024) would cap the
 /// sandbox far below what API Gateway holds, so raise it to the hard limit.
-fn raise_open_file_limit() {
+/// Returns how many sockets may be open at once: the limit, less a reserve
+/// for the store's connections, logs and the like, so that near the limit a
+/// newcomer is refused (503) rather than the users already connected starved.
+fn connection_ceiling(max_connections: Option<usize>) -> usize {
     // Best effort: at worst the sandbox holds fewer connections.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| {
+        usize::try_from(soft).unwrap_or(usize::MAX)
+    });
+    let by_files = files.saturating_sub(64 + files / 32).max(1);
+    max_connections.map_or(by_files, |cap| cap.min(by_files))
 }
 
+/// How long a client may take to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Sockets that may wait for their request head at once; beyond it the oldest is dropped.
+const MAX_PENDING: usize = 256;
+
 pub async fn run(options: Options) -> Result<ExitCode> {
-    raise_open_file_limit();
+    // A handler's panic is a failed invocation, logged where its function's
+    // logs go (`wschat logs --local`), as Lambda logs a crash to CloudWatch.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("wschat dev: {info}");
+        tracing::error!(panic = %info, "panicked");
+    }));
+    let limits = listener::Limits {
+        head_timeout: HEAD_TIMEOUT,
+        max_pending: MAX_PENDING,
+        max_open: connection_ceiling(options.max_connections),
+    };
     let logs = logbuffer::LogBuffer::new(options.verbose);
     logbuffer::install(&logs);
     let store = open_store(&options).await?;
@@ -328,6 +420,10 @@ pub async fn run(options: Options) -> Result<ExitCode> {
             max_lifetime: options.max_lifetime,
         },
         shutdown,
+        integration_timeout: options.integration_timeout,
+        serial_frames: options.serial_frames,
+        outbound_limit: options.outbound_limit,
+        hooks: hooks::Hooks::from_env(),
         open_sockets: AtomicUsize::new(0),
         logs,
         page: render_page(&format!("ws://{addr}/{stage}"), options.auth.mode),
@@ -356,11 +452,15 @@ pub async fn run(options: Options) -> Result<ExitCode> {
             credentials_file.display()
         );
     }
-    let app = router(sandbox.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(interrupted());
-    server
-        .await
-        .map_err(|e| CliError::failed(format!("the sandbox server failed: {e}")))?;
+    let gauges = Arc::new(listener::Gauges::default());
+    listener::serve(
+        listener,
+        router(sandbox.clone()),
+        limits,
+        gauges,
+        interrupted(),
+    )
+    .await;
     // Upgraded sockets outlive the HTTP server: close each and let its $disconnect run.
     let open = sandbox.open_sockets.load(Ordering::SeqCst);
     let _ = stop.send(true);

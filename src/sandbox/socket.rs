@@ -1,22 +1,24 @@
 //! One WebSocket connection through the local API Gateway: `$connect` decides
-//! the handshake, each frame is routed and handled, `$disconnect` fires on every close.
+//! the handshake, each frame is its own invocation, `$disconnect` fires on every close.
 
-use super::events::Origin;
+use super::events::{Origin, Pairs};
 use super::ids::new_id;
-use super::registry::{touch, Live, Outbound};
-use super::Sandbox;
-use aws_smithy_types::base64::encode as base64;
+use super::listener::RawHead;
+use super::registry::{Live, Outbound};
+use super::{Invocation, Sandbox};
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::{mpsc, Notify};
-use tokio::time::{sleep_until, Instant};
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::{sleep, sleep_until, Instant};
+use tungstenite::error::ProtocolError;
 use wschat_lambdas::chat::now_ms;
 use wschat_lambdas::event::Identity;
 use wschat_lambdas::protocol::{select_route, MAX_FRAME_BYTES};
@@ -24,12 +26,39 @@ use wschat_lambdas::protocol::{select_route, MAX_FRAME_BYTES};
 /// API Gateway's WebSocket frame limit; messages are limited to [`MAX_FRAME_BYTES`].
 pub const MAX_WS_FRAME_BYTES: usize = 32 * 1024;
 const READ_BUFFER_BYTES: usize = 1024;
+/// Frames of one connection being handled at once; past it the sandbox stops
+/// reading that socket until one finishes (AWS would run more Lambdas, then throttle).
+const MAX_IN_FLIGHT: usize = 32;
+/// How long a closing socket may take to write its last frames.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// The headers as the client sent them: from the raw head when it is this
+/// request's, else hyper's lower-cased names.
+fn client_headers(raw: Option<Extension<RawHead>>, headers: &HeaderMap) -> Pairs {
+    let matches = |raw: &RawHead| {
+        raw.0.len() == headers.len()
+            && raw.0.iter().all(|(name, value)| {
+                headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .any(|v| v.as_bytes() == value.as_bytes())
+            })
+    };
+    match raw {
+        Some(Extension(raw)) if matches(&raw) => raw.0.as_ref().clone(),
+        _ => headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+    }
+}
 
 pub async fn upgrade(
     State(sandbox): State<Arc<Sandbox>>,
     Path(stage): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    raw: Option<Extension<RawHead>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -52,39 +81,36 @@ pub async fn upgrade(
             user_agent: user_agent.clone(),
         },
     };
-    let header_map = headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
-    // Registered before `$connect` runs: the row it writes is visible to other
-    // handlers at once, and a post to a connection missing from the registry
-    // answers 410, which would prune that fresh row. Frames posted meanwhile are
-    // queued for the socket.
+    let event = sandbox
+        .api()
+        .connect(&origin, client_headers(raw, &headers), query);
+    match sandbox.invoke(event).await {
+        (Invocation::Answered(answer), _) if answer.is_success() => {}
+        (Invocation::Answered(answer), _) => {
+            let status = StatusCode::from_u16(answer.status_code)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, answer.body.unwrap_or_default()).into_response();
+        }
+        (failed, request_id) => {
+            let body = failed.gateway_error(&origin.connection_id, &request_id);
+            return (StatusCode::INTERNAL_SERVER_ERROR, body.unwrap_or_default()).into_response();
+        }
+    }
+    // Registered only now: until `$connect` returns, API Gateway answers 410
+    // to posts for this id. Frames posted from here on wait for the socket.
     let (outbox, inbox) = mpsc::unbounded_channel();
-    let live = Arc::new(Live {
+    let live = Arc::new(Live::new(
         outbox,
-        connected_at: origin.connected_at,
-        last_active: AtomicI64::new(origin.connected_at),
-        source_ip: origin.identity.source_ip.clone(),
+        sandbox.outbound_limit,
+        origin.connected_at,
+        origin.identity.source_ip.clone(),
         user_agent,
-        kicked: Notify::new(),
-    });
+    ));
     sandbox
         .chat
         .gateway
         .insert(origin.connection_id.clone(), live.clone());
-    let answer = sandbox
-        .invoke(&sandbox.api().connect(&origin, header_map, query))
-        .await;
-    if !answer.is_success() {
-        sandbox.chat.gateway.remove(&origin.connection_id);
-        let status =
-            StatusCode::from_u16(answer.status_code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return (status, answer.body.unwrap_or_default()).into_response();
-    }
-    sandbox
-        .open_sockets
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    sandbox.open_sockets.fetch_add(1, Ordering::SeqCst);
     let on_fail = (sandbox.clone(), origin.clone());
     // tungstenite's 128 KiB default buffers per socket would cost ~1.5 GB at
     // 10,000 connections; chat frames are small and buffers grow when needed.
@@ -94,25 +120,78 @@ pub async fn upgrade(
         .max_message_size(MAX_FRAME_BYTES)
         .on_failed_upgrade(move |_| {
             let (sandbox, origin) = on_fail;
-            tokio::spawn(async move { sandbox.close(&origin, 1006, "Handshake failed").await });
+            tokio::spawn(async move {
+                sandbox
+                    .close(&origin, close_code::ABNORMAL, ABNORMAL_REASON)
+                    .await
+            });
         })
         .on_upgrade(move |socket| serve(sandbox, socket, origin, live, inbox))
 }
 
+/// The reasons API Gateway gives in `$disconnect` (where AWS documents none,
+/// the sandbox's choice; see docs/fidelity.md).
+const GOING_AWAY: &str = "Going away";
+const NORMAL_REASON: &str = "Connection Closed Normally";
+const NO_STATUS_REASON: &str = "Client-side close frame status not set";
+const ABNORMAL_REASON: &str = "Connection Closed Abnormally";
+
 /// Why a connection ended: the `disconnectStatusCode` and `disconnectReason` of `$disconnect`.
 struct Ending {
     code: u16,
-    reason: &'static str,
-    /// Whether the server sends the close frame (else the client did, or vanished).
-    server_closes: bool,
+    reason: String,
+    /// The close frame the server sends, if it sends one.
+    frame: bool,
+    /// The socket cannot take more bytes: do not wait to flush anything.
+    abandon: bool,
 }
 
 impl Ending {
-    const fn server(code: u16, reason: &'static str) -> Self {
+    fn server(code: u16, reason: &str) -> Self {
         Ending {
             code,
-            reason,
-            server_closes: true,
+            reason: reason.to_owned(),
+            frame: true,
+            abandon: false,
+        }
+    }
+
+    fn client(code: u16, reason: &str) -> Self {
+        Ending {
+            code,
+            reason: reason.to_owned(),
+            frame: false,
+            abandon: false,
+        }
+    }
+
+    /// The client's close frame: API Gateway's words for the common codes.
+    fn client_frame(frame: Option<CloseFrame>) -> Self {
+        match frame {
+            None => Ending::client(close_code::STATUS, NO_STATUS_REASON),
+            Some(f) if f.code == close_code::NORMAL => Ending::client(f.code, NORMAL_REASON),
+            Some(f) if f.code == close_code::AWAY => Ending::client(f.code, GOING_AWAY),
+            Some(f) => Ending::client(f.code, &f.reason),
+        }
+    }
+
+    /// A read error: too big (1009), invalid UTF-8 (1007), a protocol
+    /// violation (1002, RFC 6455 §7.4.1), or the client vanished (1006).
+    fn read_error(e: &axum::Error) -> Self {
+        let source = std::error::Error::source(e);
+        match source.and_then(|s| s.downcast_ref::<tungstenite::Error>()) {
+            Some(tungstenite::Error::Capacity(_)) => {
+                Ending::server(close_code::SIZE, "Message too big")
+            }
+            Some(tungstenite::Error::Utf8(_)) => {
+                Ending::server(close_code::INVALID, "Invalid frame payload data")
+            }
+            Some(tungstenite::Error::Protocol(p))
+                if !matches!(p, ProtocolError::ResetWithoutClosingHandshake) =>
+            {
+                Ending::server(close_code::PROTOCOL, "Protocol error")
+            }
+            _ => Ending::client(close_code::ABNORMAL, ABNORMAL_REASON),
         }
     }
 }
@@ -126,15 +205,18 @@ async fn serve(
 ) {
     let (mut sink, mut stream) = socket.split();
     let (close_tx, mut close_rx) = mpsc::channel::<CloseFrame>(1);
-    let writer = tokio::spawn(async move {
+    let written = live.clone();
+    let mut writer = tokio::spawn(async move {
         loop {
             tokio::select! {
                 biased;
                 frame = inbox.recv() => {
                     let Some(frame) = frame else { break };
+                    let len = frame.len();
                     if sink.send(frame.into()).await.is_err() {
                         break;
                     }
+                    written.sent_data(len);
                 }
                 close = close_rx.recv() => {
                     // Frames queued before the close still go out first.
@@ -152,77 +234,96 @@ async fn serve(
     });
 
     let limits = &sandbox.limits;
+    let in_flight = Arc::new(Semaphore::new(if sandbox.serial_frames {
+        1
+    } else {
+        MAX_IN_FLIGHT
+    }));
     let lifetime_end = Instant::now() + limits.max_lifetime;
+    // Data frames either way keep a connection alive; pings and pongs do not.
+    let idle_left = || {
+        let since = now_ms() - live.last_data.load(Ordering::Relaxed);
+        limits
+            .idle_timeout
+            .saturating_sub(Duration::from_millis(since.max(0) as u64))
+    };
     let mut shutdown = sandbox.shutdown.clone();
     let ending = loop {
-        let idle_end = Instant::now() + limits.idle_timeout;
         let frame = tokio::select! {
             frame = stream.next() => frame,
-            _ = sleep_until(idle_end) => break Ending::server(close_code::AWAY, "Going away: idle timeout"),
-            _ = sleep_until(lifetime_end) => break Ending::server(close_code::AWAY, "Going away: connection lifetime exceeded"),
-            _ = live.kicked.notified() => break Ending::server(close_code::NORMAL, "Closed by the @connections API"),
-            _ = shutdown.wait_for(|stop| *stop) => break Ending::server(close_code::AWAY, "Going away: server shutting down"),
-        };
-        touch(&live);
-        match frame {
-            Some(Ok(Message::Text(text))) => {
-                let route = select_route(&text);
-                let event = sandbox
-                    .api()
-                    .message(&origin, route, text.to_string(), false);
-                sandbox.invoke(&event).await;
+            () = sleep(idle_left()) => {
+                if idle_left().is_zero() {
+                    tracing::info!(connection_id = %origin.connection_id, "idle timeout");
+                    break Ending::server(close_code::AWAY, GOING_AWAY);
+                }
+                continue;
             }
-            Some(Ok(Message::Binary(bytes))) => {
-                let event = sandbox
-                    .api()
-                    .message(&origin, "$default", base64(&bytes), true);
-                sandbox.invoke(&event).await;
+            () = sleep_until(lifetime_end) => {
+                tracing::info!(connection_id = %origin.connection_id, "connection lifetime reached");
+                break Ending::server(close_code::AWAY, GOING_AWAY);
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            Some(Ok(Message::Close(frame))) => {
-                break match frame {
-                    Some(f) => Ending {
-                        code: f.code,
-                        reason: "Client-side close frame",
-                        server_closes: false,
-                    },
-                    None => Ending {
-                        code: close_code::STATUS,
-                        reason: "Client-side close frame status not set",
-                        server_closes: false,
-                    },
+            () = live.kicked.notified() => break Ending::server(close_code::NORMAL, NORMAL_REASON),
+            () = live.overflowed.notified() => {
+                tracing::warn!(connection_id = %origin.connection_id, limit = live.queue_limit, "client is not reading: disconnected");
+                break Ending {
+                    abandon: true,
+                    ..Ending::server(close_code::POLICY, "Client is not reading: outbound buffer full")
                 };
             }
-            Some(Err(e)) if is_too_big(&e) => {
-                break Ending::server(close_code::SIZE, "Message too big")
+            _ = shutdown.wait_for(|stop| *stop) => break Ending::server(close_code::AWAY, GOING_AWAY),
+        };
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                live.received_data();
+                let route = select_route(&text);
+                let event = sandbox.api().message(&origin, route, text.to_string());
+                let permit = in_flight.clone().acquire_owned().await;
+                let sandbox = sandbox.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    sandbox.invoke_for_client(event).await;
+                });
             }
-            Some(Err(_)) | None => {
-                break Ending {
-                    code: close_code::ABNORMAL,
-                    reason: "Connection closed abnormally",
-                    server_closes: false,
-                }
+            // API Gateway: "If a client app sends a binary frame, API Gateway
+            // rejects it and disconnects the client with code 1003."
+            Some(Ok(Message::Binary(_))) => {
+                break Ending::server(close_code::UNSUPPORTED, "Binary frames are not supported")
             }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(frame))) => break Ending::client_frame(frame),
+            Some(Err(e)) => break Ending::read_error(&e),
+            None => break Ending::client(close_code::ABNORMAL, ABNORMAL_REASON),
         }
     };
-    if ending.server_closes {
-        let _ = close_tx
-            .send(CloseFrame {
-                code: ending.code,
-                reason: ending.reason.into(),
-            })
-            .await;
+    if ending.frame && !ending.abandon {
+        let _ = close_tx.try_send(CloseFrame {
+            code: ending.code,
+            reason: ending.reason.clone().into(),
+        });
     }
     drop(close_tx);
-    sandbox.close(&origin, ending.code, ending.reason).await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+    sandbox.close(&origin, ending.code, &ending.reason).await;
+    if !ending.abandon {
+        let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
+    }
+    // A client that stopped reading would hold the writer, its queue and the
+    // descriptor until TCP gave up, minutes later.
+    writer.abort();
 }
 
-/// Over the frame or message limit: tungstenite reports a capacity error.
-fn is_too_big(e: &axum::Error) -> bool {
-    let source = std::error::Error::source(e);
-    matches!(
-        source.and_then(|s| s.downcast_ref::<tungstenite::Error>()),
-        Some(tungstenite::Error::Capacity(_))
-    )
+impl Invocation {
+    /// The frame API Gateway sends the client when an invocation fails.
+    pub fn gateway_error(&self, connection_id: &str, request_id: &str) -> Option<String> {
+        let message = match self {
+            Invocation::Answered(_) => return None,
+            Invocation::Failed => "Internal server error",
+            Invocation::TimedOut => "Endpoint request timed out",
+        };
+        let frame = serde_json::json!({
+            "message": message,
+            "connectionId": connection_id,
+            "requestId": request_id,
+        });
+        Some(frame.to_string())
+    }
 }

@@ -316,14 +316,22 @@ async fn ghosts_on_aws_are_checked_pruned_and_counted_by_broadcast() {
         aws_sdk_dynamodb::Client::new(&sdk),
         format!("{name}-dev-connections"),
     );
-    let ids = ["live0live0live=", "gone1gone1gone=", "gone2gone2gone="];
+    // Two ghosts a minute old, and a connection whose $connect is still
+    // running: AWS answers 410 for it too, but its row must stay.
+    let ids = [
+        "live0live0live=",
+        "gone1gone1gone=",
+        "gone2gone2gone=",
+        "open3open3open=",
+    ];
+    let now = wschat_lambdas::chat::now_ms();
     for (i, id) in ids.iter().enumerate() {
-        let row = Connection::new(
-            id,
-            &format!("user{i}"),
-            "lobby",
-            wschat_lambdas::chat::now_ms(),
-        );
+        let connected_at = if id.starts_with("gone") {
+            now - 60_000
+        } else {
+            now
+        };
+        let row = Connection::new(id, &format!("user{i}"), "lobby", connected_at);
         store.put(&row).await.unwrap();
     }
     proxy.set_gone(&ids[1..]);
@@ -347,6 +355,13 @@ async fn ghosts_on_aws_are_checked_pruned_and_counted_by_broadcast() {
         check.stdout,
         check.stderr
     );
+    let opening = json(&check)["connections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["connection_id"] == ids[3])
+        .map(|r| r["state"].clone());
+    assert_eq!(opening, Some("connecting".into()), "{}", check.stdout);
     let sent = wschat_run(
         &proxy.endpoint,
         &name,
@@ -363,9 +378,10 @@ async fn ghosts_on_aws_are_checked_pruned_and_counted_by_broadcast() {
         (
             report["delivered"].as_u64(),
             report["pruned"].as_u64(),
+            report["connecting"].as_u64(),
             report["failed"].as_u64()
         ),
-        (Some(1), Some(2), Some(0)),
+        (Some(1), Some(2), Some(1), Some(0)),
         "{}",
         sent.stdout
     );
@@ -375,7 +391,11 @@ async fn ghosts_on_aws_are_checked_pruned_and_counted_by_broadcast() {
         &["--output".into(), "json".into(), "connections".into()],
     )
     .await;
-    assert_eq!(json(&left)["count"], 1, "broadcast pruned the ghosts' rows");
+    assert_eq!(
+        json(&left)["count"],
+        2,
+        "broadcast pruned the ghosts' rows, not the opening one's"
+    );
     let down = wschat_run(&proxy.endpoint, &name, &["teardown".into(), "--yes".into()]).await;
     assert_eq!(down.code, 0);
 }

@@ -324,3 +324,19 @@ pub fn said(frame: &Value) -> (&str, &str) {
     let field = |name: &str| frame["data"][name].as_str().unwrap_or_default();
     (field("username"), field("message"))
 }
+
+/// Moves every row of `room` in a moto table `by_ms` into the past, as if
+/// those connections had opened that much earlier.
+pub async fn age_rows(table: &str, room: &str, by_ms: i64) {
+    use wschat_lambdas::store::{list_all, ConnectionStore, Filter};
+    let sdk = wschat_test_support::moto::Moto::shared().sdk_config().await;
+    let store =
+        wschat_lambdas::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    for mut row in list_all(&store, &Filter::Room(room.to_owned()))
+        .await
+        .unwrap()
+    {
+        row.connected_at -= by_ms;
+        store.put(&row).await.unwrap();
+    }
+}

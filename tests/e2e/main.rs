@@ -8,6 +8,7 @@ mod browser;
 mod deploy;
 mod dev;
 mod faults;
+mod fidelity;
 mod identity;
 mod ops;
 mod store;
