@@ -221,10 +221,10 @@ impl Client {
     }
 
     /// A barrier: sends `who` and returns every frame that arrived before its
-    /// answer. A connection's frames are handled in order and its deliveries
-    /// are queued in order, so once the answer is here, everything this
-    /// connection sent before has been handled and everything sent to it
-    /// before has arrived.
+    /// answer. Deliveries to a connection are queued in order, so everything
+    /// posted to it before the answer has arrived. Frames are concurrent
+    /// invocations, as on AWS, so it says nothing of frames this connection
+    /// sent earlier: wait for their effect (the sender's echo) first.
     pub async fn sync(&mut self) -> Vec<Value> {
         self.send_text(r#"{"action":"who"}"#).await;
         let mut before = Vec::new();
@@ -238,7 +238,7 @@ impl Client {
     }
 
     /// Asserts that no chat message reached this connection up to a barrier
-    /// (see [`Client::sync`]); call `sync` on the sender first.
+    /// (see [`Client::sync`]); call it once the sender has seen its echo.
     pub async fn expect_no_message(&mut self) {
         for frame in self.sync().await {
             assert_ne!(frame["type"], "message", "unexpected message {frame}");
