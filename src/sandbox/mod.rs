@@ -10,6 +10,7 @@ mod ids;
 mod listener;
 mod logbuffer;
 mod management;
+mod memory;
 mod registry;
 mod sigv4;
 mod socket;
@@ -452,6 +453,7 @@ pub async fn run(options: Options) -> Result<ExitCode> {
             credentials_file.display()
         );
     }
+    tokio::spawn(memory::give_back_every(memory::TRIM_PERIOD));
     let gauges = Arc::new(listener::Gauges::default());
     listener::serve(
         listener,

@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 const TRIALS: usize = 5;
+
+/// The `wschat` measured: this build, or `WSCHAT_BENCH_BIN` (e.g. an older
+/// build, to compare side by side in one session).
+fn wschat_binary() -> std::path::PathBuf {
+    std::env::var_os("WSCHAT_BENCH_BIN").map_or_else(
+        || env!("CARGO_BIN_EXE_wschat").into(),
+        std::path::PathBuf::from,
+    )
+}
 const CONNECT_CONCURRENCY: usize = 100;
 
 /// Receipt times (ns since `base`) per trial, per client; 0 = not yet.
@@ -143,7 +152,7 @@ fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_wschat"))
+    let mut dev = Command::new(wschat_binary())
         .args(["dev", "--port", &port.to_string()])
         .stdout(Stdio::piped())
         .spawn()
@@ -172,7 +181,7 @@ fn main() {
         // The operator's broadcast to the 10,000 (11,000 connected), through @connections, with default settings.
         let receipts = big_receipts.clone();
         let started = Instant::now();
-        let mut cli = Command::new(env!("CARGO_BIN_EXE_wschat"))
+        let mut cli = Command::new(wschat_binary())
             .args(["--quiet", "--output", "json", "broadcast", "--local", &base, "--room", "r10k", &format!("ops bench-{TRIALS}")])
             .stdout(Stdio::piped())
             .spawn()

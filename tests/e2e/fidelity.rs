@@ -125,6 +125,26 @@ async fn pings_do_not_keep_a_connection_alive_data_frames_do() {
 }
 
 #[tokio::test]
+async fn the_connection_lifetime_ends_even_a_busy_connection() {
+    let dev = Dev::start(&["--max-lifetime", "2s"]);
+    let mut ada = Client::join(&dev.ws_url("username=ada")).await;
+    let started = Instant::now();
+    let closed = loop {
+        assert!(started.elapsed() < Duration::from_secs(10), "never closed");
+        ada.send_json(json!({"action": "who"})).await;
+        match tokio::time::timeout(Duration::from_millis(300), ada.socket.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                break (u16::from(frame.code), frame.reason.to_string())
+            }
+            Ok(Some(Ok(_))) | Err(_) => continue,
+            Ok(other) => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(closed, (1001, "Going away".to_owned()));
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+}
+
+#[tokio::test]
 async fn binary_frames_close_with_1003_as_api_gateway_does() {
     let dev = Dev::start(&[]);
     let [mut ada, mut bob] = dev.join_all(["username=ada", "username=bob"]).await;
@@ -431,6 +451,56 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
     ada.send_json(json!({"action": "sendMessage", "message": "fine"}))
         .await;
     assert_eq!(ada.next_of_type("message").await["data"]["message"], "fine");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_whose_link_died_is_let_go_at_the_idle_timeout() {
+    // A queue large enough that only the idle timeout can end it.
+    let dev = Dev::start(&["--idle-timeout", "2s", "--max-outbound-buffer", "64MiB"]);
+    let mut ada = Client::join(&dev.ws_url("username=ada")).await;
+    let files_before = dev.open_files();
+    let stalled = stalled_client(&dev.ws_url("username=dead")).await;
+    let dead_id = loop {
+        if let Some(id) = connection_id(&dev, "dead").await {
+            break id;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let client = management_client(&dev).await;
+    let chunk = Blob::new(vec![b'x'; 120 * 1024]);
+    for round in 0..100 {
+        if round % 10 == 0 {
+            // Ada stays active while the queue fills; only the dead link idles.
+            ada.send_json(json!({"action": "who"})).await;
+        }
+        let sent = client
+            .post_to_connection()
+            .connection_id(&dead_id)
+            .data(chunk.clone())
+            .send()
+            .await;
+        assert!(sent.is_ok(), "12 MB fit in a 64 MiB queue");
+    }
+    // Ada keeps talking; the dead link can neither take data nor say anything.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "the dead link was never let go");
+        ada.send_json(json!({"action": "who"})).await;
+        if let Some(frame) = ada.next_within(Duration::from_millis(500)).await {
+            if frame["type"] == "leave" && frame["data"]["username"] == "dead" {
+                break;
+            }
+        }
+    }
+    // Its writer, queue and socket go within the 1 s grace, not when TCP gives up.
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        dev.open_files() <= files_before,
+        "{} descriptors, {files_before} before",
+        dev.open_files()
+    );
+    drop(stalled);
 }
 
 #[tokio::test]

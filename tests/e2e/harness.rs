@@ -102,6 +102,15 @@ impl Dev {
         format!("ws://127.0.0.1:{}/{}{query}", self.port, self.stage)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The descriptors the sandbox holds open.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, Iterator::count)
+    }
+
     /// SIGKILL: the process dies without running any `$disconnect`, as a crashed host would.
     pub fn kill_hard(&mut self) {
         let _ = self.child.kill();
