@@ -2,14 +2,19 @@
 //! conversion into the plain types the rest of the tool takes. Clap stops here.
 
 use crate::aws::AwsConfig;
-use crate::error::{CliError, Result};
+use crate::error::Result;
+use crate::layers::{check, Given, Origin, Partial};
 use crate::ops::Place;
 use crate::output::Format;
-use crate::spec::{Arch, Function, Settings, StackId};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::spec::{Arch, Function, StackId};
+use crate::stackfile::StackFile;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
-use wschat_lambdas::auth::{AuthMode, AuthSettings, JwtSettings, DEFAULT_NAME_CLAIM};
+use wschat_lambdas::auth::{AuthMode, AuthSettings};
 
 fn duration(text: &str) -> std::result::Result<Duration, String> {
     crate::duration::parse(text)
@@ -23,18 +28,16 @@ fn positive_duration(text: &str) -> std::result::Result<Duration, String> {
     }
 }
 
-/// API Gateway's route throttling: a finite rate within the account's 10,000 requests/s.
 fn throttle_rate(text: &str) -> std::result::Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && (0.0..=10_000.0).contains(&rate) => Ok(rate),
-        _ => Err(format!(
-            "'{text}' is not a rate API Gateway accepts: a number of requests per second from 0 to 10000"
-        )),
-    }
+    let rate = text
+        .parse::<f64>()
+        .map_err(|_| format!("'{text}' is not a rate"))?;
+    check::throttle_rate(rate).map_err(|why| format!("'{text}' is not a rate {why}"))
 }
 
 const EXAMPLES: &str = "Examples:
   wschat dev                                   the chat on http://127.0.0.1:8080, no AWS needed
+  wschat init                                  write wschat.toml, the stack's settings to check in
   wschat deploy --dry-run                      what a deploy would create or change
   wschat --stage prod deploy                   create or update the stack wschat-prod
   wschat status                                present / missing / drifted, URLs, connections
@@ -63,18 +66,21 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// Stack name: every resource is named `{name}-{stage}`.
-    #[arg(long, global = true, default_value = "wschat", env = "WSCHAT_NAME")]
-    pub name: String,
+    /// Stack name: every resource is named `{name}-{stage}` [default: wschat.toml's name, else wschat].
+    #[arg(long, global = true, env = "WSCHAT_NAME")]
+    pub name: Option<String>,
     /// Stage: also the WebSocket URL's path (`wss://.../{stage}`).
     #[arg(long, global = true, default_value = "dev", env = "WSCHAT_STAGE")]
     pub stage: String,
-    /// AWS region (else AWS_REGION or the profile's region).
+    /// AWS region (else wschat.toml's, else AWS_REGION or the profile's region).
     #[arg(long, global = true)]
     pub region: Option<String>,
-    /// AWS profile (else AWS_PROFILE, else the default credential chain).
+    /// AWS profile (else wschat.toml's, else AWS_PROFILE, else the default credential chain).
     #[arg(long, global = true)]
     pub profile: Option<String>,
+    /// The stack file [default: wschat.toml here or in the nearest directory above].
+    #[arg(long, global = true, value_name = "PATH", env = "WSCHAT_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Send every AWS call to this endpoint instead (e.g. a local emulator); also AWS_ENDPOINT_URL.
     #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
@@ -90,12 +96,64 @@ pub struct Global {
     /// The longest one AWS or sandbox call may take, retries included; a stalled endpoint fails the command after it.
     #[arg(long, global = true, default_value = "30s", value_parser = positive_duration, value_name = "DURATION", env = "WSCHAT_REQUEST_TIMEOUT")]
     pub request_timeout: Duration,
+    /// Which settings were typed and which came from the environment.
+    #[arg(skip)]
+    pub origins: ArgOrigins,
+    /// The stack file's settings for this stage, with --region and --profile over them.
+    #[arg(skip)]
+    pub layer: Partial,
+    /// The stack file read, if any.
+    #[arg(skip)]
+    pub stack_file: Option<PathBuf>,
 }
 
 impl Global {
     /// The stack's name and stage, validated before anything else happens.
     pub fn stack_id(&self) -> Result<StackId> {
-        StackId::new(&self.name, &self.stage)
+        StackId::new(self.name.as_deref().unwrap_or(DEFAULT_NAME), &self.stage)
+    }
+
+    /// Reads the stack file (`--config`, else the nearest wschat.toml) and
+    /// fills in what the command line left out.
+    pub fn read_stack_file(&mut self) -> Result<()> {
+        let path = match &self.config {
+            Some(path) => Some(path.clone()),
+            None => std::env::current_dir()
+                .ok()
+                .and_then(|dir| crate::stackfile::find(&dir)),
+        };
+        let file = path.map(|p| crate::stackfile::load(&p)).transpose()?;
+        self.apply(file.as_ref());
+        Ok(())
+    }
+
+    fn apply(&mut self, file: Option<&StackFile>) {
+        if self.name.is_none() {
+            self.name = file.and_then(|f| f.name.clone());
+        }
+        let flags = Partial {
+            region: self
+                .region
+                .clone()
+                .map(|r| Given::new(r, Origin::Flag("--region".into()))),
+            profile: self
+                .profile
+                .clone()
+                .map(|p| Given::new(p, Origin::Flag("--profile".into()))),
+            ..Partial::default()
+        };
+        self.layer = flags.or(file.map(|f| f.stage(&self.stage)).unwrap_or_default());
+        self.region = self.layer.region.as_ref().map(|g| g.value.clone());
+        self.profile = self.layer.profile.as_ref().map(|g| g.value.clone());
+        self.stack_file = file.map(|f| f.path.clone());
+    }
+
+    /// What the settings are compared against, for reports: the file, or the flags alone.
+    pub fn settings_source(&self) -> String {
+        match &self.stack_file {
+            Some(path) => path.display().to_string(),
+            None => "the flags and WSCHAT_* variables".to_owned(),
+        }
     }
 
     pub fn aws(&self) -> AwsConfig {
@@ -105,6 +163,41 @@ impl Global {
             endpoint_url: self.endpoint_url.clone(),
             timeout: self.request_timeout,
         }
+    }
+}
+
+pub const DEFAULT_NAME: &str = "wschat";
+
+/// For each argument given, whether it was typed or came from its variable.
+#[derive(Debug, Clone, Default)]
+pub struct ArgOrigins(HashMap<String, ValueSource>);
+
+impl ArgOrigins {
+    /// The command line's and its subcommand's arguments.
+    pub fn of(matches: &ArgMatches) -> ArgOrigins {
+        let mut found = HashMap::new();
+        let mut level = Some(matches);
+        while let Some(m) = level {
+            for id in m.ids() {
+                if let Some(source) = m.value_source(id.as_str()) {
+                    found.insert(id.as_str().to_owned(), source);
+                }
+            }
+            level = m.subcommand().map(|(_, sub)| sub);
+        }
+        ArgOrigins(found)
+    }
+
+    /// `--log-retention` or `WSCHAT_LOG_RETENTION`, for the argument `log_retention`.
+    fn origin(&self, id: &str) -> Origin {
+        match self.0.get(id) {
+            Some(ValueSource::EnvVariable) => Origin::Env(format!("WSCHAT_{}", id.to_uppercase())),
+            _ => Origin::Flag(format!("--{}", id.replace('_', "-"))),
+        }
+    }
+
+    fn given<T>(&self, id: &str, value: Option<T>) -> Option<Given<T>> {
+        value.map(|v| Given::new(v, self.origin(id)))
     }
 }
 
@@ -145,6 +238,22 @@ pub enum Command {
     /// Your own backend can mint the same tokens with any JWT library (HS256, the secret
     /// in SSM at /wschat/{name}/{stage}/token-secret; see docs/protocol.md).
     Token(TokenArgs),
+    /// Write wschat.toml here: the stack's name and each stage's settings, commented, to check in.
+    ///
+    /// Every command reads it (from this directory or the nearest one above); flags
+    /// and WSCHAT_* variables override it for one run. Refuses to overwrite a file.
+    Init,
+    /// Print a completion script for your shell.
+    ///
+    /// bash: `wschat completions bash > ~/.local/share/bash-completion/completions/wschat`;
+    /// zsh: `wschat completions zsh > ~/.zfunc/_wschat` (with `fpath+=~/.zfunc` before compinit);
+    /// fish: `wschat completions fish > ~/.config/fish/completions/wschat.fish`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `wschat man > ~/.local/share/man/man1/wschat.1`.
+    Man,
 }
 
 /// `--local`: act on a running `wschat dev` instead of AWS.
@@ -289,47 +398,54 @@ impl From<ArchArg> for Arch {
     }
 }
 
-const LOG_RETENTION_DAYS: [i32; 22] = [
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-];
-
 fn retention(text: &str) -> Result<i32, String> {
-    let days: i32 = text
+    let days: i64 = text
         .parse()
         .map_err(|_| format!("'{text}' is not a number of days"))?;
-    if LOG_RETENTION_DAYS.contains(&days) {
-        Ok(days)
-    } else {
-        Err(format!(
-            "CloudWatch Logs accepts one of {LOG_RETENTION_DAYS:?} days"
-        ))
-    }
+    check::log_retention(days)
 }
 
-/// The stack's settings: what deploy applies and status checks against.
+/// The stack's settings: what deploy applies and status checks against. Each
+/// overrides wschat.toml for this run; the defaults apply where neither says.
 #[derive(Debug, Clone, Args)]
 pub struct SettingsArgs {
-    /// Memory of each function, in MB.
-    #[arg(long, default_value_t = 128, env = "WSCHAT_MEMORY", value_parser = clap::value_parser!(i32).range(128..=10240))]
-    pub memory: i32,
-    /// Timeout of each function, in seconds (API Gateway waits at most 29).
-    #[arg(long, default_value_t = 29, env = "WSCHAT_TIMEOUT", value_parser = clap::value_parser!(i32).range(1..=900))]
-    pub timeout: i32,
+    /// Memory of each function, in MB [default: 128].
+    #[arg(long, env = "WSCHAT_MEMORY", value_parser = clap::value_parser!(i32).range(128..=10240))]
+    pub memory: Option<i32>,
+    /// Timeout of each function, in seconds; API Gateway waits at most 29 [default: 29].
+    #[arg(long, env = "WSCHAT_TIMEOUT", value_parser = clap::value_parser!(i32).range(1..=900))]
+    pub timeout: Option<i32>,
     /// CPU architecture of the functions [default: this machine's].
     #[arg(long, value_enum, env = "WSCHAT_ARCH")]
     pub arch: Option<ArchArg>,
-    /// Days the functions' logs are kept.
-    #[arg(long, default_value_t = 14, env = "WSCHAT_LOG_RETENTION", value_parser = retention, value_name = "DAYS")]
-    pub log_retention: i32,
-    /// Steady-state requests per second the stage allows per route.
-    #[arg(long, default_value_t = 500.0, env = "WSCHAT_THROTTLE_RATE", value_parser = throttle_rate, value_name = "PER_SECOND")]
-    pub throttle_rate: f64,
-    /// Burst of requests the stage allows per route.
-    #[arg(long, default_value_t = 1000, env = "WSCHAT_THROTTLE_BURST")]
-    pub throttle_burst: i32,
+    /// Days the functions' logs are kept [default: 14].
+    #[arg(long, env = "WSCHAT_LOG_RETENTION", value_parser = retention, value_name = "DAYS")]
+    pub log_retention: Option<i32>,
+    /// Steady-state requests per second the stage allows per route [default: 500].
+    #[arg(long, env = "WSCHAT_THROTTLE_RATE", value_parser = throttle_rate, value_name = "PER_SECOND")]
+    pub throttle_rate: Option<f64>,
+    /// Burst of requests the stage allows per route [default: 1000].
+    #[arg(long, env = "WSCHAT_THROTTLE_BURST", value_parser = clap::value_parser!(i32).range(0..))]
+    pub throttle_burst: Option<i32>,
     #[command(flatten)]
     pub auth: AuthArgs,
+}
+
+impl SettingsArgs {
+    /// These flags over the stack file's layer.
+    pub fn layered(&self, global: &Global) -> Partial {
+        let o = &global.origins;
+        let flags = Partial {
+            memory: o.given("memory", self.memory),
+            timeout: o.given("timeout", self.timeout),
+            arch: o.given("arch", self.arch.map(Arch::from)),
+            log_retention: o.given("log_retention", self.log_retention),
+            throttle_rate: o.given("throttle_rate", self.throttle_rate),
+            throttle_burst: o.given("throttle_burst", self.throttle_burst),
+            ..self.auth.layer(o)
+        };
+        flags.or(global.layer.clone())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -345,9 +461,9 @@ pub enum AuthArg {
 /// Who may connect, and as whom. The same flags on deploy, status and dev.
 #[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
-    /// How connections prove who they are.
-    #[arg(long, value_enum, default_value_t = AuthArg::Open, env = "WSCHAT_AUTH")]
-    pub auth: AuthArg,
+    /// How connections prove who they are [default: open].
+    #[arg(long, value_enum, env = "WSCHAT_AUTH")]
+    pub auth: Option<AuthArg>,
     /// A web origin that may open connections, e.g. `https://chat.example.com` (repeatable).
     /// Browsers from any other origin get 403; clients that send no Origin header are unaffected.
     #[arg(long = "allowed-origin", value_name = "URL", value_parser = web_origin)]
@@ -359,80 +475,45 @@ pub struct AuthArgs {
     /// With --auth jwt: the audience the tokens must carry in `aud`.
     #[arg(long, value_name = "AUD")]
     pub jwt_audience: Option<String>,
-    /// With --auth jwt: the claim that holds the username.
-    #[arg(long, value_name = "CLAIM", default_value = DEFAULT_NAME_CLAIM)]
-    pub jwt_name_claim: String,
+    /// With --auth jwt: the claim that holds the username [default: sub].
+    #[arg(long, value_name = "CLAIM")]
+    pub jwt_name_claim: Option<String>,
 }
 
 impl AuthArgs {
-    pub fn settings(&self) -> Result<AuthSettings> {
-        let jwt_flags = self.jwt_issuer.is_some() || self.jwt_audience.is_some();
-        let jwt = match (self.auth, &self.jwt_issuer, &self.jwt_audience) {
-            (AuthArg::Jwt, Some(issuer), Some(audience)) => Some(JwtSettings {
-                issuer: issuer.clone(),
-                audience: audience.clone(),
-                name_claim: self.jwt_name_claim.clone(),
-            }),
-            (AuthArg::Jwt, _, _) => {
-                return Err(CliError::usage("--auth jwt needs --jwt-issuer and --jwt-audience")
-                    .with_hint("e.g. --jwt-issuer https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123 --jwt-audience <app client id>"))
-            }
-            _ if jwt_flags => {
-                return Err(CliError::usage("--jwt-issuer and --jwt-audience only apply with --auth jwt"))
-            }
-            _ => None,
-        };
-        let mode = match self.auth {
+    fn layer(&self, o: &ArgOrigins) -> Partial {
+        let mode = self.auth.map(|a| match a {
             AuthArg::Open => AuthMode::Open,
             AuthArg::Token => AuthMode::Token,
             AuthArg::Jwt => AuthMode::Jwt,
-        };
-        Ok(AuthSettings {
-            mode,
-            allowed_origins: self.allowed_origins.clone(),
-            jwt,
-        })
+        });
+        let origins = (!self.allowed_origins.is_empty()).then(|| self.allowed_origins.clone());
+        Partial {
+            auth: o.given("auth", mode),
+            allowed_origins: o.given("allowed_origins", origins),
+            jwt_issuer: o.given("jwt_issuer", self.jwt_issuer.clone()),
+            jwt_audience: o.given("jwt_audience", self.jwt_audience.clone()),
+            jwt_name_claim: o.given("jwt_name_claim", self.jwt_name_claim.clone()),
+            ..Partial::default()
+        }
+    }
+
+    /// These flags over the stack file's: dev takes only who may connect.
+    pub fn settings(&self, global: &Global) -> Result<AuthSettings> {
+        Ok(self
+            .layer(&global.origins)
+            .or(global.layer.clone())
+            .settings()?
+            .auth)
     }
 }
 
-/// `scheme://host[:port]`, as browsers send it in `Origin`.
 fn web_origin(text: &str) -> Result<String, String> {
-    let rest = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"))
-        .ok_or("an origin starts with https:// or http://")?;
-    if rest.is_empty() || rest.contains(['/', '?', '#', ',', ' ']) {
-        return Err(
-            "an origin is scheme://host[:port], with no path (e.g. https://chat.example.com)"
-                .into(),
-        );
-    }
-    Ok(text.to_owned())
+    check::web_origin(text)
 }
 
-/// Issuers are HTTPS; plain HTTP only on this machine (a local identity provider).
 fn issuer_url(text: &str) -> Result<String, String> {
-    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| text.starts_with(p));
-    if !text.starts_with("https://") && !local {
-        return Err("the issuer must be an https:// URL".into());
-    }
-    Ok(text.to_owned())
-}
-
-impl SettingsArgs {
-    pub fn settings(&self) -> Result<Settings> {
-        Ok(Settings {
-            memory_mb: self.memory,
-            timeout_s: self.timeout,
-            arch: self.arch.map_or_else(Arch::host, Arch::from),
-            log_retention_days: self.log_retention,
-            throttle_rate: self.throttle_rate,
-            throttle_burst: self.throttle_burst,
-            auth: self.auth.settings()?,
-        })
-    }
+    check::issuer_url(text)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -448,6 +529,9 @@ pub struct DeployArgs {
     /// Where to write the ready-to-open web client [default: ./wschat-{name}-{stage}.html].
     #[arg(long, value_name = "PATH")]
     pub web_client: Option<std::path::PathBuf>,
+    /// Do not write the web client.
+    #[arg(long, conflicts_with = "web_client")]
+    pub no_web_client: bool,
     /// With --auth token: replace the signing secret; every token minted before is refused.
     #[arg(long)]
     pub rotate_secret: bool,
@@ -581,7 +665,7 @@ impl DevArgs {
             serial_frames: self.serial_frames,
             outbound_limit: self.max_outbound_buffer,
             max_connections: self.max_connections.map(|n| n as usize),
-            auth: self.auth.settings()?,
+            auth: self.auth.settings(global)?,
             verbose: global.verbose > 0,
         })
     }

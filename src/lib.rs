@@ -11,6 +11,8 @@
 //! - [`stack`]: the stack on AWS: one module per resource (describe, ensure, delete),
 //!   the deploy and teardown drivers, status, packaging;
 //! - [`aws`]: where calls go, the service clients, SDK errors turned into advice;
+//! - [`stackfile`]: `wschat.toml`, found and checked; [`layers`]: each setting
+//!   from the first of flag, variable, file, recorded deploy and default that gives it;
 //! - [`spec`]: the desired stack, derived from its name, stage, account and settings;
 //! - [`output`], [`progress`], [`error`], [`clock`], [`duration`]: what every layer uses.
 //!
@@ -23,12 +25,14 @@ pub mod clock;
 pub mod commands;
 pub mod duration;
 pub mod error;
+pub mod layers;
 pub mod ops;
 pub mod output;
 pub mod progress;
 pub mod sandbox;
 pub mod spec;
 pub mod stack;
+pub mod stackfile;
 
 /// Runs one parsed command line; `main` reports the error and exits.
 pub async fn run(cli: cli::Cli) -> error::Result<std::process::ExitCode> {

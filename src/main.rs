@@ -1,8 +1,10 @@
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = wschat::cli::Cli::parse();
+    let matches = wschat::cli::Cli::command().get_matches();
+    let mut cli = wschat::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.global.origins = wschat::cli::ArgOrigins::of(&matches);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,6 +5,7 @@
 mod operate;
 mod prompt;
 mod provision;
+mod shell;
 
 use crate::cli::{Cli, Command, Global};
 use crate::error::Result;
@@ -12,7 +13,16 @@ use crate::progress::Progress;
 use std::process::ExitCode;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let global = &cli.global;
+    // These need no stack, so a broken wschat.toml cannot stop them.
+    match cli.command {
+        Command::Completions { shell } => return shell::completions(shell),
+        Command::Man => return shell::man(),
+        Command::Init => return shell::init(&cli.global),
+        _ => {}
+    }
+    let mut global = cli.global;
+    global.read_stack_file()?;
+    let global = &global;
     crate::aws::set_verbose(global.verbose > 0);
     match cli.command {
         Command::Dev(args) => crate::sandbox::run(args.options(global)?).await,
@@ -24,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Broadcast(args) => operate::broadcast(global, args).await,
         Command::Logs(args) => operate::logs(global, args).await,
         Command::Token(args) => operate::token(global, args).await,
+        Command::Completions { .. } | Command::Man | Command::Init => unreachable!("run above"),
     }
 }
 

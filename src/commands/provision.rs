@@ -3,6 +3,7 @@
 use super::{exit_code, progress};
 use crate::cli::{DeployArgs, Global, PackageArgs, StatusArgs, TeardownArgs};
 use crate::error::{CliError, Result};
+use crate::layers::Partial;
 use crate::ops::{self, Place};
 use crate::output::print;
 use crate::progress::Progress;
@@ -33,10 +34,30 @@ fn packages(prebuilt: Option<&Path>, arch: Arch, progress: &Progress) -> Result<
     Ok(packages)
 }
 
+/// With `-v`: each setting and where it came from.
+fn explain(global: &Global, layered: &Partial) {
+    if global.verbose == 0 || global.quiet {
+        return;
+    }
+    eprintln!(
+        "settings (from a flag, a WSCHAT_* variable, {}, or the default):",
+        global
+            .stack_file
+            .as_ref()
+            .map_or("no wschat.toml".to_owned(), |p| p.display().to_string())
+    );
+    for line in layered.provenance() {
+        eprintln!("  {line}");
+    }
+}
+
 pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let settings = args.settings.settings()?;
-    let stack = stack::open(&global.stack_id()?, &global.aws(), settings.clone()).await?;
+    let layered = args.settings.layered(global);
+    let settings = layered.settings()?;
+    let id = global.stack_id()?;
+    explain(global, &layered);
+    let stack = stack::open(&id, &global.aws(), settings.clone()).await?;
     let spec = &stack.spec;
     let progress = progress(global);
     let packages = packages(args.prebuilt.as_deref(), settings.arch, &progress)?;
@@ -47,7 +68,7 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
     };
     let reconciled = deploy::reconcile(&ctx, Some(&packages), args.rotate_secret).await?;
     let endpoints = stack::Endpoints::of(spec, reconciled.api_id.as_deref());
-    let web_client = match (&endpoints.websocket_url, args.dry_run) {
+    let web_client = match (&endpoints.websocket_url, args.dry_run || args.no_web_client) {
         (Some(url), false) => {
             let path = args
                 .web_client
@@ -88,8 +109,24 @@ pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let stack = stack::open(&id, &global.aws(), args.settings.settings()?).await?;
-    let report = status::status(&stack).await?;
+    let layered = args.settings.layered(global);
+    // Checked before any AWS call: the settings may be complete without the record.
+    layered.settings()?;
+    let mut stack = stack::open(&id, &global.aws(), Settings::default()).await?;
+    // What the last deploy applied fills what neither flags nor file say, so a
+    // plain `status` with no file checks the stack against its last deploy.
+    let recorded = stack::api::applied_tags(&stack)
+        .await?
+        .map(|tags| Partial::from_applied_tags(&tags));
+    let layered = layered.or(recorded.clone().unwrap_or_default());
+    explain(global, &layered);
+    stack.spec.settings = layered.settings()?;
+    let recorded = recorded.map(|r| r.settings()).transpose()?;
+    let wanted = status::Wanted {
+        source: global.settings_source(),
+        recorded: recorded.as_ref(),
+    };
+    let report = status::status(&stack, wanted).await?;
     print(global.output, &report);
     Ok(exit_code(report.complete))
 }

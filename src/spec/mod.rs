@@ -54,6 +54,8 @@ pub struct StackSpec {
 
 pub const TAG_STACK: &str = "wschat:stack";
 pub const TAG_STAGE: &str = "wschat:stage";
+/// Tags on the API that record the settings the last deploy applied.
+pub const TAG_APPLIED: &str = "wschat:applied:";
 
 /// `aws`, `aws-cn` or `aws-us-gov`: ARNs differ by partition.
 pub fn partition(region: &str) -> &'static str {
@@ -87,6 +89,32 @@ impl StackSpec {
             (TAG_STAGE.to_owned(), self.id.stage.clone()),
         ]
         .into()
+    }
+
+    /// The settings as tags, `wschat:applied:{key}`, keys as in wschat.toml.
+    /// Values keep to the characters every service allows in tags.
+    pub fn applied_tags(&self) -> HashMap<String, String> {
+        let s = &self.settings;
+        let mut tags: Vec<(&str, String)> = vec![
+            ("memory", s.memory_mb.to_string()),
+            ("timeout", s.timeout_s.to_string()),
+            ("arch", s.arch.lambda_name().to_owned()),
+            ("log-retention", s.log_retention_days.to_string()),
+            ("throttle-rate", s.throttle_rate.to_string()),
+            ("throttle-burst", s.throttle_burst.to_string()),
+            ("auth", s.auth.mode.to_string()),
+        ];
+        if !s.auth.allowed_origins.is_empty() {
+            tags.push(("allowed-origins", s.auth.allowed_origins.join(" ")));
+        }
+        if let Some(jwt) = &s.auth.jwt {
+            tags.push(("jwt-issuer", jwt.issuer.clone()));
+            tags.push(("jwt-audience", jwt.audience.clone()));
+            tags.push(("jwt-name-claim", jwt.name_claim.clone()));
+        }
+        tags.into_iter()
+            .map(|(key, value)| (format!("{TAG_APPLIED}{key}"), value))
+            .collect()
     }
 
     /// Whether a resource's tags say it belongs to this stack.

@@ -3,11 +3,12 @@
 use super::{Change, Ctx, Resource, Stack};
 use crate::aws::{all_pages, aws_error, checked, created, is_transient, or_absent};
 use crate::error::Result;
-use crate::spec::Settings;
+use crate::spec::{Settings, TAG_APPLIED};
 use aws_config::retry::RetryConfig;
 use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
 use aws_sdk_apigatewayv2::types::{Api, ProtocolType, RouteSettings};
 use futures_util::future::try_join_all;
+use std::collections::HashMap;
 use std::time::Duration;
 use wschat_lambdas::retry::Backoff;
 
@@ -62,7 +63,13 @@ async fn create_api(ctx: &Ctx<'_>) -> Result<Option<String>> {
             .protocol_type(ProtocolType::Websocket)
             .route_selection_expression(ROUTE_SELECTION)
             .description(format!("wschat stack {}", ctx.spec.prefix()))
-            .set_tags(Some(ctx.spec.tags()))
+            .set_tags(Some(
+                ctx.spec
+                    .tags()
+                    .into_iter()
+                    .chain(ctx.spec.applied_tags())
+                    .collect(),
+            ))
             .customize()
             .config_override(
                 aws_sdk_apigatewayv2::config::Builder::default()
@@ -85,10 +92,12 @@ const CREATE_ATTEMPTS: u32 = 8;
 const CREATE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
 
 /// The API as converged: its report, its id (`None` only in a dry run that
-/// would create it), and the stack's other APIs, for [`remove_duplicates`].
+/// would create it), its tags as found, and the stack's other APIs, for
+/// [`remove_duplicates`].
 pub struct Ensured {
     pub report: Resource,
     pub id: Option<String>,
+    pub tags: HashMap<String, String>,
     pub extras: Vec<Api>,
 }
 
@@ -96,6 +105,7 @@ pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<Ensured> {
     let name = ctx.spec.api_name();
     let apigw = &ctx.clients.apigw;
     let mut id = None;
+    let mut tags = HashMap::new();
     let mut extras = Vec::new();
     let report = ctx
         .track(API, &name, async |task| {
@@ -114,11 +124,13 @@ pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<Ensured> {
                         id = survivor;
                         return Ok(Change::Unchanged);
                     }
+                    tags = ctx.spec.applied_tags();
                 }
                 return Ok(Change::Created);
             };
             extras = found.collect();
             id = api.api_id.clone();
+            tags = api.tags.clone().unwrap_or_default();
             let change = Change::of_value(
                 Some(
                     api.route_selection_expression
@@ -138,7 +150,70 @@ pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<Ensured> {
             Ok(change)
         })
         .await?;
-    Ok(Ensured { report, id, extras })
+    Ok(Ensured {
+        report,
+        id,
+        tags,
+        extras,
+    })
+}
+
+/// The settings the last deploy applied, from the API's tags (`None`: no API,
+/// or one deployed before wschat recorded them).
+pub async fn applied_tags(stack: &Stack) -> Result<Option<HashMap<String, String>>> {
+    let tags = find(stack)
+        .await?
+        .and_then(|api| api.tags)
+        .unwrap_or_default();
+    let applied: HashMap<String, String> = tags
+        .into_iter()
+        .filter(|(key, _)| key.starts_with(TAG_APPLIED))
+        .collect();
+    Ok((!applied.is_empty()).then_some(applied))
+}
+
+/// After a deploy: records on the API the settings it applied, writing only
+/// when they differ from what the API already carries.
+pub async fn record_settings(
+    ctx: &Ctx<'_>,
+    api_id: &str,
+    current: &HashMap<String, String>,
+) -> Result<()> {
+    let wanted = ctx.spec.applied_tags();
+    let changed: HashMap<String, String> = wanted
+        .iter()
+        .filter(|(key, value)| current.get(*key) != Some(*value))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let stale: Vec<String> = current
+        .keys()
+        .filter(|key| key.starts_with(TAG_APPLIED) && !wanted.contains_key(*key))
+        .cloned()
+        .collect();
+    let arn = format!(
+        "arn:{}:apigateway:{}::/apis/{api_id}",
+        ctx.spec.partition, ctx.spec.region
+    );
+    let name = ctx.spec.api_name();
+    if !changed.is_empty() {
+        let request = ctx
+            .clients
+            .apigw
+            .tag_resource()
+            .resource_arn(&arn)
+            .set_tags(Some(changed));
+        checked(request.send().await, "API Gateway TagResource", &name)?;
+    }
+    if !stale.is_empty() {
+        let request = ctx
+            .clients
+            .apigw
+            .untag_resource()
+            .resource_arn(&arn)
+            .set_tag_keys(Some(stale));
+        checked(request.send().await, "API Gateway UntagResource", &name)?;
+    }
+    Ok(())
 }
 
 fn throttling(settings: &Settings) -> RouteSettings {

@@ -77,7 +77,7 @@ pub async fn reconcile(
         resources.extend(integrations);
         resources.extend(routes);
         resources.push(stage);
-        Ok::<_, crate::error::CliError>((resources, ensured.id))
+        Ok::<_, crate::error::CliError>((resources, ensured.id, ensured.tags))
     };
 
     let lambda_side = async {
@@ -106,12 +106,16 @@ pub async fn reconcile(
         Ok::<_, crate::error::CliError>(resources)
     };
 
-    let (table, log_groups, (api_resources, api_id), lambda_resources) = tokio::try_join!(
+    let (table, log_groups, (api_resources, api_id, api_tags), lambda_resources) = tokio::try_join!(
         table::ensure(ctx),
         try_join_all(Function::ALL.map(|f| logs::ensure(ctx, f))),
         api_side,
         lambda_side,
     )?;
+    // Last, so the record says what is applied, not what a failed deploy meant to apply.
+    if let (false, Some(id)) = (ctx.dry_run, &api_id) {
+        api::record_settings(ctx, id, &api_tags).await?;
+    }
     let mut resources = vec![table];
     resources.extend(log_groups);
     resources.extend(lambda_resources);

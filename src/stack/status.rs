@@ -2,6 +2,7 @@
 
 use super::{functions, table, Change, Ctx, Endpoints, Located, Stack};
 use crate::error::Result;
+use crate::spec::{Settings, StackSpec};
 use serde::Serialize;
 use std::fmt;
 use wschat_lambdas::auth::AuthSettings;
@@ -14,6 +15,18 @@ pub struct StatusLine {
     pub state: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub differences: Vec<String>,
+    /// For a drifted resource: why, when the last deploy recorded its settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// As the last deploy left it; the settings now say otherwise.
+    Settings,
+    /// Not as the last deploy left it: changed in the console, by another tool...
+    Outside,
 }
 
 #[derive(Debug, Serialize)]
@@ -29,6 +42,8 @@ pub struct StatusReport {
     pub connections: Option<u64>,
     /// Who may connect, as the deployed connect function says.
     pub auth: Option<AuthSummary>,
+    /// What the resources were compared with: the stack file, or the flags.
+    pub compared_with: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,18 +90,56 @@ impl fmt::Display for AuthSummary {
     }
 }
 
-pub async fn status(stack: &Stack) -> Result<StatusReport> {
-    let quiet = crate::progress::Progress::new(true, false);
-    let ctx = &Ctx {
-        stack,
-        progress: &quiet,
-        dry_run: true,
+/// The settings a status compares the stack with.
+pub struct Wanted<'a> {
+    /// Where the stack's settings came from, for the report (e.g. the file's path).
+    pub source: String,
+    /// What the last deploy recorded, if it did: tells settings drift from outside changes.
+    pub recorded: Option<&'a Settings>,
+}
+
+pub async fn status(stack: &Stack, wanted: Wanted<'_>) -> Result<StatusReport> {
+    let quiet = &crate::progress::Progress::new(true, false);
+    let describe = |stack| async move {
+        let ctx = &Ctx {
+            stack,
+            progress: quiet,
+            dry_run: true,
+        };
+        super::deploy::reconcile(ctx, None, false).await
     };
-    let (reconciled, connections, auth) = tokio::try_join!(
-        super::deploy::reconcile(ctx, None, false),
-        table::count_connections(ctx.stack),
-        functions::deployed_auth(ctx.stack),
+    // Against the record too, when it differs from the settings: what differs
+    // from it was changed outside wschat.
+    let as_recorded = wanted
+        .recorded
+        .filter(|r| **r != stack.spec.settings)
+        .map(|r| Stack {
+            clients: stack.clients.clone(),
+            spec: StackSpec {
+                settings: r.clone(),
+                ..stack.spec.clone()
+            },
+        });
+    let against_record = async {
+        match &as_recorded {
+            Some(recorded) => describe(recorded).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (reconciled, against_record, connections, auth) = tokio::try_join!(
+        describe(stack),
+        against_record,
+        table::count_connections(stack),
+        functions::deployed_auth(stack),
     )?;
+    let outside = |kind: &str, name: &str| match (&against_record, wanted.recorded) {
+        (Some(record), _) => record.resources.iter().any(|r| {
+            r.kind == kind && r.name == name && matches!(r.change, Change::Updated { .. })
+        }),
+        // The settings are the record: every difference is from outside.
+        (None, Some(_)) => true,
+        (None, None) => false,
+    };
     let resources: Vec<StatusLine> = reconciled
         .resources
         .into_iter()
@@ -99,11 +152,17 @@ pub async fn status(stack: &Stack) -> Result<StatusReport> {
                 Change::Absent => ("missing", vec![]),
                 Change::Foreign => ("foreign", vec![]),
             };
+            let cause = match (state, wanted.recorded) {
+                ("drifted", Some(_)) if outside(r.kind, &r.name) => Some(Cause::Outside),
+                ("drifted", Some(_)) => Some(Cause::Settings),
+                _ => None,
+            };
             StatusLine {
                 kind: r.kind,
                 name: r.name,
                 state,
                 differences,
+                cause,
             }
         })
         .collect();
@@ -115,6 +174,7 @@ pub async fn status(stack: &Stack) -> Result<StatusReport> {
         endpoints: Endpoints::of(&stack.spec, reconciled.api_id.as_deref()),
         connections,
         auth: auth.as_ref().map(AuthSummary::of),
+        compared_with: wanted.source,
     })
 }
 
@@ -131,7 +191,16 @@ impl fmt::Display for StatusReport {
             } else {
                 format!(" ({})", r.differences.join(", "))
             };
-            writeln!(f, "  {:<8} {:<13} {}{detail}", r.state, r.kind, r.name)?;
+            let cause = match r.cause {
+                Some(Cause::Settings) => format!(": differs from {}", self.compared_with),
+                Some(Cause::Outside) => ": changed outside wschat since the last deploy".to_owned(),
+                None => String::new(),
+            };
+            writeln!(
+                f,
+                "  {:<8} {:<13} {}{detail}{cause}",
+                r.state, r.kind, r.name
+            )?;
         }
         match (
             &self.endpoints.websocket_url,

@@ -486,7 +486,20 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
         changes(&retention),
         vec![("log group".into(), "updated".into()); 3]
     );
-    assert_eq!(writes(&proxy.take()), vec!["logs:PutRetentionPolicy"; 3]);
+    let retention_writes = writes(&proxy.take());
+    assert_eq!(
+        retention_writes
+            .iter()
+            .filter(|w| *w == "logs:PutRetentionPolicy")
+            .count(),
+        3,
+        "{retention_writes:?}"
+    );
+    assert_eq!(
+        retention_writes.len(),
+        4,
+        "and one TagResource recording the settings applied: {retention_writes:?}"
+    );
 
     let memory = deploy(&proxy, &name, &["--log-retention", "30", "--memory", "256"])
         .await
@@ -496,26 +509,39 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
         vec![("function".into(), "updated".into()); 3]
     );
     let memory_writes = writes(&proxy.take());
-    assert_eq!(memory_writes.len(), 3, "{memory_writes:?}");
+    let lambda_writes: Vec<_> = memory_writes
+        .iter()
+        .filter(|w| w.starts_with("lambda:"))
+        .collect();
+    assert_eq!(lambda_writes.len(), 3, "{memory_writes:?}");
     assert!(
-        memory_writes
+        lambda_writes
             .iter()
             .all(|w| w.starts_with("lambda:PUT") && w.ends_with("/configuration")),
         "config only, no code upload: {memory_writes:?}"
     );
+    assert_eq!(memory_writes.len(), 4, "and the record: {memory_writes:?}");
 
-    let drifted = run({
+    // Someone else's plain status, with no flags and no wschat.toml, checks the
+    // stack against what the last deploy applied.
+    let plain = run({
         let mut c = wschat_aws(&proxy.endpoint, &name);
         c.args(["status"]);
         c
     })
     .await;
-    assert_eq!(
-        drifted.code, 1,
-        "defaults differ from the deployed settings now"
-    );
+    assert_eq!(plain.code, 0, "{}{}", plain.stdout, plain.stderr);
+    let drifted = run({
+        let mut c = wschat_aws(&proxy.endpoint, &name);
+        c.args(["status", "--memory", "128"]);
+        c
+    })
+    .await;
+    assert_eq!(drifted.code, 1, "a flag differs from the deployed settings");
     assert!(
-        drifted.stdout.contains("drifted") && drifted.stdout.contains("memory 256 → 128 MB"),
+        drifted.stdout.contains("drifted")
+            && drifted.stdout.contains("memory 256 → 128 MB")
+            && drifted.stdout.contains("differs from the flags"),
         "{}",
         drifted.stdout
     );

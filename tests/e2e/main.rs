@@ -11,4 +11,6 @@ mod faults;
 mod fidelity;
 mod identity;
 mod ops;
+mod shell;
+mod stackfile;
 mod store;

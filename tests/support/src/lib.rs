@@ -56,6 +56,13 @@ pub fn wschat(bin: &Path) -> Command {
     ] {
         cmd.env_remove(var);
     }
+    for (var, _) in std::env::vars().filter(|(k, _)| k.starts_with("WSCHAT_")) {
+        cmd.env_remove(var);
+    }
+    // Away from any wschat.toml in the checkout: a test that wants one says so.
+    let cwd = dev_dir().join("cwd");
+    std::fs::create_dir_all(&cwd).expect("the tests' directory can be made");
+    cmd.current_dir(cwd);
     cmd.env("WSCHAT_DEV_DIR", dev_dir())
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")

@@ -1,0 +1,59 @@
+//! What a CLI owes its shell: completions, a man page, and `init`'s file.
+
+use crate::cli::{Cli, Global, DEFAULT_NAME};
+use crate::error::{CliError, Result};
+use crate::stackfile;
+use clap::CommandFactory;
+use std::io::Write;
+use std::process::ExitCode;
+
+pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    clap_complete::generate(shell, &mut Cli::command(), "wschat", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn man() -> Result<ExitCode> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|e| CliError::failed(format!("cannot render the man page: {e}")))?;
+    std::io::stdout()
+        .write_all(&page)
+        .map_err(|e| CliError::failed(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes ./wschat.toml; never over an existing one.
+pub fn init(global: &Global) -> Result<ExitCode> {
+    let name = global.name.as_deref().unwrap_or(DEFAULT_NAME);
+    // The name is checked as every command checks it, before anything is written.
+    global.stack_id()?;
+    let path = std::path::Path::new(stackfile::FILE_NAME);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path);
+    let mut file = match file {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(CliError::usage(format!(
+                "{} already exists here; wschat init does not overwrite it",
+                stackfile::FILE_NAME
+            ))
+            .with_hint("edit it, or move it away to start from a fresh one"))
+        }
+        Err(e) => {
+            return Err(CliError::failed(format!(
+                "cannot create {}: {e}",
+                stackfile::FILE_NAME
+            )))
+        }
+    };
+    file.write_all(stackfile::template(name).as_bytes())
+        .map_err(|e| CliError::failed(format!("cannot write {}: {e}", stackfile::FILE_NAME)))?;
+    eprintln!(
+        "wrote {}: stack {name}, stages dev and prod; `wschat deploy` reads it",
+        stackfile::FILE_NAME
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,383 @@
+//! Where each setting of a run comes from. Layers, highest first: a flag or
+//! its `WSCHAT_*` variable, `wschat.toml` (the stage's table, then
+//! `[defaults]`), for `status` what the last deploy recorded on the stack,
+//! then the built-in default.
+
+use crate::error::{CliError, Result};
+use crate::spec::{Arch, Settings, TAG_APPLIED};
+use std::collections::HashMap;
+use std::fmt;
+use wschat_lambdas::auth::{AuthMode, AuthSettings, JwtSettings, DEFAULT_NAME_CLAIM};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// `--memory`.
+    Flag(String),
+    /// `WSCHAT_MEMORY`.
+    Env(String),
+    /// `wschat.toml [stages.prod]`.
+    File(String),
+    /// The tags the last deploy left on the stack.
+    Recorded,
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+            Origin::Env(var) => write!(f, "environment {var}"),
+            Origin::File(table) => f.write_str(table),
+            Origin::Recorded => f.write_str("recorded by the last deploy"),
+            Origin::Default => f.write_str("default"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Given<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+impl<T> Given<T> {
+    pub fn new(value: T, origin: Origin) -> Self {
+        Given { value, origin }
+    }
+}
+
+/// Settings as one layer gives them: each may be absent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Partial {
+    pub region: Option<Given<String>>,
+    pub profile: Option<Given<String>>,
+    pub memory: Option<Given<i32>>,
+    pub timeout: Option<Given<i32>>,
+    pub arch: Option<Given<Arch>>,
+    pub log_retention: Option<Given<i32>>,
+    pub throttle_rate: Option<Given<f64>>,
+    pub throttle_burst: Option<Given<i32>>,
+    pub auth: Option<Given<AuthMode>>,
+    pub allowed_origins: Option<Given<Vec<String>>>,
+    pub jwt_issuer: Option<Given<String>>,
+    pub jwt_audience: Option<Given<String>>,
+    pub jwt_name_claim: Option<Given<String>>,
+}
+
+macro_rules! each_field {
+    ($mac:ident) => {
+        $mac!(
+            region,
+            profile,
+            memory,
+            timeout,
+            arch,
+            log_retention,
+            throttle_rate,
+            throttle_burst,
+            auth,
+            allowed_origins,
+            jwt_issuer,
+            jwt_audience,
+            jwt_name_claim
+        )
+    };
+}
+
+impl Partial {
+    /// This layer over `lower`: each setting from the first layer that has it.
+    pub fn or(self, lower: Partial) -> Partial {
+        macro_rules! merge {
+            ($($field:ident),*) => {
+                Partial { $($field: self.$field.or(lower.$field)),* }
+            };
+        }
+        each_field!(merge)
+    }
+
+    /// What the last deploy recorded on the stack (`StackSpec::applied_tags`);
+    /// a tag that does not parse is left out, so the layers below fill it.
+    pub fn from_applied_tags(tags: &HashMap<String, String>) -> Partial {
+        let get = |key: &str| tags.get(&format!("{TAG_APPLIED}{key}"));
+        fn recorded<T>(value: Option<T>) -> Option<Given<T>> {
+            value.map(|v| Given::new(v, Origin::Recorded))
+        }
+        let number = |key: &str| get(key).and_then(|v| v.parse::<i64>().ok());
+        Partial {
+            region: None,
+            profile: None,
+            memory: recorded(number("memory").and_then(|v| check::memory(v).ok())),
+            timeout: recorded(number("timeout").and_then(|v| check::timeout(v).ok())),
+            arch: recorded(get("arch").and_then(|a| match a.as_str() {
+                "x86_64" => Some(Arch::X86_64),
+                "arm64" => Some(Arch::Arm64),
+                _ => None,
+            })),
+            log_retention: recorded(
+                number("log-retention").and_then(|v| check::log_retention(v).ok()),
+            ),
+            throttle_rate: recorded(
+                get("throttle-rate")
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .and_then(|v| check::throttle_rate(v).ok()),
+            ),
+            throttle_burst: recorded(
+                number("throttle-burst").and_then(|v| check::throttle_burst(v).ok()),
+            ),
+            auth: recorded(get("auth").and_then(|a| AuthMode::parse(a))),
+            allowed_origins: recorded(
+                get("allowed-origins").map(|o| o.split(' ').map(str::to_owned).collect()),
+            ),
+            jwt_issuer: recorded(get("jwt-issuer").cloned()),
+            jwt_audience: recorded(get("jwt-audience").cloned()),
+            jwt_name_claim: recorded(get("jwt-name-claim").cloned()),
+        }
+    }
+
+    /// The settings with built-in defaults under every layer.
+    pub fn settings(&self) -> Result<Settings> {
+        let defaults = Settings::default();
+        let mode = self.auth.as_ref().map_or(AuthMode::Open, |a| a.value);
+        let jwt = match (mode, &self.jwt_issuer, &self.jwt_audience) {
+            (AuthMode::Jwt, Some(issuer), Some(audience)) => Some(JwtSettings {
+                issuer: issuer.value.clone(),
+                audience: audience.value.clone(),
+                name_claim: self
+                    .jwt_name_claim
+                    .as_ref()
+                    .map_or_else(|| DEFAULT_NAME_CLAIM.to_owned(), |c| c.value.clone()),
+            }),
+            (AuthMode::Jwt, _, _) => {
+                return Err(CliError::usage("--auth jwt needs --jwt-issuer and --jwt-audience (or jwt-issuer and jwt-audience in wschat.toml)")
+                    .with_hint("e.g. --jwt-issuer https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123 --jwt-audience <app client id>"))
+            }
+            _ => {
+                if let Some(given) = self.jwt_issuer.as_ref().or(self.jwt_audience.as_ref()) {
+                    return Err(CliError::usage(format!(
+                        "the JWT issuer and audience only apply with auth jwt (one came from {})",
+                        given.origin
+                    )));
+                }
+                None
+            }
+        };
+        Ok(Settings {
+            memory_mb: self.memory.as_ref().map_or(defaults.memory_mb, |g| g.value),
+            timeout_s: self
+                .timeout
+                .as_ref()
+                .map_or(defaults.timeout_s, |g| g.value),
+            arch: self.arch.as_ref().map_or(defaults.arch, |g| g.value),
+            log_retention_days: self
+                .log_retention
+                .as_ref()
+                .map_or(defaults.log_retention_days, |g| g.value),
+            throttle_rate: self
+                .throttle_rate
+                .as_ref()
+                .map_or(defaults.throttle_rate, |g| g.value),
+            throttle_burst: self
+                .throttle_burst
+                .as_ref()
+                .map_or(defaults.throttle_burst, |g| g.value),
+            auth: AuthSettings {
+                mode,
+                allowed_origins: self
+                    .allowed_origins
+                    .as_ref()
+                    .map(|g| g.value.clone())
+                    .unwrap_or_default(),
+                jwt,
+            },
+        })
+    }
+
+    /// `key = value (origin)` for every setting, defaults included: what `-v` prints.
+    pub fn provenance(&self) -> Vec<String> {
+        fn line<T: fmt::Debug>(key: &str, given: Option<&Given<T>>) -> String {
+            match given {
+                Some(g) => format!("{key} = {:?} ({})", g.value, g.origin),
+                None => format!("{key}: {}", Origin::Default),
+            }
+        }
+        let arch = self
+            .arch
+            .as_ref()
+            .map(|g| Given::new(g.value.lambda_name(), g.origin.clone()));
+        let auth = self
+            .auth
+            .as_ref()
+            .map(|g| Given::new(g.value.as_str(), g.origin.clone()));
+        vec![
+            line("region", self.region.as_ref()),
+            line("profile", self.profile.as_ref()),
+            line("memory", self.memory.as_ref()),
+            line("timeout", self.timeout.as_ref()),
+            line("arch", arch.as_ref()),
+            line("log-retention", self.log_retention.as_ref()),
+            line("throttle-rate", self.throttle_rate.as_ref()),
+            line("throttle-burst", self.throttle_burst.as_ref()),
+            line("auth", auth.as_ref()),
+            line("allowed-origins", self.allowed_origins.as_ref()),
+            line("jwt-issuer", self.jwt_issuer.as_ref()),
+            line("jwt-audience", self.jwt_audience.as_ref()),
+            line("jwt-name-claim", self.jwt_name_claim.as_ref()),
+        ]
+    }
+}
+
+/// The checks a value passes whether it comes from a flag or from the file.
+pub mod check {
+    pub const LOG_RETENTION_DAYS: [i32; 22] = [
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+        2922, 3288, 3653,
+    ];
+
+    pub fn memory(mb: i64) -> Result<i32, String> {
+        match i32::try_from(mb) {
+            Ok(mb) if (128..=10240).contains(&mb) => Ok(mb),
+            _ => Err("Lambda takes 128 to 10240 MB".into()),
+        }
+    }
+
+    pub fn timeout(seconds: i64) -> Result<i32, String> {
+        match i32::try_from(seconds) {
+            Ok(s) if (1..=900).contains(&s) => Ok(s),
+            _ => Err("Lambda takes 1 to 900 seconds (API Gateway waits at most 29)".into()),
+        }
+    }
+
+    pub fn log_retention(days: i64) -> Result<i32, String> {
+        match i32::try_from(days) {
+            Ok(d) if LOG_RETENTION_DAYS.contains(&d) => Ok(d),
+            _ => Err(format!(
+                "CloudWatch Logs accepts one of {LOG_RETENTION_DAYS:?} days"
+            )),
+        }
+    }
+
+    /// API Gateway's route throttling: a finite rate within the account's 10,000 requests/s.
+    pub fn throttle_rate(rate: f64) -> Result<f64, String> {
+        if rate.is_finite() && (0.0..=10_000.0).contains(&rate) {
+            Ok(rate)
+        } else {
+            Err("API Gateway accepts a number of requests per second from 0 to 10000".into())
+        }
+    }
+
+    pub fn throttle_burst(burst: i64) -> Result<i32, String> {
+        match i32::try_from(burst) {
+            Ok(b) if b >= 0 => Ok(b),
+            _ => Err("a burst is a number of requests from 0 up".into()),
+        }
+    }
+
+    /// `scheme://host[:port]`, as browsers send it in `Origin`.
+    pub fn web_origin(text: &str) -> Result<String, String> {
+        let rest = text
+            .strip_prefix("https://")
+            .or_else(|| text.strip_prefix("http://"))
+            .ok_or("an origin starts with https:// or http://")?;
+        if rest.is_empty() || rest.contains(['/', '?', '#', ',', ' ']) {
+            return Err(
+                "an origin is scheme://host[:port], with no path (e.g. https://chat.example.com)"
+                    .into(),
+            );
+        }
+        Ok(text.to_owned())
+    }
+
+    /// Issuers are HTTPS; plain HTTP only on this machine (a local identity provider).
+    pub fn issuer_url(text: &str) -> Result<String, String> {
+        let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| text.starts_with(p));
+        if !text.starts_with("https://") && !local {
+            return Err("the issuer must be an https:// URL".into());
+        }
+        Ok(text.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag<T>(value: T) -> Option<Given<T>> {
+        Some(Given::new(value, Origin::Flag("--x".into())))
+    }
+
+    #[test]
+    fn the_highest_layer_that_has_a_setting_wins() {
+        let flags = Partial {
+            memory: flag(256),
+            ..Partial::default()
+        };
+        let file = Partial {
+            memory: Some(Given::new(512, Origin::File("wschat.toml".into()))),
+            timeout: Some(Given::new(10, Origin::File("wschat.toml".into()))),
+            ..Partial::default()
+        };
+        let merged = flags.or(file);
+        let settings = merged.settings().unwrap();
+        assert_eq!((settings.memory_mb, settings.timeout_s), (256, 10));
+        assert_eq!(settings.log_retention_days, 14, "the default");
+        let lines = merged.provenance();
+        assert!(
+            lines.contains(&"memory = 256 (flag --x)".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"timeout = 10 (wschat.toml)".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"log-retention: default".to_owned()),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn the_recorded_tags_read_back_as_the_settings_applied() {
+        let mut spec = crate::spec::tests::spec();
+        spec.settings.memory_mb = 512;
+        spec.settings.auth.allowed_origins = vec![
+            "https://a.example.com".into(),
+            "http://localhost:3000".into(),
+        ];
+        let tags = spec.applied_tags();
+        assert!(tags.keys().all(|k| k.len() <= 128) && tags.values().all(|v| v.len() <= 256));
+        let back = Partial::from_applied_tags(&tags);
+        assert_eq!(back.settings().unwrap(), spec.settings);
+        assert_eq!(back.memory.unwrap().origin, Origin::Recorded);
+        assert_eq!(
+            Partial::from_applied_tags(&HashMap::new()),
+            Partial::default()
+        );
+    }
+
+    #[test]
+    fn jwt_settings_come_together_or_not_at_all() {
+        let jwt = Partial {
+            auth: flag(AuthMode::Jwt),
+            ..Partial::default()
+        };
+        assert!(jwt.settings().is_err());
+        let stray = Partial {
+            jwt_issuer: flag("https://id.example.com".into()),
+            ..Partial::default()
+        };
+        assert!(stray.settings().is_err());
+    }
+
+    #[test]
+    fn values_are_checked_the_same_from_any_layer() {
+        assert_eq!(check::memory(256), Ok(256));
+        assert!(check::memory(64).is_err());
+        assert!(check::timeout(0).is_err());
+        assert!(check::log_retention(10).is_err());
+        assert!(check::throttle_rate(f64::NAN).is_err());
+        assert!(check::web_origin("https://a.example.com/path").is_err());
+        assert!(check::issuer_url("http://id.example.com").is_err());
+    }
+}
