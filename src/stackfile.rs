@@ -28,10 +28,6 @@ impl StackFile {
         let own = self.stages.get(stage).cloned().unwrap_or_default();
         own.or(self.defaults.clone())
     }
-
-    pub fn has_stage(&self, stage: &str) -> bool {
-        self.stages.contains_key(stage)
-    }
 }
 
 /// `start` or the nearest directory above it that holds a `wschat.toml`.
@@ -262,7 +258,12 @@ mod tests {
         assert_eq!(file.name.as_deref(), Some("chat"));
         let dev = file.stage("dev").settings().unwrap();
         assert_eq!(dev, crate::spec::Settings::default());
-        assert!(file.has_stage("prod") && !file.has_stage("pr-42"));
+        assert!(file.stages.contains_key("prod"));
+        assert_eq!(
+            file.stage("pr-42"),
+            file.stage("dev"),
+            "no table: the defaults"
+        );
     }
 
     #[test]
