@@ -238,6 +238,11 @@ pub enum Command {
     /// Your own backend can mint the same tokens with any JWT library (HS256, the secret
     /// in SSM at /wschat/{name}/{stage}/token-secret; see docs/protocol.md).
     Token(TokenArgs),
+    /// Check everything a deploy needs: tools, credentials and identity, region, each service's endpoint.
+    ///
+    /// Prints a checklist with the fix for each failure; exits 0 only when `wschat deploy`
+    /// would work from here. Changes nothing.
+    Doctor(DoctorArgs),
     /// Write wschat.toml here: the stack's name and each stage's settings, commented, to check in.
     ///
     /// Every command reads it (from this directory or the nearest one above); flags
@@ -567,6 +572,22 @@ pub struct StatusArgs {
     pub settings: SettingsArgs,
     #[command(flatten)]
     pub target: LocalArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// The architecture to check the build for [default: wschat.toml's, else this machine's].
+    #[arg(long, value_enum, env = "WSCHAT_ARCH")]
+    pub arch: Option<ArchArg>,
+}
+
+impl DoctorArgs {
+    pub fn arch(&self, global: &Global) -> Arch {
+        self.arch
+            .map(Arch::from)
+            .or_else(|| global.layer.arch.as_ref().map(|g| g.value))
+            .unwrap_or_else(Arch::host)
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -51,6 +51,12 @@ impl CliError {
         }
     }
 
+    /// The message and the hint, for reports that show them apart.
+    pub fn parts(&self) -> (String, Option<&str>) {
+        let (CliError::Usage { message, hint } | CliError::Failed { message, hint }) = self;
+        (message.clone(), hint.as_deref())
+    }
+
     pub fn report(&self) -> String {
         let (CliError::Usage { message, hint } | CliError::Failed { message, hint }) = self;
         match hint {

@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Broadcast(args) => operate::broadcast(global, args).await,
         Command::Logs(args) => operate::logs(global, args).await,
         Command::Token(args) => operate::token(global, args).await,
+        Command::Doctor(args) => provision::doctor(global, args).await,
         Command::Completions { .. } | Command::Man | Command::Init => unreachable!("run above"),
     }
 }

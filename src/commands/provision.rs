@@ -1,7 +1,7 @@
 //! deploy, status, teardown and package: the stack on AWS.
 
 use super::{exit_code, progress};
-use crate::cli::{DeployArgs, Global, PackageArgs, StatusArgs, TeardownArgs};
+use crate::cli::{DeployArgs, DoctorArgs, Global, PackageArgs, StatusArgs, TeardownArgs};
 use crate::error::{CliError, Result};
 use crate::layers::Partial;
 use crate::ops::{self, Place};
@@ -129,6 +129,13 @@ pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
     let report = status::status(&stack, wanted).await?;
     print(global.output, &report);
     Ok(exit_code(report.complete))
+}
+
+pub async fn doctor(global: &Global, args: DoctorArgs) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().map_err(|e| CliError::failed(e.to_string()))?;
+    let report = stack::doctor::doctor(&cwd, args.arch(global), &global.aws()).await;
+    print(global.output, &report);
+    Ok(exit_code(report.ready))
 }
 
 pub async fn teardown(global: &Global, args: TeardownArgs) -> Result<ExitCode> {

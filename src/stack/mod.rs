@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod deploy;
+pub mod doctor;
 pub mod functions;
 pub mod logs;
 pub mod package;

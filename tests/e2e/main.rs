@@ -7,6 +7,7 @@ mod bootstrap;
 mod browser;
 mod deploy;
 mod dev;
+mod doctor;
 mod faults;
 mod fidelity;
 mod identity;

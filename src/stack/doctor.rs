@@ -1,0 +1,318 @@
+//! `wschat doctor`: everything a deploy needs, checked without changing
+//! anything, each failure with its fix.
+
+use super::package;
+use crate::aws::{self, AwsConfig};
+use crate::spec::Arch;
+use serde::Serialize;
+use std::fmt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// How long an endpoint may take to accept a connection.
+const REACH_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    /// What was found, or what is wrong.
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn failed(name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DoctorReport {
+    /// Whether `wschat deploy` would work from here.
+    pub ready: bool,
+    pub checks: Vec<Check>,
+}
+
+impl fmt::Display for DoctorReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.checks {
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            writeln!(f, "  {mark}  {:<24} {}", c.name, c.detail)?;
+            if let Some(fix) = &c.fix {
+                writeln!(f, "        fix: {fix}")?;
+            }
+        }
+        match self.ready {
+            true => write!(f, "\nready: `wschat deploy` has what it needs"),
+            false => write!(
+                f,
+                "\nnot ready: fix the lines marked FAIL, then run `wschat doctor` again"
+            ),
+        }
+    }
+}
+
+/// The first line a tool prints for `args`, if it runs and succeeds.
+fn tool_version(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    })
+}
+
+fn build_checks(cwd: &Path, arch: Arch) -> Vec<Check> {
+    let mut checks = vec![match tool_version("cargo", &["--version"]) {
+        Some(version) => Check::ok("cargo", version),
+        None => Check::failed(
+            "cargo",
+            "cargo is not on PATH",
+            "install Rust from https://rustup.rs, then open a new shell",
+        ),
+    }];
+    checks.push(match package::find_lambdas(cwd) {
+        Ok(manifest) => Check::ok("functions' source", manifest.display().to_string()),
+        Err(_) => Check::failed(
+            "functions' source",
+            format!("no lambdas/Cargo.toml in {} or above", cwd.display()),
+            "run wschat from its checkout, or deploy zips built elsewhere with --prebuilt DIR",
+        ),
+    });
+    if arch == Arch::host() {
+        checks.push(Check::ok(
+            format!("build for {}", arch.lambda_name()),
+            "this machine's architecture: plain cargo build",
+        ));
+        return checks;
+    }
+    let target = arch.rust_target();
+    let mut missing = Vec::new();
+    if tool_version("cargo", &["zigbuild", "--version"]).is_none() {
+        missing.push(
+            "cargo-zigbuild (`cargo install cargo-zigbuild` or `pip install cargo-zigbuild`)"
+                .to_owned(),
+        );
+    }
+    let zig = tool_version("zig", &["version"])
+        .or_else(|| tool_version("python3", &["-m", "ziglang", "version"]));
+    if zig.is_none() {
+        missing.push("zig (`pip install ziglang`, or from https://ziglang.org)".to_owned());
+    }
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == target)
+        });
+    if !installed {
+        missing.push(format!("the Rust target (`rustup target add {target}`)"));
+    }
+    checks.push(if missing.is_empty() {
+        Check::ok(
+            format!("build for {}", arch.lambda_name()),
+            format!("cargo zigbuild --target {target}.2.34"),
+        )
+    } else {
+        Check::failed(
+            format!("build for {}", arch.lambda_name()),
+            format!(
+                "building for {} on this {} machine needs cargo-zigbuild, zig and the {target} target",
+                arch.lambda_name(),
+                Arch::host().lambda_name()
+            ),
+            format!(
+                "install {}; or deploy with --arch {}",
+                missing.join(", "),
+                Arch::host().lambda_name()
+            ),
+        )
+    });
+    checks
+}
+
+/// `host:port` of an endpoint URL.
+fn authority(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?']).next()?;
+    if host.is_empty() {
+        return None;
+    }
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !host.ends_with(']');
+    Some(match (has_port, scheme) {
+        (true, _) => host.to_owned(),
+        (false, "http") => format!("{host}:80"),
+        (false, _) => format!("{host}:443"),
+    })
+}
+
+async fn reachable(authority: &str) -> Result<(), String> {
+    match tokio::time::timeout(REACH_TIMEOUT, tokio::net::TcpStream::connect(authority)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", REACH_TIMEOUT.as_secs())),
+    }
+}
+
+/// Each service deploy talks to, by the endpoint it would use.
+fn endpoints(config: &AwsConfig, region: &str) -> Vec<(&'static str, String)> {
+    let services = [
+        ("DynamoDB", "dynamodb"),
+        ("IAM", "iam"),
+        ("Lambda", "lambda"),
+        ("API Gateway", "apigateway"),
+        ("CloudWatch Logs", "logs"),
+        ("STS", "sts"),
+        ("SSM", "ssm"),
+    ];
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    services
+        .iter()
+        .map(|(label, service)| {
+            let url = match (&config.endpoint_url, *service) {
+                (Some(url), _) => url.clone(),
+                // IAM is global.
+                (None, "iam") => format!("https://iam.{suffix}"),
+                (None, service) => format!("https://{service}.{region}.{suffix}"),
+            };
+            (*label, url)
+        })
+        .collect()
+}
+
+async fn aws_checks(config: &AwsConfig) -> Vec<Check> {
+    let quick = AwsConfig {
+        timeout: config.timeout.min(Duration::from_secs(10)),
+        ..config.clone()
+    };
+    let clients = match aws::connect(&quick).await {
+        Ok(clients) => clients,
+        Err(e) => {
+            let (message, hint) = e.parts();
+            let name = if message.contains("region") {
+                "region"
+            } else {
+                "credentials"
+            };
+            return vec![Check::failed(name, message, hint.unwrap_or_default())];
+        }
+    };
+    let mut checks = vec![
+        Check::ok("region", clients.region.clone()),
+        Check::ok("credentials", "found"),
+    ];
+    let mut all_reached = true;
+    for (label, url) in endpoints(config, &clients.region) {
+        let Some(at) = authority(&url) else {
+            all_reached = false;
+            checks.push(Check::failed(
+                format!("{label} endpoint"),
+                format!("'{url}' is not a URL"),
+                "pass --endpoint-url as scheme://host[:port]",
+            ));
+            continue;
+        };
+        checks.push(match reachable(&at).await {
+            Ok(()) => Check::ok(format!("{label} endpoint"), url),
+            Err(why) => {
+                all_reached = false;
+                Check::failed(
+                    format!("{label} endpoint"),
+                    format!("{url}: {why}"),
+                    "check the network, proxy and firewall, --region and --endpoint-url",
+                )
+            }
+        });
+    }
+    if !all_reached {
+        return checks;
+    }
+    let identity = clients.sts.get_caller_identity().send().await;
+    checks.push(match identity {
+        Ok(me) => Check::ok(
+            "identity",
+            format!(
+                "{} (account {})",
+                me.arn.unwrap_or_default(),
+                me.account.unwrap_or_default()
+            ),
+        ),
+        Err(e) => {
+            let error = aws::aws_error("STS GetCallerIdentity", "your credentials", &e);
+            let (message, hint) = error.parts();
+            Check::failed(
+                "identity",
+                message,
+                hint.unwrap_or("renew or replace the credentials"),
+            )
+        }
+    });
+    checks
+}
+
+pub async fn doctor(cwd: &Path, arch: Arch, config: &AwsConfig) -> DoctorReport {
+    let mut checks = build_checks(cwd, arch);
+    checks.extend(aws_checks(config).await);
+    DoctorReport {
+        ready: checks.iter().all(|c| c.ok),
+        checks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_found_by_region_or_taken_as_given() {
+        assert_eq!(
+            authority("http://127.0.0.1:5000"),
+            Some("127.0.0.1:5000".into())
+        );
+        assert_eq!(
+            authority("https://lambda.eu-west-1.amazonaws.com/"),
+            Some("lambda.eu-west-1.amazonaws.com:443".into())
+        );
+        assert_eq!(authority("http://localhost"), Some("localhost:80".into()));
+        assert_eq!(authority("nonsense"), None);
+        let config = AwsConfig {
+            region: None,
+            profile: None,
+            endpoint_url: None,
+            timeout: Duration::from_secs(1),
+        };
+        let found = endpoints(&config, "eu-west-1");
+        assert!(found.contains(&("IAM", "https://iam.amazonaws.com".into())));
+        assert!(found.contains(&("Lambda", "https://lambda.eu-west-1.amazonaws.com".into())));
+    }
+}

@@ -1,0 +1,97 @@
+//! `wschat doctor`: ready against moto, and each piece broken in turn.
+
+use crate::harness::{free_port, run, wschat, wschat_aws, Run};
+use serde_json::Value;
+use std::path::Path;
+use wschat_test_support::moto::{unique, Moto};
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {report}"))
+}
+
+async fn doctor(mut cmd: std::process::Command, extra: &[&str]) -> (Run, Value) {
+    // From the checkout: the functions' source is found.
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--output", "json", "doctor"])
+        .args(extra);
+    let out = run(cmd).await;
+    let report = out.json();
+    (out, report)
+}
+
+#[tokio::test]
+async fn doctor_is_ready_against_moto_and_names_each_broken_piece() {
+    let moto = Moto::shared();
+    let (out, report) = doctor(wschat_aws(&moto.endpoint, &unique("doc")), &[]).await;
+    assert_eq!(out.code, 0, "{report}");
+    assert_eq!(report["ready"], true);
+    assert!(check(&report, "identity")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("account"));
+    assert_eq!(check(&report, "Lambda endpoint")["ok"], true);
+
+    let mut no_credentials = wschat();
+    no_credentials.args(["--region", "us-east-1", "--endpoint-url", &moto.endpoint]);
+    let (out, report) = doctor(no_credentials, &[]).await;
+    assert_eq!(out.code, 1);
+    let credentials = check(&report, "credentials");
+    assert_eq!(credentials["ok"], false);
+    assert!(
+        credentials["fix"]
+            .as_str()
+            .unwrap()
+            .contains("AWS_ACCESS_KEY_ID"),
+        "{credentials}"
+    );
+
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (out, report) = doctor(wschat_aws(&dead, "doc"), &[]).await;
+    assert_eq!(out.code, 1);
+    let endpoint = check(&report, "API Gateway endpoint");
+    assert_eq!(endpoint["ok"], false, "{endpoint}");
+    assert!(
+        endpoint["detail"].as_str().unwrap().contains(&dead),
+        "{endpoint}"
+    );
+
+    let empty = std::env::temp_dir().join(unique("no-tools"));
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut no_cargo = wschat_aws(&moto.endpoint, "doc");
+    no_cargo.env("PATH", &empty);
+    let (out, report) = doctor(no_cargo, &[]).await;
+    assert_eq!(out.code, 1);
+    let cargo = check(&report, "cargo");
+    assert_eq!(cargo["ok"], false);
+    assert!(
+        cargo["fix"].as_str().unwrap().contains("rustup.rs"),
+        "{cargo}"
+    );
+    assert_eq!(
+        check(&report, "identity")["ok"],
+        true,
+        "the rest still checked"
+    );
+    let _ = std::fs::remove_dir_all(&empty);
+
+    // arm64 cannot be built here: no aarch64 target on this machine.
+    let (out, report) = doctor(wschat_aws(&moto.endpoint, "doc"), &["--arch", "arm64"]).await;
+    assert_eq!(out.code, 1);
+    let build = check(&report, "build for arm64");
+    assert_eq!(build["ok"], false, "{build}");
+    assert!(
+        build["fix"]
+            .as_str()
+            .unwrap()
+            .contains("rustup target add aarch64-unknown-linux-gnu"),
+        "{build}"
+    );
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("lambdas")
+        .is_dir());
+}
