@@ -401,6 +401,16 @@ fn tempfile_path(name: &str) -> std::path::PathBuf {
 }
 
 /// A WebSocket client whose socket takes almost nothing in and never reads.
+/// The connection id of `username` once its `$connect` has stored it.
+async fn registered(dev: &Dev, username: &str) -> String {
+    loop {
+        if let Some(id) = connection_id(dev, username).await {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn stalled_client(url: &str) -> impl Sized {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
@@ -421,12 +431,7 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
     let dev = Dev::start(&["--max-outbound-buffer", "256KiB"]);
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     let _stalled = stalled_client(&dev.ws_url("username=slow")).await;
-    let slow_id = loop {
-        if let Some(id) = connection_id(&dev, "slow").await {
-            break id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let slow_id = registered(&dev, "slow").await;
     let client = management_client(&dev).await;
     let chunk = Blob::new(vec![b'x'; 120 * 1024]);
     let mut posted = 0;
@@ -460,12 +465,7 @@ async fn a_client_whose_link_died_is_let_go_at_the_idle_timeout() {
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     let files_before = dev.open_files();
     let stalled = stalled_client(&dev.ws_url("username=dead")).await;
-    let dead_id = loop {
-        if let Some(id) = connection_id(&dev, "dead").await {
-            break id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let dead_id = registered(&dev, "dead").await;
     let client = management_client(&dev).await;
     let chunk = Blob::new(vec![b'x'; 120 * 1024]);
     let mut queued = 0;
