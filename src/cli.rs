@@ -471,11 +471,11 @@ pub struct AuthArgs {
     pub auth: Option<AuthArg>,
     /// A web origin that may open connections, e.g. `https://chat.example.com` (repeatable).
     /// Browsers from any other origin get 403; clients that send no Origin header are unaffected.
-    #[arg(long = "allowed-origin", value_name = "URL", value_parser = web_origin)]
+    #[arg(long = "allowed-origin", value_name = "URL", value_parser = check::web_origin)]
     pub allowed_origins: Vec<String>,
     /// With --auth jwt: the issuer, exactly as in the tokens' `iss` (its keys are found
     /// through {issuer}/.well-known/openid-configuration).
-    #[arg(long, value_name = "URL", value_parser = issuer_url)]
+    #[arg(long, value_name = "URL", value_parser = check::issuer_url)]
     pub jwt_issuer: Option<String>,
     /// With --auth jwt: the audience the tokens must carry in `aud`.
     #[arg(long, value_name = "AUD")]
@@ -511,14 +511,6 @@ impl AuthArgs {
             .settings()?
             .auth)
     }
-}
-
-fn web_origin(text: &str) -> Result<String, String> {
-    check::web_origin(text)
-}
-
-fn issuer_url(text: &str) -> Result<String, String> {
-    check::issuer_url(text)
 }
 
 #[derive(Debug, Clone, Args)]

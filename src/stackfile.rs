@@ -204,6 +204,7 @@ impl Checker<'_> {
 
 /// What `wschat init` writes: every key, today's defaults, and what each means.
 pub fn template(name: &str) -> String {
+    let defaults = crate::spec::Settings::default();
     format!(
         r#"# wschat.toml: the stack `wschat deploy` builds and `wschat status` checks.
 # Every command reads it from this directory or the nearest one above. A flag
@@ -217,12 +218,12 @@ name = "{name}"
 [defaults]
 # region = "us-east-1"        # else AWS_REGION or the profile's region
 # profile = "default"         # else AWS_PROFILE or the default credential chain
-memory = 128                  # MB per function: 128 to 10240
-timeout = 29                  # seconds per invocation; API Gateway waits at most 29
+memory = {memory}             # MB per function: 128 to 10240
+timeout = {timeout}           # seconds per invocation; API Gateway waits at most 29
 arch = "{arch}"               # "x86_64" or "arm64"; pinned so every machine agrees
-log-retention = 14            # days the functions' logs are kept
-throttle-rate = 500.0         # steady requests per second per route
-throttle-burst = 1000         # burst of requests per route
+log-retention = {retention}   # days the functions' logs are kept
+throttle-rate = {rate:?}      # steady requests per second per route
+throttle-burst = {burst}      # burst of requests per route
 auth = "open"                 # "open" (unverified names), "token" or "jwt"
 # allowed-origins = ["https://chat.example.com"]   # browsers from other origins get 403
 # jwt-issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123"
@@ -236,7 +237,12 @@ auth = "open"                 # "open" (unverified names), "token" or "jwt"
 [stages.prod]
 # memory = 256
 "#,
-        arch = Arch::host().lambda_name()
+        arch = Arch::host().lambda_name(),
+        memory = defaults.memory_mb,
+        timeout = defaults.timeout_s,
+        retention = defaults.log_retention_days,
+        rate = defaults.throttle_rate,
+        burst = defaults.throttle_burst,
     )
 }
 

@@ -1,7 +1,7 @@
 //! `wschat doctor`: everything a deploy needs, checked without changing
 //! anything, each failure with its fix.
 
-use super::package;
+use super::package::{self, tool_version};
 use crate::aws::{self, AwsConfig};
 use crate::spec::Arch;
 use serde::Serialize;
@@ -67,19 +67,6 @@ impl fmt::Display for DoctorReport {
             ),
         }
     }
-}
-
-/// The first line a tool prints for `args`, if it runs and succeeds.
-fn tool_version(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    out.status.success().then(|| {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    })
 }
 
 fn build_checks(cwd: &Path, arch: Arch) -> Vec<Check> {

@@ -110,12 +110,17 @@ pub fn verify_elf(name: &str, binary: &[u8], arch: Arch) -> Result<()> {
     Ok(())
 }
 
-fn has_tool(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+/// The first line a tool prints for `args`, if it runs and succeeds.
+pub fn tool_version(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    })
 }
 
 /// Builds the function's `bootstrap` with the `lambda` profile and returns its path.
@@ -123,7 +128,7 @@ fn build(lambdas_manifest: &Path, arch: Arch) -> Result<PathBuf> {
     let mut cmd = Command::new("cargo");
     if arch == Arch::host() {
         cmd.arg("build");
-    } else if has_tool(&["cargo", "zigbuild", "--version"]) {
+    } else if tool_version("cargo", &["zigbuild", "--version"]).is_some() {
         cmd.args([
             "zigbuild",
             "--target",
