@@ -7,6 +7,7 @@ use crate::layers::{check, Given, Origin, Partial};
 use crate::ops::Place;
 use crate::output::Format;
 use crate::spec::{Arch, Function, StackId};
+use crate::stack::toolchain::Builder;
 use crate::stackfile::StackFile;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
@@ -394,6 +395,29 @@ pub enum ArchArg {
     Arm64,
 }
 
+/// `--builder`: how `lambdas/` is compiled for Lambda.
+#[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
+pub enum BuilderArg {
+    /// cargo zigbuild with glibc 2.34 pinned when this machine is not Linux, its
+    /// glibc is newer than 2.34 or --arch differs from it; plain cargo build otherwise.
+    #[default]
+    Auto,
+    /// Plain cargo build for this machine (the glibc check after the build still applies).
+    Cargo,
+    /// cargo zigbuild with glibc 2.34 pinned.
+    Zigbuild,
+}
+
+impl From<BuilderArg> for Builder {
+    fn from(builder: BuilderArg) -> Builder {
+        match builder {
+            BuilderArg::Auto => Builder::Auto,
+            BuilderArg::Cargo => Builder::Cargo,
+            BuilderArg::Zigbuild => Builder::Zigbuild,
+        }
+    }
+}
+
 impl From<ArchArg> for Arch {
     fn from(arch: ArchArg) -> Arch {
         match arch {
@@ -520,6 +544,15 @@ pub struct DeployArgs {
     /// Deploy connect.zip, disconnect.zip and message.zip from DIR instead of building (see `wschat package`).
     #[arg(long, value_name = "DIR")]
     pub prebuilt: Option<std::path::PathBuf>,
+    /// How to compile lambdas/ for Lambda (see `wschat doctor`).
+    #[arg(
+        long,
+        value_enum,
+        env = "WSCHAT_BUILDER",
+        default_value_t,
+        conflicts_with = "prebuilt"
+    )]
+    pub builder: BuilderArg,
     /// Show what would be created or changed; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -571,15 +604,16 @@ pub struct DoctorArgs {
     /// The architecture to check the build for [default: wschat.toml's, else this machine's].
     #[arg(long, value_enum, env = "WSCHAT_ARCH")]
     pub arch: Option<ArchArg>,
+    /// How deploy will compile lambdas/ (see `wschat deploy --help`).
+    #[arg(long, value_enum, env = "WSCHAT_BUILDER", default_value_t)]
+    pub builder: BuilderArg,
 }
 
-impl DoctorArgs {
-    pub fn arch(&self, global: &Global) -> Arch {
-        self.arch
-            .map(Arch::from)
-            .or_else(|| global.layer.arch.as_ref().map(|g| g.value))
-            .unwrap_or_else(Arch::host)
-    }
+/// `--arch` if given, else wschat.toml's, else this machine's.
+pub fn arch_or_file(arch: Option<ArchArg>, global: &Global) -> Arch {
+    arch.map(Arch::from)
+        .or_else(|| global.layer.arch.as_ref().map(|g| g.value))
+        .unwrap_or_else(Arch::host)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -594,9 +628,12 @@ pub struct TeardownArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct PackageArgs {
-    /// CPU architecture to build for [default: this machine's].
-    #[arg(long, value_enum)]
+    /// CPU architecture to build for [default: wschat.toml's, else this machine's].
+    #[arg(long, value_enum, env = "WSCHAT_ARCH")]
     pub arch: Option<ArchArg>,
+    /// How to compile lambdas/ for Lambda (see `wschat deploy --help`).
+    #[arg(long, value_enum, env = "WSCHAT_BUILDER", default_value_t)]
+    pub builder: BuilderArg,
     /// Directory for the zips.
     #[arg(long, default_value = "target/wschat-lambdas", value_name = "DIR")]
     pub out: std::path::PathBuf,

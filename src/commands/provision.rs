@@ -1,37 +1,61 @@
 //! deploy, status, teardown and package: the stack on AWS.
 
 use super::{exit_code, progress};
-use crate::cli::{DeployArgs, DoctorArgs, Global, PackageArgs, StatusArgs, TeardownArgs};
+use crate::cli::{self, DeployArgs, DoctorArgs, Global, PackageArgs, StatusArgs, TeardownArgs};
 use crate::error::{CliError, Result};
 use crate::layers::Partial;
 use crate::ops::{self, Place};
 use crate::output::print;
 use crate::progress::Progress;
 use crate::spec::{Arch, Settings};
+use crate::stack::toolchain::{Builder, Host, Plan};
 use crate::stack::{self, deploy, package, status, teardown, Ctx};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// The three zips: loaded from `--prebuilt DIR`, or built from `lambdas/`.
-fn packages(prebuilt: Option<&Path>, arch: Arch, progress: &Progress) -> Result<package::Packages> {
+/// Where the three zips come from: a directory of prebuilt ones, or a build of `lambdas/`.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Prebuilt(&'a Path),
+    Build(Builder),
+}
+
+/// The three zips, loaded or built, and how they were made. A build that cannot
+/// start (a missing tool, target or zig) fails here, naming every missing piece,
+/// before compiling anything.
+fn packages(
+    source: Source<'_>,
+    arch: Arch,
+    progress: &Progress,
+) -> Result<(package::Packages, String)> {
     let task = progress.task("package");
-    let packages = match prebuilt {
-        Some(dir) => {
+    let (packages, how) = match source {
+        Source::Prebuilt(dir) => {
             task.set(format!("checking {}", dir.display()));
-            package::load_prebuilt(dir, arch)?
+            let how = format!("prebuilt in {}", dir.display());
+            (package::load_prebuilt(dir, arch)?, how)
         }
-        None => {
-            task.set(format!("building lambdas/ for {}", arch.lambda_name()));
+        Source::Build(builder) => {
+            let plan = Plan::choose(&Host::detect(), arch, builder)?;
             let cwd = std::env::current_dir().map_err(|e| CliError::failed(e.to_string()))?;
             let manifest = package::find_lambdas(&cwd)?;
+            plan.check_ready(manifest.parent().unwrap_or(&cwd))?;
+            task.set(format!(
+                "building lambdas/ for {}: {plan}",
+                arch.lambda_name()
+            ));
             // cargo writes to the terminal too: keep the spinners out of its way.
-            progress.suspend(|| package::build_packages(&manifest, arch))?
+            let packages = progress.suspend(|| package::build_packages(&manifest, &plan))?;
+            (packages, plan.to_string())
         }
     };
     let total: usize = packages.values().map(|p| p.zip.len()).sum();
-    task.finish(format!("3 zips, {:.1} MB in all", total as f64 / 1e6));
-    Ok(packages)
+    task.finish(format!(
+        "3 zips, {:.1} MB in all: {how}",
+        total as f64 / 1e6
+    ));
+    Ok((packages, how))
 }
 
 /// With `-v`: each setting and where it came from.
@@ -60,7 +84,11 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
     let stack = stack::open(&id, &global.aws(), settings.clone()).await?;
     let spec = &stack.spec;
     let progress = progress(global);
-    let packages = packages(args.prebuilt.as_deref(), settings.arch, &progress)?;
+    let source = match &args.prebuilt {
+        Some(dir) => Source::Prebuilt(dir),
+        None => Source::Build(args.builder.into()),
+    };
+    let (packages, _) = packages(source, settings.arch, &progress)?;
     let ctx = Ctx {
         stack: &stack,
         progress: &progress,
@@ -133,7 +161,8 @@ pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
 
 pub async fn doctor(global: &Global, args: DoctorArgs) -> Result<ExitCode> {
     let cwd = std::env::current_dir().map_err(|e| CliError::failed(e.to_string()))?;
-    let report = stack::doctor::doctor(&cwd, args.arch(global), &global.aws()).await;
+    let arch = cli::arch_or_file(args.arch, global);
+    let report = stack::doctor::doctor(&cwd, arch, args.builder.into(), &global.aws()).await;
     print(global.output, &report);
     Ok(exit_code(report.ready))
 }
@@ -168,9 +197,10 @@ pub async fn teardown(global: &Global, args: TeardownArgs) -> Result<ExitCode> {
 }
 
 pub async fn package(global: &Global, args: PackageArgs) -> Result<ExitCode> {
-    let arch = args.arch.map_or_else(Arch::host, Arch::from);
-    let packages = packages(None, arch, &progress(global))?;
-    let report = package::write_packages(&packages, arch, &args.out)?;
+    let arch = cli::arch_or_file(args.arch, global);
+    let source = Source::Build(args.builder.into());
+    let (packages, how) = packages(source, arch, &progress(global))?;
+    let report = package::write_packages(&packages, arch, how, &args.out)?;
     print(global.output, &report);
     Ok(ExitCode::SUCCESS)
 }

@@ -2,12 +2,12 @@
 //! anything, each failure with its fix.
 
 use super::package::{self, tool_version};
+use super::toolchain::{Builder, Host, Plan};
 use crate::aws::{self, AwsConfig};
 use crate::spec::Arch;
 use serde::Serialize;
 use std::fmt;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 /// How long an endpoint may take to accept a connection.
@@ -69,7 +69,7 @@ impl fmt::Display for DoctorReport {
     }
 }
 
-fn build_checks(cwd: &Path, arch: Arch) -> Vec<Check> {
+fn build_checks(cwd: &Path, arch: Arch, builder: Builder) -> Vec<Check> {
     let mut checks = vec![match tool_version("cargo", &["--version"]) {
         Some(version) => Check::ok("cargo", version),
         None => Check::failed(
@@ -78,65 +78,32 @@ fn build_checks(cwd: &Path, arch: Arch) -> Vec<Check> {
             "install Rust from https://rustup.rs, then open a new shell",
         ),
     }];
-    checks.push(match package::find_lambdas(cwd) {
-        Ok(manifest) => Check::ok("functions' source", manifest.display().to_string()),
-        Err(_) => Check::failed(
-            "functions' source",
-            format!("no lambdas/Cargo.toml in {} or above", cwd.display()),
-            "run wschat from its checkout, or deploy zips built elsewhere with --prebuilt DIR",
-        ),
-    });
-    if arch == Arch::host() {
-        checks.push(Check::ok(
-            format!("build for {}", arch.lambda_name()),
-            "this machine's architecture: plain cargo build",
-        ));
-        return checks;
-    }
-    let target = arch.rust_target();
-    let mut missing = Vec::new();
-    if tool_version("cargo", &["zigbuild", "--version"]).is_none() {
-        missing.push(
-            "cargo-zigbuild (`cargo install cargo-zigbuild` or `pip install cargo-zigbuild`)"
-                .to_owned(),
-        );
-    }
-    let zig = tool_version("zig", &["version"])
-        .or_else(|| tool_version("python3", &["-m", "ziglang", "version"]));
-    if zig.is_none() {
-        missing.push("zig (`pip install ziglang`, or from https://ziglang.org)".to_owned());
-    }
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .is_ok_and(|o| {
-            o.status.success()
-                && String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .any(|l| l.trim() == target)
-        });
-    if !installed {
-        missing.push(format!("the Rust target (`rustup target add {target}`)"));
-    }
-    checks.push(if missing.is_empty() {
-        Check::ok(
-            format!("build for {}", arch.lambda_name()),
-            format!("cargo zigbuild --target {target}.2.34"),
-        )
-    } else {
-        Check::failed(
-            format!("build for {}", arch.lambda_name()),
-            format!(
-                "building for {} on this {} machine needs cargo-zigbuild, zig and the {target} target",
-                arch.lambda_name(),
-                Arch::host().lambda_name()
-            ),
-            format!(
-                "install {}; or deploy with --arch {}",
-                missing.join(", "),
-                Arch::host().lambda_name()
-            ),
-        )
+    let lambdas_dir = match package::find_lambdas(cwd) {
+        Ok(manifest) => {
+            checks.push(Check::ok(
+                "functions' source",
+                manifest.display().to_string(),
+            ));
+            manifest.parent().map_or(cwd.to_owned(), Path::to_owned)
+        }
+        Err(_) => {
+            checks.push(Check::failed(
+                "functions' source",
+                format!("no lambdas/Cargo.toml in {} or above", cwd.display()),
+                "run wschat from its checkout, or deploy zips built elsewhere with --prebuilt DIR",
+            ));
+            cwd.to_owned()
+        }
+    };
+    let name = format!("build for {}", arch.lambda_name());
+    let ready = Plan::choose(&Host::detect(), arch, builder)
+        .and_then(|plan| plan.check_ready(&lambdas_dir).map(|()| plan));
+    checks.push(match ready {
+        Ok(plan) => Check::ok(name, plan.to_string()),
+        Err(e) => {
+            let (message, hint) = e.parts();
+            Check::failed(name, message, hint.unwrap_or_default())
+        }
     });
     checks
 }
@@ -267,8 +234,8 @@ async fn aws_checks(config: &AwsConfig) -> Vec<Check> {
     checks
 }
 
-pub async fn doctor(cwd: &Path, arch: Arch, config: &AwsConfig) -> DoctorReport {
-    let mut checks = build_checks(cwd, arch);
+pub async fn doctor(cwd: &Path, arch: Arch, builder: Builder, config: &AwsConfig) -> DoctorReport {
+    let mut checks = build_checks(cwd, arch, builder);
     checks.extend(aws_checks(config).await);
     DoctorReport {
         ready: checks.iter().all(|c| c.ok),

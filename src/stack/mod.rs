@@ -13,6 +13,7 @@ pub mod secret;
 pub mod status;
 pub mod table;
 pub mod teardown;
+pub mod toolchain;
 
 use crate::aws::{self, AwsConfig, Clients};
 use crate::error::Result;

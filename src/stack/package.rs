@@ -2,6 +2,7 @@
 //! runs on provided.al2023, and zip it deterministically so an unchanged build
 //! has the same SHA-256 as the deployed function's `CodeSha256`.
 
+use super::toolchain::Plan;
 use crate::error::{CliError, Result};
 use crate::spec::{Arch, Function};
 use sha2::{Digest, Sha256};
@@ -105,7 +106,7 @@ pub fn verify_elf(name: &str, binary: &[u8], arch: Arch) -> Result<()> {
             "{name}: needs glibc {major}.{minor}, but provided.al2023 has {}.{}",
             MAX_GLIBC.0, MAX_GLIBC.1
         ))
-        .with_hint("build against an older glibc: install cargo-zigbuild (`pip install ziglang; cargo install cargo-zigbuild`) and wschat uses it, or build with cargo-lambda and pass --prebuilt"));
+        .with_hint("build with --builder auto (the default), which pins glibc 2.34 through cargo zigbuild, or build with cargo-lambda and pass --prebuilt DIR"));
     }
     Ok(())
 }
@@ -123,30 +124,10 @@ pub fn tool_version(program: &str, args: &[&str]) -> Option<String> {
     })
 }
 
-/// Builds the function's `bootstrap` with the `lambda` profile and returns its path.
-fn build(lambdas_manifest: &Path, arch: Arch) -> Result<PathBuf> {
+/// Builds the function's `bootstrap` with the `lambda` profile as `plan` says, and returns its path.
+fn build(lambdas_manifest: &Path, plan: &Plan) -> Result<PathBuf> {
     let mut cmd = Command::new("cargo");
-    if arch == Arch::host() {
-        cmd.arg("build");
-    } else if tool_version("cargo", &["zigbuild", "--version"]).is_some() {
-        cmd.args([
-            "zigbuild",
-            "--target",
-            &format!("{}.2.34", arch.rust_target()),
-        ]);
-    } else {
-        return Err(CliError::failed(format!(
-            "building for {} on this {} machine needs a cross compiler",
-            arch.lambda_name(),
-            Arch::host().lambda_name()
-        ))
-        .with_hint(format!(
-            "install cargo-zigbuild (`pip install ziglang; cargo install cargo-zigbuild; rustup target add {}`), \
-             or deploy with --arch {}, or build elsewhere with `wschat package` and pass --prebuilt DIR",
-            arch.rust_target(),
-            Arch::host().lambda_name()
-        )));
-    }
+    cmd.args(plan.cargo_args());
     cmd.args([
         "--profile",
         "lambda",
@@ -188,8 +169,9 @@ pub fn find_lambdas(start: &Path) -> Result<PathBuf> {
 }
 
 /// Builds, verifies and zips the function, one zip per function.
-pub fn build_packages(lambdas_manifest: &Path, arch: Arch) -> Result<Packages> {
-    let path = build(lambdas_manifest, arch)?;
+pub fn build_packages(lambdas_manifest: &Path, plan: &Plan) -> Result<Packages> {
+    let arch = plan.arch;
+    let path = build(lambdas_manifest, plan)?;
     let binary = std::fs::read(&path)
         .map_err(|e| CliError::failed(format!("cannot read {}: {e}", path.display())))?;
     verify_elf(BINARY, &binary, arch)?;
@@ -235,13 +217,15 @@ pub fn load_prebuilt(dir: &Path, arch: Arch) -> Result<Packages> {
 #[derive(serde::Serialize)]
 pub struct PackageReport {
     arch: &'static str,
+    /// The build command and why it was chosen.
+    built_with: String,
     /// Path, size in bytes and `CodeSha256` of each zip.
     zips: Vec<(String, usize, String)>,
 }
 
 impl std::fmt::Display for PackageReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "built for {}:", self.arch)?;
+        writeln!(f, "built for {} with {}:", self.arch, self.built_with)?;
         for (path, size, sha) in &self.zips {
             writeln!(f, "  {path}  {:.2} MB  sha256 {sha}", *size as f64 / 1e6)?;
         }
@@ -250,7 +234,12 @@ impl std::fmt::Display for PackageReport {
 }
 
 /// Writes the zips for `--prebuilt` (or inspection).
-pub fn write_packages(packages: &Packages, arch: Arch, dir: &Path) -> Result<PackageReport> {
+pub fn write_packages(
+    packages: &Packages,
+    arch: Arch,
+    built_with: String,
+    dir: &Path,
+) -> Result<PackageReport> {
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
     let mut zips = Vec::new();
@@ -267,6 +256,7 @@ pub fn write_packages(packages: &Packages, arch: Arch, dir: &Path) -> Result<Pac
     }
     Ok(PackageReport {
         arch: arch.lambda_name(),
+        built_with,
         zips,
     })
 }

@@ -1,6 +1,6 @@
 //! `wschat doctor`: ready against moto, and each piece broken in turn.
 
-use crate::harness::{free_port, run, wschat, wschat_aws, Run};
+use crate::harness::{free_port, path_with_only, run, wschat, wschat_aws, Run};
 use serde_json::Value;
 use std::path::Path;
 use wschat_test_support::moto::{unique, Moto};
@@ -35,6 +35,25 @@ async fn doctor_is_ready_against_moto_and_names_each_broken_piece() {
         .unwrap()
         .contains("account"));
     assert_eq!(check(&report, "Lambda endpoint")["ok"], true);
+    // The build deploy would run: zigbuild with glibc pinned when this machine's glibc is newer.
+    let glibc = std::process::Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .unwrap();
+    let glibc = String::from_utf8(glibc.stdout).unwrap();
+    let glibc = glibc.trim().strip_prefix("glibc ").unwrap();
+    let newer = glibc.split('.').nth(1).unwrap().parse::<u32>().unwrap() > 34;
+    let build = check(&report, "build for x86_64")["detail"]
+        .as_str()
+        .unwrap();
+    let expected = match newer {
+        true => format!(
+            "cargo zigbuild --target x86_64-unknown-linux-gnu.2.34 \
+             (this machine's glibc {glibc} is newer than Lambda's 2.34)"
+        ),
+        false => "cargo build".to_owned(),
+    };
+    assert_eq!(build, expected);
 
     let mut no_credentials = wschat();
     no_credentials.args(["--region", "us-east-1", "--endpoint-url", &moto.endpoint]);
@@ -78,6 +97,22 @@ async fn doctor_is_ready_against_moto_and_names_each_broken_piece() {
         "the rest still checked"
     );
     let _ = std::fs::remove_dir_all(&empty);
+
+    // cargo but no zig nor cargo-zigbuild: the build line names both, with their installs.
+    let only_cargo = path_with_only(&["cargo", "rustc"]);
+    let mut no_zig = wschat_aws(&moto.endpoint, "doc");
+    no_zig.env("PATH", &only_cargo);
+    let (out, report) = doctor(no_zig, &["--builder", "zigbuild"]).await;
+    assert_eq!(out.code, 1);
+    assert_eq!(check(&report, "cargo")["ok"], true);
+    let build = check(&report, "build for x86_64");
+    assert_eq!(build["ok"], false, "{build}");
+    let fix = build["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("pip install cargo-zigbuild") && fix.contains("pip install ziglang"),
+        "{build}"
+    );
+    let _ = std::fs::remove_dir_all(&only_cargo);
 
     // arm64 cannot be built here: no aarch64 target on this machine.
     let (out, report) = doctor(wschat_aws(&moto.endpoint, "doc"), &["--arch", "arm64"]).await;

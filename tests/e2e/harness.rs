@@ -14,6 +14,22 @@ pub fn wschat() -> Command {
     wschat_test_support::wschat(env!("CARGO_BIN_EXE_wschat").as_ref())
 }
 
+/// A directory to use as PATH holding only `tools` (linked from the real PATH).
+pub fn path_with_only(tools: &[&str]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(wschat_test_support::moto::unique("path"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for tool in tools {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
+        let at = String::from_utf8(found.stdout).unwrap();
+        assert!(!at.trim().is_empty(), "{tool} is not on PATH");
+        std::os::unix::fs::symlink(at.trim(), dir.join(tool)).unwrap();
+    }
+    dir
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

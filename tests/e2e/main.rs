@@ -5,6 +5,7 @@ mod harness;
 
 mod bootstrap;
 mod browser;
+mod build;
 mod deploy;
 mod dev;
 mod doctor;

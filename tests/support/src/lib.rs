@@ -86,20 +86,28 @@ pub fn wschat_aws(bin: &Path, endpoint: &str, name: &str) -> Command {
     cmd
 }
 
-/// Builds the three zips into `out` with `wschat package`, run from the repository root.
-pub fn package_zips(wschat: &Path, out: &Path) {
-    let root = repo_root();
+/// `wschat package --out OUT`, run from the repository root as a developer would.
+pub fn package_command(wschat: &Path, out: &Path) -> Command {
     let mut cmd = Command::new(wschat);
     // Cargo's own variables for the test would make the nested cargo rebuild from scratch.
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CARGO_") && k != "CARGO_HOME") {
         cmd.env_remove(key);
     }
-    let status = cmd
-        .env_remove("LD_LIBRARY_PATH")
+    cmd.env_remove("LD_LIBRARY_PATH")
         .env_remove("CARGO")
-        .current_dir(root)
-        .args(["--quiet", "package", "--out"])
-        .arg(out)
+        .current_dir(repo_root())
+        .args(["package", "--out"])
+        .arg(out);
+    cmd
+}
+
+/// Builds the three zips into `out` with `wschat package`, through zigbuild
+/// whatever this machine's glibc: the zips are then the kind Lambda runs, and
+/// tests/run builds them the same way ahead of time.
+pub fn package_zips(wschat: &Path, out: &Path) {
+    let status = package_command(wschat, out)
+        .args(["--builder", "zigbuild", "--quiet"])
+        .stdout(std::process::Stdio::null())
         .status()
         .expect("wschat package runs");
     assert!(status.success(), "wschat package failed");
