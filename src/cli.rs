@@ -544,14 +544,8 @@ pub struct DeployArgs {
     /// Deploy connect.zip, disconnect.zip and message.zip from DIR instead of building (see `wschat package`).
     #[arg(long, value_name = "DIR")]
     pub prebuilt: Option<std::path::PathBuf>,
-    /// How to compile lambdas/ for Lambda (see `wschat doctor`).
-    #[arg(
-        long,
-        value_enum,
-        env = "WSCHAT_BUILDER",
-        default_value_t,
-        conflicts_with = "prebuilt"
-    )]
+    /// How to compile lambdas/ for Lambda (see `wschat doctor`); not used with --prebuilt.
+    #[arg(long, value_enum, env = "WSCHAT_BUILDER", default_value_t)]
     pub builder: BuilderArg,
     /// Show what would be created or changed; write nothing.
     #[arg(long)]
