@@ -172,14 +172,19 @@ impl Plan {
         }
         let what: Vec<&str> = missing.iter().map(|m| m.what.as_str()).collect();
         let steps: Vec<&str> = missing.iter().map(|m| m.install.as_str()).collect();
+        let why = self.zigbuild.expect("missing pieces only for zigbuild");
+        // Only a newer glibc leaves a plain build worth trying: the ELF check still guards it.
+        let plain = match why {
+            Why::NewerGlibc(_) => " Or try a plain build with --builder cargo.",
+            _ => "",
+        };
         Err(CliError::failed(format!(
-            "building the functions for {} needs cargo zigbuild ({}), and this machine lacks {}",
+            "building the functions for {} needs cargo zigbuild ({why}), and this machine lacks {}",
             self.arch.lambda_name(),
-            self.zigbuild.expect("missing pieces only for zigbuild"),
             what.join(", ")
         ))
         .with_hint(format!(
-            "install them: {}; then run `wschat doctor`. Or build elsewhere with `wschat package` and deploy with --prebuilt DIR",
+            "install them: {}; then run `wschat doctor`. Or build elsewhere with `wschat package` and deploy with --prebuilt DIR.{plain}",
             steps.join("; ")
         )))
     }
