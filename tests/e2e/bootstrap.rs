@@ -1,9 +1,8 @@
 //! Each built bootstrap run as Lambda runs it: through the Runtime API, on
 //! API Gateway's event JSON, against a DynamoDB table in moto.
 
-use crate::harness::{connections_table, lambda_zips};
+use crate::harness::{connections_table, lambda_zips, unzip_bootstrap};
 use serde_json::{json, Value};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use wschat_lambdas::store::ConnectionStore;
@@ -18,23 +17,9 @@ impl Drop for Bootstrap {
     }
 }
 
-/// The `bootstrap` of a deployable zip, unpacked as Lambda unpacks it (mode 0755).
-fn unzip_bootstrap(function: &str) -> PathBuf {
-    let zip = std::fs::read(lambda_zips().join(format!("{function}.zip"))).unwrap();
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
-    let mut binary = Vec::new();
-    archive
-        .by_name("bootstrap")
-        .unwrap()
-        .read_to_end(&mut binary)
-        .unwrap();
-    let dir = std::env::temp_dir().join(unique("bootstrap"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(function);
-    std::fs::write(&path, binary).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+/// The `bootstrap` of one of the tested zips, unpacked as Lambda unpacks it.
+fn unzip_function(function: &str) -> PathBuf {
+    unzip_bootstrap(&lambda_zips().join(format!("{function}.zip")))
 }
 
 fn start(binary: &Path, api: &RuntimeApi, table: &str) -> Bootstrap {
@@ -89,7 +74,7 @@ async fn the_three_zipped_functions_serve_a_chat_through_the_runtime_api() {
     // The message function posts to @connections on the domain in its events: the test's recorder.
     let domain = message_api.addr.to_string();
     let binaries =
-        tokio::task::block_in_place(|| ["connect", "message", "disconnect"].map(unzip_bootstrap));
+        tokio::task::block_in_place(|| ["connect", "message", "disconnect"].map(unzip_function));
     let _c = start(&binaries[0], &connect_api, &table);
     let _m = start(&binaries[1], &message_api, &table);
     let _d = start(&binaries[2], &disconnect_api, &table);
@@ -194,7 +179,7 @@ async fn the_connect_function_in_token_mode_reads_its_secret_from_ssm() {
     let version = put["Version"].to_string();
     let audience = token::audience(&format!("{name}-dev"));
     let api = RuntimeApi::start().await;
-    let binary = tokio::task::block_in_place(|| unzip_bootstrap("connect"));
+    let binary = tokio::task::block_in_place(|| unzip_function("connect"));
     let _connect = start_with(
         &binary,
         &api,

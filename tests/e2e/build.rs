@@ -1,8 +1,7 @@
 //! Building the functions for Lambda from this machine: cargo zigbuild with
 //! glibc 2.34 pinned, and a build that cannot start saying everything it lacks.
 
-use crate::harness::{lambda_zips, path_with_only, run, wschat_aws, Run};
-use std::io::Read;
+use crate::harness::{lambda_zips, path_with_only, run, unzip_bootstrap, wschat_aws, Run};
 use std::path::{Path, PathBuf};
 use wschat::spec::Arch;
 use wschat::stack::package::verify_elf;
@@ -18,17 +17,6 @@ fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique(name));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn bootstrap_of(zip: &[u8]) -> Vec<u8> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
-    let mut binary = Vec::new();
-    archive
-        .by_name("bootstrap")
-        .unwrap()
-        .read_to_end(&mut binary)
-        .unwrap();
-    binary
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -50,13 +38,14 @@ async fn zigbuild_pins_glibc_and_builds_the_zips_the_runtime_api_test_runs() {
         "{report}"
     );
     for function in ["connect", "disconnect", "message"] {
-        let zip = std::fs::read(out.join(format!("{function}.zip"))).unwrap();
-        let binary = bootstrap_of(&zip);
+        let zip = out.join(format!("{function}.zip"));
+        let unzipped = unzip_bootstrap(&zip);
         // The same checks deploy makes: an ELF for this architecture needing glibc 2.34 at most.
-        verify_elf(function, &binary, Arch::host()).unwrap();
+        verify_elf(function, &std::fs::read(&unzipped).unwrap(), Arch::host()).unwrap();
+        // And glibc read off the binary by binutils, apart from wschat's own reading.
         let elf = std::process::Command::new("objdump")
             .arg("-T")
-            .arg(write_temp(&binary))
+            .arg(&unzipped)
             .output()
             .unwrap();
         let symbols = String::from_utf8_lossy(&elf.stdout);
@@ -73,17 +62,11 @@ async fn zigbuild_pins_glibc_and_builds_the_zips_the_runtime_api_test_runs() {
         // Built twice, byte for byte the same: these are the zips the Runtime API test ran.
         let tested_zip = std::fs::read(tested.join(format!("{function}.zip"))).unwrap();
         assert!(
-            zip == tested_zip,
+            std::fs::read(&zip).unwrap() == tested_zip,
             "{function}.zip differs between two builds"
         );
     }
     let _ = std::fs::remove_dir_all(&out);
-}
-
-fn write_temp(binary: &[u8]) -> PathBuf {
-    let path = scratch("elf").join("bootstrap");
-    std::fs::write(&path, binary).unwrap();
-    path
 }
 
 async fn package(extra: &[&str], path: Option<&Path>) -> (Run, PathBuf) {

@@ -331,6 +331,27 @@ pub fn lambda_zips() -> &'static std::path::Path {
     })
 }
 
+/// The `bootstrap` of a deployable zip, unpacked as Lambda unpacks it (mode 0755)
+/// into a directory of its own.
+pub fn unzip_bootstrap(zip: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let bytes = std::fs::read(zip).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut binary = Vec::new();
+    archive
+        .by_name("bootstrap")
+        .unwrap()
+        .read_to_end(&mut binary)
+        .unwrap();
+    let dir = std::env::temp_dir().join(wschat_test_support::moto::unique("bootstrap"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(zip.file_stem().unwrap());
+    std::fs::write(&path, binary).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
 /// A connections table in moto, made as deploy makes it, and the chat's store over it.
 pub async fn connections_table(table: &str) -> wschat_lambdas::dynamo::DynamoStore {
     let sdk = wschat_test_support::moto::Moto::shared().sdk_config().await;
