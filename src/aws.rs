@@ -33,14 +33,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`attempt_timeout`], leaving room for retries, and nothing takes longer
 /// than `timeout` in all. Uploads get longer attempts ([`upload_timeouts`]).
 pub fn timeouts(timeout: Duration) -> TimeoutConfig {
-    limits(timeout, attempt_timeout(timeout))
+    limits(timeout, attempt_timeout(timeout), timeout)
 }
 
-fn limits(timeout: Duration, attempt: Duration) -> TimeoutConfig {
+fn limits(timeout: Duration, attempt: Duration, whole: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .read_timeout(attempt)
-        .operation_timeout(timeout)
+        .operation_timeout(whole)
         .build()
 }
 
@@ -52,10 +52,11 @@ pub fn attempt_timeout(timeout: Duration) -> Duration {
 }
 
 /// For calls that upload a function's code: the wait for an answer includes
-/// the upload (3 MB), so an attempt may take half the call's time, which
-/// still leaves room for the retry a lost reply needs.
+/// the upload (3 MB), so an attempt may take half the timeout, for a slow
+/// uplink. The whole call may take twice the timeout so that it still fits
+/// four attempts: with only two, two lost replies in a row failed the deploy.
 pub fn upload_timeouts(timeout: Duration) -> TimeoutConfig {
-    limits(timeout, timeout / 2)
+    limits(timeout, timeout / 2, timeout * 2)
 }
 
 /// Control-plane calls retry 5xx, throttling, connection errors and timeouts

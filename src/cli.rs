@@ -94,7 +94,7 @@ pub struct Global {
     /// Only the result and errors: no progress.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// The longest one AWS or sandbox call may take, retries included; a stalled endpoint fails the command after it.
+    /// The longest one AWS or sandbox call may take, retries included (twice this for uploading a function's code); a stalled endpoint fails the command after it.
     #[arg(long, global = true, default_value = "30s", value_parser = positive_duration, value_name = "DURATION", env = "WSCHAT_REQUEST_TIMEOUT")]
     pub request_timeout: Duration,
     /// Which settings were typed and which came from the environment.
