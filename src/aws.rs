@@ -31,7 +31,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connect, answer and whole-call limits from one figure. A stalled attempt
 /// (no answer: a lost reply, a dead endpoint) is cut after
 /// [`attempt_timeout`], leaving room for retries, and nothing takes longer
-/// than `timeout` in all. Uploads get longer attempts ([`upload_timeouts`]).
+/// than `timeout` in all. Uploads get longer attempts and a longer whole
+/// call ([`upload_timeouts`]).
 pub fn timeouts(timeout: Duration) -> TimeoutConfig {
     limits(timeout, attempt_timeout(timeout), timeout)
 }
