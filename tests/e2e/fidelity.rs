@@ -318,19 +318,17 @@ async fn events_are_shaped_as_aws_sends_them_with_the_clients_header_casing() {
     // Stopping the sandbox closes what is still open with 1001: wait until it
     // has read every close (on a loaded machine carol's may still be queued).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(&log)
-        .unwrap()
-        .matches(r#""routeKey":"$disconnect""#)
-        .count()
-        < 3
-    {
+    let logged = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.matches(r#""routeKey":"$disconnect""#).count() >= 3 {
+            break text;
+        }
         assert!(Instant::now() < deadline, "three $disconnect events");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     drop(dev);
 
-    let events: Vec<Value> = std::fs::read_to_string(&log)
-        .unwrap()
+    let events: Vec<Value> = logged
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
