@@ -29,6 +29,10 @@ fn positive_duration(text: &str) -> std::result::Result<Duration, String> {
     }
 }
 
+fn region(text: &str) -> std::result::Result<String, String> {
+    check::region(text)
+}
+
 fn throttle_rate(text: &str) -> std::result::Result<f64, String> {
     let rate = text
         .parse::<f64>()
@@ -74,7 +78,7 @@ pub struct Global {
     #[arg(long, global = true, default_value = "dev", env = "WSCHAT_STAGE")]
     pub stage: String,
     /// AWS region (else wschat.toml's, else AWS_REGION or the profile's region).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = region)]
     pub region: Option<String>,
     /// AWS profile (else wschat.toml's, else AWS_PROFILE, else the default credential chain).
     #[arg(long, global = true)]
@@ -88,7 +92,8 @@ pub struct Global {
     /// Output format of the command's result.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub output: Format,
-    /// More detail (repeat for more).
+    /// More detail: -v each setting's source and AWS errors' raw answers; -vv also
+    /// every AWS call (operation, HTTP status, attempts, duration; RUST_LOG filters them).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Only the result and errors: no progress.
@@ -214,8 +219,10 @@ pub enum Command {
     Deploy(DeployArgs),
     /// What exists, what is missing, what drifted from the settings; URLs; stored connections.
     ///
-    /// Exits 0 only when the stack is complete and matches the settings (pass the same
-    /// settings flags as to deploy, or their WSCHAT_* environment variables).
+    /// Compares against wschat.toml, the settings flags and their WSCHAT_* variables, else
+    /// what the last deploy recorded. Exit codes: 0 the stack is complete and matches;
+    /// 3 something is missing or drifted; 1 status itself failed (AWS unreachable,
+    /// no credentials); 2 bad flags or names.
     Status(StatusArgs),
     /// Delete every resource of this stack, then check that nothing is left.
     ///
@@ -258,8 +265,15 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff): `wschat man > ~/.local/share/man/man1/wschat.1`.
-    Man,
+    /// Print the man page (roff), or write every page with --out.
+    ///
+    /// `wschat man --out ~/.local/share/man/man1` writes wschat.1 and one page per
+    /// subcommand (wschat-deploy.1, ...), the pages wschat.1 refers to.
+    Man {
+        /// Write wschat.1 and every subcommand's page into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `--local`: act on a running `wschat dev` instead of AWS.
@@ -547,7 +561,8 @@ pub struct DeployArgs {
     /// How to compile lambdas/ for Lambda (see `wschat doctor`); not used with --prebuilt.
     #[arg(long, value_enum, env = "WSCHAT_BUILDER", default_value_t)]
     pub builder: BuilderArg,
-    /// Show what would be created or changed; write nothing.
+    /// Show what would be created or changed; write nothing. Builds the functions to
+    /// compare their code when lambdas/ (or --prebuilt) is there; elsewhere plans without it.
     #[arg(long)]
     pub dry_run: bool,
     /// Where to write the ready-to-open web client [default: ./wschat-{name}-{stage}.html].
@@ -578,11 +593,7 @@ pub struct TokenArgs {
 
 /// At least a second, at most 30 days: a token cannot be revoked except by rotating the secret.
 fn token_ttl(text: &str) -> Result<Duration, String> {
-    let ttl = positive_duration(text)?;
-    if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(30 * 24 * 3600) {
-        return Err("a token lives between 1s and 30d (tokens cannot be revoked one by one; --rotate-secret revokes all)".into());
-    }
-    Ok(ttl)
+    wschat_lambdas::auth::token::check_ttl(positive_duration(text)?)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -662,6 +673,10 @@ pub struct DevArgs {
     /// (e.g. 512KiB, 4MiB).
     #[arg(long, default_value = "4MiB", value_parser = byte_size, value_name = "SIZE")]
     pub max_outbound_buffer: usize,
+    /// What every client's queue together may hold; past it the clients holding
+    /// the most are disconnected first, so memory stays bounded however many stop reading.
+    #[arg(long, default_value = "256MiB", value_parser = byte_size, value_name = "SIZE")]
+    pub max_outbound_total: usize,
     /// Hold at most this many connections; past it (or near the open-file
     /// limit) newcomers get 503 [default: what the open-file limit allows].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
@@ -708,6 +723,7 @@ impl DevArgs {
             integration_timeout: self.integration_timeout,
             serial_frames: self.serial_frames,
             outbound_limit: self.max_outbound_buffer,
+            outbound_total: self.max_outbound_total,
             max_connections: self.max_connections.map(|n| n as usize),
             auth: self.auth.settings(global)?,
             verbose: global.verbose > 0,

@@ -228,6 +228,29 @@ impl Partial {
 
 /// The checks a value passes whether it comes from a flag or from the file.
 pub mod check {
+    /// A region's name as AWS spells them (`eu-west-1`, `us-gov-east-1`):
+    /// lower-case letters and digits in dash-separated words. Anything else
+    /// would reach a request's URL and fail there, far from the mistake.
+    pub fn region(text: &str) -> Result<String, String> {
+        let words: Vec<&str> = text.split('-').collect();
+        let well_formed = text.len() <= 50
+            && words.len() >= 2
+            && words.iter().all(|w| {
+                !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+            && words[0].bytes().all(|b| b.is_ascii_lowercase());
+        if well_formed {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "'{}' is not an AWS region name such as eu-west-1 or us-east-1",
+                wschat_lambdas::clip::clip_to(text, 60)
+            ))
+        }
+    }
+
     pub const LOG_RETENTION_DAYS: [i32; 22] = [
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
         2922, 3288, 3653,
@@ -305,6 +328,32 @@ mod tests {
 
     fn flag<T>(value: T) -> Option<Given<T>> {
         Some(Given::new(value, Origin::Flag("--x".into())))
+    }
+
+    #[test]
+    fn only_region_names_pass_as_regions() {
+        for ok in [
+            "us-east-1",
+            "eu-west-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "mars-1",
+        ] {
+            assert_eq!(check::region(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "",
+            "us-east-1;x",
+            "../../x",
+            "US-EAST-1",
+            "us_east_1",
+            "eu",
+            "-1",
+            "eu--1",
+            "eu-west-1 ",
+        ] {
+            assert!(check::region(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -27,7 +27,29 @@ fn emit<T: Display + Serialize>(
     json: fn(&T) -> serde_json::Result<String>,
 ) {
     match format {
-        Format::Text => println!("{item}"),
-        Format::Json => println!("{}", json(item).expect("results serialize")),
+        Format::Text => line(&item.to_string()),
+        Format::Json => line(&json(item).expect("results serialize")),
+    }
+}
+
+/// One line of the command's output on stdout. A reader that went away
+/// (`wschat status | head -1`) ends the command quietly, with success, as
+/// other Unix tools do, instead of a panic.
+pub fn line(text: &str) {
+    raw(format!("{text}\n").as_bytes());
+}
+
+/// Bytes on stdout, as [`line`] writes them.
+pub fn raw(bytes: &[u8]) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_all(bytes).and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -156,7 +156,7 @@ impl Checker<'_> {
     fn stage(&self, table: &str, raw: RawStage) -> Result<Partial> {
         let any = Ok::<String, String>;
         Ok(Partial {
-            region: self.given(table, "region", raw.region, any)?,
+            region: self.given(table, "region", raw.region, |r: String| check::region(&r))?,
             profile: self.given(table, "profile", raw.profile, any)?,
             memory: self.given(table, "memory", raw.memory, check::memory)?,
             timeout: self.given(table, "timeout", raw.timeout, check::timeout)?,

@@ -8,7 +8,6 @@ use crate::protocol::{
     self, Action, ChatMessage, Presence, ProtocolError, RoomNotice, ServerFrame, MAX_FRAME_BYTES,
 };
 use crate::store::{list_all, Connection, ConnectionStore, Filter, StoreError};
-use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -246,7 +245,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             to: to.clone(),
             ops: false,
         });
-        let payload = Bytes::from(frame.to_json());
+        let payload = frame.to_payload();
         if payload.len() > MAX_FRAME_BYTES {
             return Ok(Err(ProtocolError::new(
                 "frame_too_large",
@@ -360,7 +359,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
     }
 
     async fn send_to(&self, connection_id: &str, frame: &ServerFrame) {
-        let payload = Bytes::from(frame.to_json());
+        let payload = frame.to_payload();
         fanout::deliver(
             &self.store,
             &self.gateway,
@@ -394,7 +393,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             .into_iter()
             .map(|c| c.connection_id)
             .filter(|id| Some(id.as_str()) != except);
-        let payload = Bytes::from(frame.to_json());
+        let payload = frame.to_payload();
         fanout::deliver(
             &self.store,
             &self.gateway,
@@ -413,6 +412,7 @@ fn log_report(sender: &str, report: &FanoutReport) {
         delivered = report.delivered,
         pruned = report.pruned,
         failed = report.failed,
+        unknown = report.unknown,
         "fan-out done"
     );
 }

@@ -44,7 +44,10 @@ pub struct FanoutReport {
     pub pruned: usize,
     /// Connections that answered 410 while their `$connect` may still be running; their rows stay.
     pub connecting: usize,
+    /// Not delivered: every attempt was answered with a failure.
     pub failed: usize,
+    /// Sent without an answer (and no later attempt answered): may have been delivered.
+    pub unknown: usize,
 }
 
 impl FanoutReport {
@@ -53,6 +56,7 @@ impl FanoutReport {
         self.pruned += other.pruned;
         self.connecting += other.connecting;
         self.failed += other.failed;
+        self.unknown += other.unknown;
     }
 }
 
@@ -87,6 +91,7 @@ enum Outcome {
     Pruned,
     Connecting,
     Failed,
+    Unknown,
 }
 
 /// A 410: prune the row, unless it is young enough to be a connection still opening.
@@ -122,6 +127,9 @@ async fn deliver_one<S: ConnectionStore, G: Gateway>(
     pacer: Option<&Pacer>,
 ) -> Outcome {
     let mut attempt = 0;
+    // Whether an attempt went out and no answer came back: then a final
+    // failure does not mean the frame never arrived.
+    let mut uncertain = false;
     loop {
         if let Some(p) = pacer {
             p.wait().await;
@@ -130,8 +138,13 @@ async fn deliver_one<S: ConnectionStore, G: Gateway>(
             Ok(Delivery::Delivered) => return Outcome::Delivered,
             Ok(Delivery::Gone) => return prune(store, connection_id).await,
             Err(e) if e.is_retryable() && attempt + 1 < options.max_attempts => {
+                uncertain |= e.may_have_arrived();
                 tokio::time::sleep(options.backoff.delay(attempt)).await;
                 attempt += 1;
+            }
+            Err(e) if uncertain || e.may_have_arrived() => {
+                tracing::warn!(connection_id, error = %e, "delivery unknown: sent, no answer");
+                return Outcome::Unknown;
             }
             Err(e) => {
                 tracing::warn!(connection_id, error = %e, "delivery failed");
@@ -163,6 +176,7 @@ pub async fn deliver<S: ConnectionStore, G: Gateway>(
             Outcome::Pruned => report.pruned += 1,
             Outcome::Connecting => report.connecting += 1,
             Outcome::Failed => report.failed += 1,
+            Outcome::Unknown => report.unknown += 1,
         }
     }
     report
@@ -187,5 +201,60 @@ pub async fn deliver_to<S: ConnectionStore, G: Gateway>(
             Some(next) => cursor = Some(next),
             None => return Ok(report),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::GatewayError;
+    use crate::store::InMemoryStore;
+
+    /// Answers each connection's posts from a script, one answer per attempt.
+    struct Scripted(Mutex<std::collections::HashMap<String, Vec<Result<Delivery, GatewayError>>>>);
+
+    impl Gateway for Scripted {
+        async fn post(&self, id: &str, _: Bytes) -> Result<Delivery, GatewayError> {
+            let mut script = self.0.lock().unwrap();
+            let answers = script.get_mut(id).expect("a scripted connection");
+            answers.remove(0)
+        }
+
+        async fn disconnect(&self, _: &str) -> Result<Delivery, GatewayError> {
+            Ok(Delivery::Delivered)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_post_sent_without_an_answer_is_unknown_never_failed() {
+        let lost = || Err(GatewayError::NoAnswer("timed out".into()));
+        let down = || Err(GatewayError::Transient("503".into()));
+        let script = Scripted(Mutex::new(
+            [
+                ("ok", vec![lost(), Ok(Delivery::Delivered)]),
+                ("lost", vec![lost(), lost(), lost()]),
+                ("lost-then-down", vec![lost(), down(), down()]),
+                ("down", vec![down(), down(), down()]),
+            ]
+            .into_iter()
+            .map(|(id, answers)| (id.to_owned(), answers))
+            .collect(),
+        ));
+        let options = FanoutOptions {
+            max_attempts: 3,
+            backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(1)),
+            ..FanoutOptions::default()
+        };
+        let ids = ["ok", "lost", "lost-then-down", "down"].map(str::to_owned);
+        let report = deliver(&InMemoryStore::new(), &script, ids, &Bytes::new(), &options).await;
+        assert_eq!(
+            report,
+            FanoutReport {
+                delivered: 1,
+                unknown: 2,
+                failed: 1,
+                ..FanoutReport::default()
+            }
+        );
     }
 }

@@ -20,9 +20,13 @@ pub enum GatewayError {
     /// `LimitExceededException`: retry later.
     #[error("throttled by API Gateway (LimitExceededException)")]
     Throttled,
-    /// A 5xx, a timeout or a dropped connection: worth another attempt.
+    /// A 5xx or a connection that could not be made: not delivered, worth another attempt.
     #[error("API Gateway did not answer: {0}")]
     Transient(String),
+    /// Sent, and no answer came (a timeout, a connection cut mid-answer):
+    /// the post may have been delivered. Worth another attempt.
+    #[error("sent, no answer: {0}")]
+    NoAnswer(String),
     #[error("payload too large for API Gateway (PayloadTooLargeException)")]
     PayloadTooLarge,
     #[error("forbidden by API Gateway: {0}")]
@@ -34,7 +38,15 @@ pub enum GatewayError {
 impl GatewayError {
     /// Whether another attempt may succeed: throttling and transient failures.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, GatewayError::Throttled | GatewayError::Transient(_))
+        matches!(
+            self,
+            GatewayError::Throttled | GatewayError::Transient(_) | GatewayError::NoAnswer(_)
+        )
+    }
+
+    /// Whether the post may have reached the connection all the same.
+    pub fn may_have_arrived(&self) -> bool {
+        matches!(self, GatewayError::NoAnswer(_))
     }
 }
 
@@ -110,8 +122,17 @@ where
             Err(GatewayError::Forbidden(DisplayErrorContext(e).to_string()))
         }
         (Some(500..=599), _) => Err(GatewayError::Transient(DisplayErrorContext(e).to_string())),
-        _ if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) => {
+        // Refused or timed out while connecting: nothing was sent.
+        _ if matches!(&e, SdkError::DispatchFailure(f) if f.is_timeout()) => {
             Err(GatewayError::Transient(DisplayErrorContext(e).to_string()))
+        }
+        // Sent, or perhaps sent: the answer never came, or came cut off.
+        _ if matches!(
+            e,
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
+        ) =>
+        {
+            Err(GatewayError::NoAnswer(DisplayErrorContext(e).to_string()))
         }
         _ => Err(GatewayError::Other(DisplayErrorContext(e).to_string())),
     }

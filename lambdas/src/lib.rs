@@ -13,19 +13,22 @@
 //! - [`store`]: the store trait and the in-memory store; [`dynamo`]: the table's;
 //! - [`gateway`]: the gateway trait and `@connections` through the SDK;
 //! - [`fanout`]: one frame to many connections, bounded, paced, retried, pruning 410s;
-//! - [`retry`]: jittered backoff;
-//! - [`lambda`]: the runtime loop each function's `main` calls.
+//! - [`retry`]: jittered backoff; [`clip`]: client text cut short for logs and refusals;
+//! - [`lambda`]: the runtime loop each function's `main` calls;
+//! - [`partition`]: a region's partition and the endpoints' DNS names.
 
 pub mod auth;
 pub mod chat;
 #[cfg(test)]
 mod chat_tests;
+pub mod clip;
 pub mod dynamo;
 pub mod event;
 pub mod fanout;
 pub mod gateway;
 pub mod lambda;
 pub mod names;
+pub mod partition;
 pub mod protocol;
 pub mod retry;
 pub mod store;

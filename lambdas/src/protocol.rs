@@ -253,6 +253,13 @@ impl ServerFrame {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server frames always serialize")
     }
+
+    /// The frame as the payload every recipient shares, allocated to its
+    /// exact size: a queued frame costs what it is long, not the up to twice
+    /// that a growing buffer reserved.
+    pub fn to_payload(&self) -> bytes::Bytes {
+        bytes::Bytes::from(self.to_json().into_bytes().into_boxed_slice())
+    }
 }
 
 /// A fresh message id: time-ordered, unique enough for a chat.

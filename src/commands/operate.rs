@@ -88,6 +88,6 @@ pub async fn token(global: &Global, args: TokenArgs) -> Result<ExitCode> {
     let aws = global.aws();
     let target = ops::resolve(&id, args.target.place(&aws)).await?;
     let token = ops::token::mint(&target, &args.user, args.room.as_deref(), args.ttl).await?;
-    println!("{token}");
+    crate::output::line(&token);
     Ok(ExitCode::SUCCESS)
 }

@@ -88,13 +88,21 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
         Some(dir) => Source::Prebuilt(dir),
         None => Source::Build(args.builder.into()),
     };
-    let (packages, _) = packages(source, settings.arch, &progress)?;
+    // A plan needs no build: away from lambdas/, a dry run compares everything but the code.
+    let cwd = std::env::current_dir().map_err(|e| CliError::failed(e.to_string()))?;
+    let plan_without_code =
+        args.dry_run && args.prebuilt.is_none() && package::find_lambdas(&cwd).is_err();
+    let packages = if plan_without_code {
+        None
+    } else {
+        Some(packages(source, settings.arch, &progress)?.0)
+    };
     let ctx = Ctx {
         stack: &stack,
         progress: &progress,
         dry_run: args.dry_run,
     };
-    let reconciled = deploy::reconcile(&ctx, Some(&packages), args.rotate_secret).await?;
+    let reconciled = deploy::reconcile(&ctx, packages.as_ref(), args.rotate_secret).await?;
     let endpoints = stack::Endpoints::of(spec, reconciled.api_id.as_deref());
     let web_client = match (&endpoints.websocket_url, args.dry_run || args.no_web_client) {
         (Some(url), false) => {
@@ -102,14 +110,16 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
                 .web_client
                 .clone()
                 .unwrap_or_else(|| format!("wschat-{}.html", spec.prefix()).into());
-            std::fs::write(&path, crate::sandbox::render_page(url, settings.auth.mode)).map_err(
-                |e| {
-                    CliError::failed(format!(
-                        "deployed, but could not write the web client to {}: {e}",
-                        path.display()
-                    ))
-                },
-            )?;
+            std::fs::write(
+                &path,
+                crate::sandbox::render_page(url, &spec.id.stage, settings.auth.mode),
+            )
+            .map_err(|e| {
+                CliError::failed(format!(
+                    "deployed, but could not write the web client to {}: {e}",
+                    path.display()
+                ))
+            })?;
             Some(path.display().to_string())
         }
         _ => None,
@@ -121,6 +131,7 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
         endpoints,
         web_client,
         auth: stack::status::AuthSummary::of(&spec.settings.auth),
+        code_compared: !plan_without_code,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     };
     print(global.output, &report);
@@ -156,7 +167,11 @@ pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
     };
     let report = status::status(&stack, wanted).await?;
     print(global.output, &report);
-    Ok(exit_code(report.complete))
+    Ok(if report.complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_DRIFT)
+    })
 }
 
 pub async fn doctor(global: &Global, args: DoctorArgs) -> Result<ExitCode> {

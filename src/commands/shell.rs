@@ -8,18 +8,35 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
-    clap_complete::generate(shell, &mut Cli::command(), "wschat", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "wschat", &mut script);
+    crate::output::raw(&script);
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn man() -> Result<ExitCode> {
-    let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut page)
-        .map_err(|e| CliError::failed(format!("cannot render the man page: {e}")))?;
-    std::io::stdout()
-        .write_all(&page)
-        .map_err(|e| CliError::failed(e.to_string()))?;
+/// wschat.1 on stdout; with `out`, it and every subcommand's page in that directory.
+pub fn man(out: Option<&std::path::Path>) -> Result<ExitCode> {
+    let Some(dir) = out else {
+        let mut page = Vec::new();
+        // As `generate_to` renders it: no page for clap's `help` subcommand.
+        clap_mangen::Man::new(Cli::command().disable_help_subcommand(true))
+            .render(&mut page)
+            .map_err(|e| CliError::failed(format!("cannot render the man page: {e}")))?;
+        crate::output::raw(&page);
+        return Ok(ExitCode::SUCCESS);
+    };
+    std::fs::create_dir_all(dir)
+        .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+        .map_err(|e| {
+            CliError::failed(format!(
+                "cannot write the man pages to {}: {e}",
+                dir.display()
+            ))
+        })?;
+    eprintln!(
+        "wrote wschat.1 and a page per subcommand to {}; `man wschat` finds them if it is on MANPATH",
+        dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

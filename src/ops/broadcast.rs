@@ -40,15 +40,19 @@ pub struct BroadcastReport {
     pub pruned: usize,
     /// Answered 410 while still opening (their `$connect` had not returned); not pruned.
     pub connecting: usize,
+    /// Not delivered: every attempt was answered with a failure.
     pub failed: usize,
+    /// Sent, but no answer came: may or may not have been delivered.
+    pub unknown: usize,
     pub bytes: usize,
     pub elapsed_seconds: f64,
     pub posts_per_second: f64,
 }
 
 impl BroadcastReport {
+    /// Every recipient is known to have it, or to be gone.
     pub fn ok(&self) -> bool {
-        self.failed == 0
+        self.failed == 0 && self.unknown == 0
     }
 }
 
@@ -63,7 +67,7 @@ impl fmt::Display for BroadcastReport {
         }
         write!(
             f,
-            "broadcast to {} ({}) on {}: {} delivered, {} pruned (gone), {}{} failed in {:.2} s ({:.0} posts/s)",
+            "broadcast to {} ({}) on {}: {} delivered, {} pruned (gone), {}{} failed{} in {:.2} s ({:.0} posts/s)",
             self.recipients,
             self.audience,
             self.target,
@@ -74,6 +78,10 @@ impl fmt::Display for BroadcastReport {
                 n => format!("{n} still opening (kept), "),
             },
             self.failed,
+            match self.unknown {
+                0 => String::new(),
+                n => format!(", {n} unknown (sent, no answer: may have arrived)"),
+            },
             self.elapsed_seconds,
             self.posts_per_second
         )
@@ -124,7 +132,7 @@ pub fn frame(options: &BroadcastOptions) -> Result<Bytes> {
         to,
         ops: true,
     });
-    let bytes = Bytes::from(frame.to_json());
+    let bytes = frame.to_payload();
     if bytes.len() > MAX_FRAME_BYTES {
         return Err(CliError::usage(format!(
             "the message makes a {} byte frame; API Gateway delivers at most {MAX_FRAME_BYTES} bytes (128 KB)",
@@ -179,6 +187,7 @@ pub async fn broadcast(
         pruned: 0,
         connecting: 0,
         failed: 0,
+        unknown: 0,
         bytes: payload.len(),
         elapsed_seconds: 0.0,
         posts_per_second: 0.0,
@@ -205,6 +214,7 @@ pub async fn broadcast(
     report.pruned = result.pruned;
     report.connecting = result.connecting;
     report.failed = result.failed;
+    report.unknown = result.unknown;
     report.posts_per_second = report.recipients as f64 / report.elapsed_seconds.max(1e-9);
     Ok(report)
 }

@@ -23,8 +23,6 @@ pub struct HttpStore {
     timeout: Duration,
 }
 
-/// Attempts of an idempotent call (a read, a delete) before it fails.
-const ATTEMPTS: u32 = 4;
 const RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
 
 fn enc(s: &str) -> String {
@@ -46,39 +44,44 @@ impl HttpStore {
 
     /// A signed, idempotent request (GET or DELETE); `None` on 404. A dropped
     /// connection, a 5xx, a 429 or an attempt with no answer within
-    /// [`attempt_timeout`] (a lost reply) is retried with backoff, all within the timeout.
+    /// [`attempt_timeout`] (a lost reply) is tried again with backoff for as
+    /// long as the timeout lasts; the error then says how long it tried.
     async fn call(&self, method: &str, path: &str) -> Result<Option<Bytes>, StoreError> {
         let uri = format!("{}{path}", self.base);
         let per_attempt = attempt_timeout(self.timeout);
-        let attempts = async {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let answer =
-                    tokio::time::timeout(per_attempt, self.send(method, path, Bytes::new()))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(Attempt {
-                                error: StoreError(format!(
-                                    "no answer from {uri} within {per_attempt:?}"
-                                )),
-                                retryable: true,
-                            })
-                        });
-                match answer {
-                    Err(e) if e.retryable && attempt < ATTEMPTS => {
-                        tokio::time::sleep(RETRY.delay(attempt)).await
-                    }
-                    other => return other.map_err(|e| e.error),
-                }
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.timeout;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let answer =
+                tokio::time::timeout(per_attempt.min(left), self.send(method, path, Bytes::new()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Attempt {
+                            error: StoreError(format!(
+                                "no answer from {uri} within {:?}",
+                                per_attempt.min(left)
+                            )),
+                            retryable: true,
+                        })
+                    });
+            let failure = match answer {
+                Err(e) if e.retryable => e.error,
+                other => return other.map_err(|e| e.error),
+            };
+            let pause = RETRY.delay(attempt);
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(StoreError(format!(
+                    "{}: gave up after {attempt} attempt(s) over {:.1} s (--request-timeout {:?}); is the wschat dev there stuck?",
+                    failure.0,
+                    started.elapsed().as_secs_f64(),
+                    self.timeout,
+                )));
             }
-        };
-        tokio::time::timeout(self.timeout, attempts).await.map_err(|_| {
-            StoreError(format!(
-                "the wschat dev at {uri} did not answer within {:?}; is it stuck? (--request-timeout sets the limit)",
-                self.timeout
-            ))
-        })?
+            tokio::time::sleep(pause).await;
+        }
     }
 
     async fn send(&self, method: &str, path: &str, body: Bytes) -> Result<Option<Bytes>, Attempt> {

@@ -101,14 +101,23 @@ pub struct TokenRequest {
 }
 
 /// `wschat token --local`: the sandbox signs, so its secret never leaves it.
+/// The lifetime is held to the limits of `wschat token --ttl`.
 pub async fn token(
     State(sandbox): State<Arc<Sandbox>>,
     Path(stage): Path<String>,
-    Json(request): Json<TokenRequest>,
+    request: Result<Json<TokenRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if stage != sandbox.stage {
         return StatusCode::NOT_FOUND.into_response();
     }
+    let request = match request {
+        Ok(Json(request)) => request,
+        Err(e) => return (
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"user\": NAME, \"room\": ROOM?, \"ttl_seconds\": N}} with a token lifetime between 1s and 30d: {}", wschat_lambdas::clip::clip(&e.body_text())),
+        )
+            .into_response(),
+    };
     let Some((secret, audience)) = &sandbox.tokens else {
         return (
             StatusCode::CONFLICT,

@@ -6,7 +6,9 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+/// The ring keeps at most this many lines, and at most this many bytes of them.
 const CAPACITY: usize = 10_000;
+const MAX_BYTES: usize = 8 << 20;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LogLine {
@@ -18,9 +20,18 @@ pub struct LogLine {
     pub message: String,
 }
 
+#[derive(Default)]
+struct Ring {
+    /// The last sequence number given.
+    seq: u64,
+    lines: VecDeque<LogLine>,
+    /// The bytes of every line's message.
+    bytes: usize,
+}
+
 #[derive(Clone)]
 pub struct LogBuffer {
-    inner: Arc<Mutex<(u64, VecDeque<LogLine>)>>,
+    inner: Arc<Mutex<Ring>>,
     echo: bool,
 }
 
@@ -38,25 +49,28 @@ impl LogBuffer {
             .as_str()
             .unwrap_or("sandbox")
             .to_owned();
-        let mut inner = self.inner.lock().unwrap();
-        inner.0 += 1;
+        let mut ring = self.inner.lock().unwrap();
+        ring.seq += 1;
         let line = LogLine {
-            seq: inner.0,
+            seq: ring.seq,
             ts: wschat_lambdas::chat::now_ms(),
             function,
             message: json_line.to_owned(),
         };
-        if inner.1.len() == CAPACITY {
-            inner.1.pop_front();
+        ring.bytes += line.message.len();
+        ring.lines.push_back(line);
+        while ring.lines.len() > CAPACITY || (ring.bytes > MAX_BYTES && ring.lines.len() > 1) {
+            if let Some(old) = ring.lines.pop_front() {
+                ring.bytes -= old.message.len();
+            }
         }
-        inner.1.push_back(line);
     }
 
     pub fn since(&self, after: u64) -> Vec<LogLine> {
         self.inner
             .lock()
             .unwrap()
-            .1
+            .lines
             .iter()
             .filter(|l| l.seq > after)
             .cloned()
@@ -105,4 +119,30 @@ pub fn install(buffer: &LogBuffer) {
         )
         .with_writer(buffer.clone())
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_is_bounded_in_lines_and_in_bytes() {
+        let logs = LogBuffer::new(false);
+        for _ in 0..CAPACITY + 5 {
+            logs.push("{}");
+        }
+        assert_eq!(logs.since(0).len(), CAPACITY);
+        let big = format!("{{\"m\":\"{}\"}}", "x".repeat(100_000));
+        for _ in 0..200 {
+            logs.push(&big);
+        }
+        let kept = logs.since(0);
+        let bytes: usize = kept.iter().map(|l| l.message.len()).sum();
+        assert!(bytes <= MAX_BYTES, "{bytes} bytes kept");
+        assert_eq!(
+            kept.last().unwrap().seq,
+            (CAPACITY + 205) as u64,
+            "the newest stay"
+        );
+    }
 }

@@ -54,6 +54,8 @@ pub struct Options {
     pub serial_frames: bool,
     /// Bytes queued for a client that is not reading before it is disconnected.
     pub outbound_limit: usize,
+    /// Bytes queued for every client together; past it the largest queues are cut.
+    pub outbound_total: usize,
     /// Connections held at once, whatever the open-file limit allows.
     pub max_connections: Option<usize>,
     pub auth: AuthSettings,
@@ -184,10 +186,13 @@ pub fn sign_request(
     sigv4::signature_headers(credentials, method, url, body)
 }
 
-/// The web client with the WebSocket URL and the stack's auth mode filled in.
-pub fn render_page(websocket_url: &str, auth: AuthMode) -> String {
+/// The web client with the WebSocket URL, the stage and the stack's auth mode
+/// filled in. An empty URL makes the page connect back to the host it was
+/// loaded from (`wschat dev`, reached by any of the machine's addresses).
+pub fn render_page(websocket_url: &str, stage: &str, auth: AuthMode) -> String {
     include_str!("../../templates/index.html")
         .replace("{{WEBSOCKET_URL}}", websocket_url)
+        .replace("{{STAGE}}", stage)
         .replace("{{AUTH_MODE}}", auth.as_str())
 }
 
@@ -309,28 +314,9 @@ fn banner(
 }
 
 /// The `$connect` gate: the flags' settings, with the sandbox's own page
-/// always allowed as an origin (a browser tab on any other site is refused),
-/// and in token mode a secret made for this run.
+/// allowed as an origin from any address it was loaded from (a browser tab
+/// on any other site is refused), and in token mode a secret made for this run.
 fn sandbox_auth(options: &Options, addr: SocketAddr) -> Result<(Auth, Option<TokenSigner>)> {
-    let mut settings = options.auth.clone();
-    let port = addr.port();
-    settings.allowed_origins.extend(
-        [
-            "127.0.0.1".to_owned(),
-            "localhost".to_owned(),
-            "[::1]".to_owned(),
-            addr.ip().to_string(),
-        ]
-        .into_iter()
-        .filter(|h| h != "0.0.0.0" && h != "::")
-        .map(|h| {
-            if h.contains(':') && !h.starts_with('[') {
-                format!("http://[{h}]:{port}")
-            } else {
-                format!("http://{h}:{port}")
-            }
-        }),
-    );
     let audience = token::audience(&options.id.prefix());
     let (secret, tokens) = match options.auth.mode {
         AuthMode::Token => {
@@ -344,7 +330,9 @@ fn sandbox_auth(options: &Options, addr: SocketAddr) -> Result<(Auth, Option<Tok
         }
         _ => (None, None),
     };
-    let auth = Auth::new(&settings, audience, secret).map_err(CliError::usage)?;
+    let auth = Auth::new(&options.auth, audience, secret)
+        .map_err(CliError::usage)?
+        .serving_its_own_page(addr.port());
     Ok((auth, tokens))
 }
 
@@ -413,7 +401,12 @@ pub async fn run(options: Options) -> Result<ExitCode> {
     let credentials_file = credentials::write(&credentials, addr.port(), &base_url)?;
     let (auth, tokens) = sandbox_auth(&options, addr)?;
     let sandbox = Arc::new(Sandbox {
-        chat: Chat::new(store, Registry::default(), ChatConfig::from_env()).with_auth(auth),
+        chat: Chat::new(
+            store,
+            Registry::new(options.outbound_total),
+            ChatConfig::from_env(),
+        )
+        .with_auth(auth),
         stage: stage.clone(),
         domain_name: addr.to_string(),
         limits: Limits {
@@ -427,21 +420,18 @@ pub async fn run(options: Options) -> Result<ExitCode> {
         hooks: hooks::Hooks::from_env(),
         open_sockets: AtomicUsize::new(0),
         logs,
-        page: render_page(&format!("ws://{addr}/{stage}"), options.auth.mode),
+        page: render_page("", stage, options.auth.mode),
         port: addr.port(),
         credentials,
         tokens,
     });
-    println!(
-        "{}",
-        banner(
-            addr,
-            stage,
-            store_name,
-            options.auth.mode,
-            &credentials_file
-        )
-    );
+    crate::output::line(&banner(
+        addr,
+        stage,
+        store_name,
+        options.auth.mode,
+        &credentials_file,
+    ));
     if !addr.ip().is_loopback() {
         eprintln!(
             "warning: listening on {addr}, not on loopback: anyone who can reach this machine can open chat connections{}. \
@@ -472,6 +462,8 @@ pub async fn run(options: Options) -> Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = std::fs::remove_file(&credentials_file);
-    println!("wschat dev: stopped; closed {open} connection(s).");
+    crate::output::line(&format!(
+        "wschat dev: stopped; closed {open} connection(s)."
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{mpsc, Notify};
 use wschat_lambdas::gateway::{Delivery, Gateway, GatewayError};
 
@@ -33,11 +33,49 @@ impl From<Outbound> for axum::extract::ws::Message {
     }
 }
 
+/// What a queued frame costs beyond its bytes: its channel slot and buffer header.
+const FRAME_OVERHEAD: usize = 64;
+
+/// One budget for every connection's outbound queue together: however many
+/// clients stop reading, the sandbox's memory stays bounded.
+pub struct Budget {
+    limit: usize,
+    /// Bytes queued across every connection, cut ones included until freed.
+    used: AtomicUsize,
+    /// Of `used`, what cut connections still hold until their queues are freed.
+    releasing: AtomicUsize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Self {
+        Budget {
+            limit,
+            used: AtomicUsize::new(0),
+            releasing: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether the live queues (not the ones already on their way out) exceed the limit.
+    fn over(&self) -> bool {
+        let used = self.used.load(Ordering::Relaxed);
+        used.saturating_sub(self.releasing.load(Ordering::Relaxed)) > self.limit
+    }
+}
+
+/// A connection's share of the budget. One lock keeps its count and the
+/// budget's in step, whichever of poster, writer and cut gets there first.
+#[derive(Default)]
+struct Account {
+    queued: usize,
+    /// Disconnected for what it holds: no more frames, its bytes on their way out.
+    cut: bool,
+}
+
 pub struct Live {
     pub outbox: mpsc::UnboundedSender<Outbound>,
-    /// Bytes posted and not yet written to the socket.
-    pub queued: AtomicUsize,
-    /// What `queued` may reach; a post past it disconnects the client.
+    account: Mutex<Account>,
+    budget: Arc<Budget>,
+    /// What this connection's queue may reach; a post past it disconnects the client.
     pub queue_limit: usize,
     /// Epoch ms.
     pub connected_at: i64,
@@ -49,7 +87,8 @@ pub struct Live {
     pub user_agent: Option<String>,
     /// Wakes the socket's reader when `DELETE @connections` closes it.
     pub kicked: Notify,
-    /// Wakes the socket's reader when the client stopped reading and its queue is full.
+    /// Wakes the socket's reader when the client stopped reading and its
+    /// queue is full, or it held the most when every queue together was.
     pub overflowed: Notify,
 }
 
@@ -57,13 +96,15 @@ impl Live {
     pub fn new(
         outbox: mpsc::UnboundedSender<Outbound>,
         queue_limit: usize,
+        budget: Arc<Budget>,
         connected_at: i64,
         source_ip: String,
         user_agent: Option<String>,
     ) -> Live {
         Live {
             outbox,
-            queued: AtomicUsize::new(0),
+            account: Mutex::default(),
+            budget,
             queue_limit,
             connected_at,
             last_active: AtomicI64::new(connected_at),
@@ -84,33 +125,100 @@ impl Live {
 
     /// A data frame of `len` bytes reached the socket.
     pub fn sent_data(&self, len: usize) {
-        self.queued.fetch_sub(len, Ordering::Relaxed);
+        self.release(len + FRAME_OVERHEAD);
         self.last_data
             .store(wschat_lambdas::chat::now_ms(), Ordering::Relaxed);
     }
 
+    /// Bytes queued for this connection, overhead included.
+    pub fn queued(&self) -> usize {
+        self.account.lock().unwrap().queued
+    }
+
+    fn release(&self, cost: usize) {
+        let mut account = self.account.lock().unwrap();
+        let cost = cost.min(account.queued);
+        account.queued -= cost;
+        self.budget.used.fetch_sub(cost, Ordering::Relaxed);
+        if account.cut {
+            self.budget.releasing.fetch_sub(cost, Ordering::Relaxed);
+        }
+    }
+
+    /// Disconnects the client for what it holds; its bytes stay counted until freed.
+    fn cut(&self) {
+        let mut account = self.account.lock().unwrap();
+        if !account.cut {
+            account.cut = true;
+            self.budget
+                .releasing
+                .fetch_add(account.queued, Ordering::Relaxed);
+        }
+        drop(account);
+        // notify_one keeps the wake-up if the reader is not waiting right now.
+        self.overflowed.notify_one();
+    }
+
     /// Queues a frame unless that would take the queue past its limit.
     fn enqueue(&self, frame: Outbound) -> Delivery {
-        let len = frame.len();
-        if self.queued.fetch_add(len, Ordering::Relaxed) + len > self.queue_limit {
-            self.queued.fetch_sub(len, Ordering::Relaxed);
-            // notify_one keeps the wake-up if the reader is not waiting right now.
-            self.overflowed.notify_one();
+        let cost = frame.len() + FRAME_OVERHEAD;
+        let mut account = self.account.lock().unwrap();
+        if account.cut {
             return Delivery::Gone;
         }
+        if account.queued + cost > self.queue_limit {
+            drop(account);
+            self.cut();
+            return Delivery::Gone;
+        }
+        account.queued += cost;
+        self.budget.used.fetch_add(cost, Ordering::Relaxed);
+        drop(account);
         match self.outbox.send(frame) {
             Ok(()) => Delivery::Delivered,
-            Err(_) => Delivery::Gone,
+            Err(_) => {
+                self.release(cost);
+                Delivery::Gone
+            }
         }
     }
 }
 
-#[derive(Clone, Default)]
+/// The queue is freed with the connection: whatever it still held leaves the budget.
+impl Drop for Live {
+    fn drop(&mut self) {
+        let account = self.account.get_mut().unwrap();
+        self.budget
+            .used
+            .fetch_sub(account.queued, Ordering::Relaxed);
+        if account.cut {
+            self.budget
+                .releasing
+                .fetch_sub(account.queued, Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct Registry {
     live: Arc<RwLock<HashMap<String, Arc<Live>>>>,
+    budget: Arc<Budget>,
 }
 
 impl Registry {
+    /// Every connection's queue together holds at most `budget` bytes.
+    pub fn new(budget: usize) -> Self {
+        Registry {
+            live: Arc::default(),
+            budget: Arc::new(Budget::new(budget)),
+        }
+    }
+
+    /// The budget each new connection's queue counts against.
+    pub fn budget(&self) -> Arc<Budget> {
+        self.budget.clone()
+    }
+
     pub fn insert(&self, id: String, live: Arc<Live>) {
         self.live.write().unwrap().insert(id, live);
     }
@@ -121,6 +229,29 @@ impl Registry {
 
     pub fn get(&self, id: &str) -> Option<Arc<Live>> {
         self.live.read().unwrap().get(id).cloned()
+    }
+
+    /// Over budget: cuts the connections holding the most until the rest fit.
+    fn relieve(&self) {
+        while self.budget.over() {
+            let largest = self
+                .live
+                .read()
+                .unwrap()
+                .values()
+                .filter(|l| !l.account.lock().unwrap().cut)
+                .max_by_key(|l| l.queued())
+                .cloned();
+            let Some(largest) = largest.filter(|l| l.queued() > 0) else {
+                return;
+            };
+            tracing::warn!(
+                queued = largest.queued(),
+                limit = self.budget.limit,
+                "every client's queue together is over --max-outbound-total: the largest is disconnected"
+            );
+            largest.cut();
+        }
     }
 }
 
@@ -134,7 +265,11 @@ impl Gateway for Registry {
             Ok(text) => Outbound::Text(text),
             Err(_) => Outbound::Binary(data),
         };
-        Ok(live.enqueue(frame))
+        let delivery = live.enqueue(frame);
+        if self.budget.over() {
+            self.relieve();
+        }
+        Ok(delivery)
     }
 
     async fn disconnect(&self, connection_id: &str) -> Result<Delivery, GatewayError> {
@@ -152,22 +287,100 @@ impl Gateway for Registry {
 mod tests {
     use super::*;
 
+    fn live(
+        registry: &Registry,
+        id: &str,
+        limit: usize,
+    ) -> (Arc<Live>, mpsc::UnboundedReceiver<Outbound>) {
+        let (outbox, inbox) = mpsc::unbounded_channel();
+        let live = Arc::new(Live::new(
+            outbox,
+            limit,
+            registry.budget(),
+            0,
+            "127.0.0.1".into(),
+            None,
+        ));
+        registry.insert(id.into(), live.clone());
+        (live, inbox)
+    }
+
+    fn bytes(n: usize) -> Bytes {
+        Bytes::from(vec![b'x'; n])
+    }
+
     #[tokio::test]
     async fn a_post_past_the_queue_limit_is_gone_and_wakes_the_reader() {
-        let (outbox, _inbox) = mpsc::unbounded_channel();
-        let live = Arc::new(Live::new(outbox, 10, 0, "127.0.0.1".into(), None));
-        let registry = Registry::default();
-        registry.insert("a".into(), live.clone());
-        let post = |n: usize| registry.post("a", Bytes::from(vec![b'x'; n]));
-        assert_eq!(post(6).await.unwrap(), Delivery::Delivered);
-        assert_eq!(post(6).await.unwrap(), Delivery::Gone);
+        let registry = Registry::new(1 << 20);
+        let (live, _inbox) = live(&registry, "a", 200);
         assert_eq!(
-            live.queued.load(Ordering::Relaxed),
-            6,
+            registry.post("a", bytes(60)).await.unwrap(),
+            Delivery::Delivered
+        );
+        assert_eq!(
+            live.queued(),
+            60 + FRAME_OVERHEAD,
+            "a frame costs its bytes and its slot"
+        );
+        assert_eq!(registry.post("a", bytes(60)).await.unwrap(), Delivery::Gone);
+        assert_eq!(
+            live.queued(),
+            60 + FRAME_OVERHEAD,
             "the refused frame is not counted"
         );
         live.overflowed.notified().await;
-        live.sent_data(6);
-        assert_eq!(post(10).await.unwrap(), Delivery::Delivered);
+        assert_eq!(
+            registry.post("a", bytes(1)).await.unwrap(),
+            Delivery::Gone,
+            "a cut connection takes nothing more"
+        );
+    }
+
+    #[tokio::test]
+    async fn over_the_total_the_largest_queues_are_cut_first() {
+        let registry = Registry::new(1000);
+        let (big, _a) = live(&registry, "big", 10_000);
+        let (mid, _b) = live(&registry, "mid", 10_000);
+        let (small, _c) = live(&registry, "small", 10_000);
+        registry.post("big", bytes(500)).await.unwrap();
+        registry.post("mid", bytes(300)).await.unwrap();
+        // The third post takes the total to 1,042 bytes, over the 1,000: the
+        // biggest queue goes, not the poster's.
+        registry.post("small", bytes(50)).await.unwrap();
+        assert_eq!(
+            registry.budget.used.load(Ordering::Relaxed),
+            850 + 3 * FRAME_OVERHEAD
+        );
+        big.overflowed.notified().await;
+        assert_eq!(
+            registry.post("big", bytes(1)).await.unwrap(),
+            Delivery::Gone
+        );
+        assert_eq!(
+            registry.post("mid", bytes(1)).await.unwrap(),
+            Delivery::Delivered
+        );
+        assert_eq!(
+            registry.post("small", bytes(1)).await.unwrap(),
+            Delivery::Delivered
+        );
+        // Its bytes leave the budget when its queue is freed.
+        drop(registry.remove("big"));
+        drop(big);
+        drop(_a);
+        let held = mid.queued() + small.queued();
+        assert_eq!(registry.budget.used.load(Ordering::Relaxed), held);
+        assert_eq!(registry.budget.releasing.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn what_reaches_the_socket_leaves_the_budget() {
+        let registry = Registry::new(1 << 20);
+        let (live, mut inbox) = live(&registry, "a", 1 << 20);
+        registry.post("a", bytes(100)).await.unwrap();
+        let frame = inbox.recv().await.unwrap();
+        live.sent_data(frame.len());
+        assert_eq!(live.queued(), 0);
+        assert_eq!(registry.budget.used.load(Ordering::Relaxed), 0);
     }
 }

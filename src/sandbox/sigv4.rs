@@ -96,13 +96,17 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-pub fn verify(
+/// What can be checked before the body arrives: a signature is there, made
+/// with the sandbox's key, recently, over a payload it hashed. A request that
+/// fails here is refused without reading its body.
+pub fn check_head(credentials: &Credentials, headers: &HeaderMap) -> Result<(), Denied> {
+    signed_head(credentials, headers).map(|_| ())
+}
+
+fn signed_head<'a>(
     credentials: &Credentials,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), Denied> {
+    headers: &'a HeaderMap,
+) -> Result<(Authorization<'a>, SystemTime), Denied> {
     let Some(header) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Err(denied("ForbiddenException", "Missing Authentication Token"));
     };
@@ -125,6 +129,27 @@ pub fn verify(
     if skew > MAX_SKEW {
         return Err(denied("InvalidSignatureException", "Signature expired: the request's X-Amz-Date is more than 5 minutes from the server's time."));
     }
+    // API Gateway signs what arrives: a payload left out of the signature is refused.
+    if headers.get("x-amz-content-sha256").map(|v| v.as_bytes()) == Some(b"UNSIGNED-PAYLOAD") {
+        return Err(denied(
+            "InvalidSignatureException",
+            "UNSIGNED-PAYLOAD is not accepted: sign the request's body",
+        ));
+    }
+    Ok((auth, time))
+}
+
+/// The whole check, over the body that arrived: its hash is computed here,
+/// never taken from the client's `x-amz-content-sha256` (which, when signed,
+/// must then agree with it for the signature to match).
+pub fn verify(
+    credentials: &Credentials,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Denied> {
+    let (auth, time) = signed_head(credentials, headers)?;
     // The headers the client signed, as it sent them; the signer adds X-Amz-Date itself.
     let mut values = Vec::new();
     for name in &auth.signed_headers {
@@ -138,14 +163,7 @@ pub fn verify(
             .collect();
         values.push((*name, joined.join(",")));
     }
-    let body = match headers
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some("UNSIGNED-PAYLOAD") => SignableBody::UnsignedPayload,
-        Some(hash) => SignableBody::Precomputed(hash.to_owned()),
-        None => SignableBody::Bytes(body),
-    };
+    let body = SignableBody::Bytes(body);
     let host = headers
         .get("host")
         .and_then(|v| v.to_str().ok())

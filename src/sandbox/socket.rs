@@ -84,24 +84,62 @@ pub async fn upgrade(
     let event = sandbox
         .api()
         .connect(&origin, client_headers(raw, &headers), query);
+    // `$connect` runs in a task of its own: hyper drops this handler when the
+    // client leaves mid-handshake, and the invocation must still finish and,
+    // if it admitted the connection, be followed by its `$disconnect`.
+    let connect = tokio::spawn(admit(sandbox.clone(), origin, event, user_agent));
+    let admitted = match connect.await {
+        Ok(Ok(admitted)) => admitted,
+        Ok(Err(refusal)) => return refusal,
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    // Whichever of the two callbacks runs takes the connection; if neither
+    // does (the client is gone), dropping it runs `$disconnect`.
+    let admitted = Arc::new(std::sync::Mutex::new(Some(admitted)));
+    let on_fail = admitted.clone();
+    // tungstenite's 128 KiB default buffers per socket would cost ~1.5 GB at
+    // 10,000 connections; chat frames are small and buffers grow when needed.
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_frame_size(MAX_WS_FRAME_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
+        .on_failed_upgrade(move |_| drop(on_fail.lock().unwrap().take()))
+        .on_upgrade(move |socket| async move {
+            let taken = admitted.lock().unwrap().take();
+            if let Some(admitted) = taken {
+                serve(socket, admitted).await;
+            }
+        })
+}
+
+/// Runs `$connect`; when it succeeds, registers the connection (until then
+/// API Gateway answers 410 to posts for its id). The refusal otherwise.
+async fn admit(
+    sandbox: Arc<Sandbox>,
+    origin: Origin,
+    event: wschat_lambdas::WebSocketEvent,
+    user_agent: Option<String>,
+) -> Result<Admitted, Response> {
     match sandbox.invoke(event).await {
         (Invocation::Answered(answer), _) if answer.is_success() => {}
         (Invocation::Answered(answer), _) => {
             let status = StatusCode::from_u16(answer.status_code)
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (status, answer.body.unwrap_or_default()).into_response();
+            return Err((status, answer.body.unwrap_or_default()).into_response());
         }
         (failed, request_id) => {
             let body = failed.gateway_error(&origin.connection_id, &request_id);
-            return (StatusCode::INTERNAL_SERVER_ERROR, body.unwrap_or_default()).into_response();
+            return Err(
+                (StatusCode::INTERNAL_SERVER_ERROR, body.unwrap_or_default()).into_response(),
+            );
         }
     }
-    // Registered only now: until `$connect` returns, API Gateway answers 410
-    // to posts for this id. Frames posted from here on wait for the socket.
+    // Frames posted from here on wait for the socket.
     let (outbox, inbox) = mpsc::unbounded_channel();
     let live = Arc::new(Live::new(
         outbox,
         sandbox.outbound_limit,
+        sandbox.chat.gateway.budget(),
         origin.connected_at,
         origin.identity.source_ip.clone(),
         user_agent,
@@ -111,22 +149,36 @@ pub async fn upgrade(
         .gateway
         .insert(origin.connection_id.clone(), live.clone());
     sandbox.open_sockets.fetch_add(1, Ordering::SeqCst);
-    let on_fail = (sandbox.clone(), origin.clone());
-    // tungstenite's 128 KiB default buffers per socket would cost ~1.5 GB at
-    // 10,000 connections; chat frames are small and buffers grow when needed.
-    ws.read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
-        .max_frame_size(MAX_WS_FRAME_BYTES)
-        .max_message_size(MAX_FRAME_BYTES)
-        .on_failed_upgrade(move |_| {
-            let (sandbox, origin) = on_fail;
+    Ok(Admitted {
+        sandbox,
+        origin,
+        live,
+        inbox: Some(inbox),
+    })
+}
+
+/// A connection `$connect` admitted, until its socket is served. Dropped
+/// before that (the client closed before the 101 reached it), it runs the
+/// `$disconnect` every admitted connection gets.
+struct Admitted {
+    sandbox: Arc<Sandbox>,
+    origin: Origin,
+    live: Arc<Live>,
+    /// Taken by [`serve`], which then owns the connection's end.
+    inbox: Option<mpsc::UnboundedReceiver<Outbound>>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if self.inbox.is_some() {
+            let (sandbox, origin) = (self.sandbox.clone(), self.origin.clone());
             tokio::spawn(async move {
                 sandbox
                     .close(&origin, close_code::ABNORMAL, ABNORMAL_REASON)
                     .await
             });
-        })
-        .on_upgrade(move |socket| serve(sandbox, socket, origin, live, inbox))
+        }
+    }
 }
 
 /// The reasons API Gateway gives in `$disconnect` (where AWS documents none,
@@ -196,13 +248,14 @@ impl Ending {
     }
 }
 
-async fn serve(
-    sandbox: Arc<Sandbox>,
-    socket: WebSocket,
-    origin: Origin,
-    live: Arc<Live>,
-    mut inbox: mpsc::UnboundedReceiver<Outbound>,
-) {
+async fn serve(socket: WebSocket, mut admitted: Admitted) {
+    let mut inbox = admitted.inbox.take().expect("served once");
+    let (sandbox, origin, live) = (
+        admitted.sandbox.clone(),
+        admitted.origin.clone(),
+        admitted.live.clone(),
+    );
+    drop(admitted);
     let (mut sink, mut stream) = socket.split();
     let (close_tx, mut close_rx) = mpsc::channel::<CloseFrame>(1);
     let written = live.clone();

@@ -57,16 +57,8 @@ pub const TAG_STAGE: &str = "wschat:stage";
 /// Tags on the API that record the settings the last deploy applied.
 pub const TAG_APPLIED: &str = "wschat:applied:";
 
-/// `aws`, `aws-cn` or `aws-us-gov`: ARNs differ by partition.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
+/// `aws`, `aws-cn`, `aws-us-gov`, ...: ARNs differ by partition.
+pub use wschat_lambdas::partition::partition;
 
 impl StackSpec {
     pub fn new(id: &StackId, region: &str, account: &str, settings: Settings) -> StackSpec {
@@ -202,19 +194,22 @@ impl StackSpec {
         self.arn("execute-api", &format!("{api_id}/*"))
     }
 
-    pub fn websocket_url(&self, api_id: &str) -> String {
+    /// `{api}.execute-api.{region}.{the partition's domain}`.
+    fn api_host(&self, api_id: &str) -> String {
         format!(
-            "wss://{api_id}.execute-api.{}.amazonaws.com/{}",
-            self.region, self.id.stage
+            "{api_id}.execute-api.{}.{}",
+            self.region,
+            wschat_lambdas::partition::dns_suffix(&self.region)
         )
+    }
+
+    pub fn websocket_url(&self, api_id: &str) -> String {
+        format!("wss://{}/{}", self.api_host(api_id), self.id.stage)
     }
 
     /// The management API's endpoint: `@connections/{id}` lives under it.
     pub fn stage_url(&self, api_id: &str) -> String {
-        format!(
-            "https://{api_id}.execute-api.{}.amazonaws.com/{}",
-            self.region, self.id.stage
-        )
+        format!("https://{}/{}", self.api_host(api_id), self.id.stage)
     }
 
     pub fn connections_url(&self, api_id: &str) -> String {
@@ -267,5 +262,15 @@ pub(crate) mod tests {
         assert_eq!(partition("cn-north-1"), "aws-cn");
         assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
         assert_eq!(partition("eu-west-1"), "aws");
+        let china = StackSpec::new(
+            &StackId::new("chat", "dev").unwrap(),
+            "cn-north-1",
+            "123456789012",
+            Settings::default(),
+        );
+        assert_eq!(
+            china.websocket_url("abc"),
+            "wss://abc.execute-api.cn-north-1.amazonaws.com.cn/dev"
+        );
     }
 }

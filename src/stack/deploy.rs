@@ -34,10 +34,81 @@ pub struct Reconciled {
 /// account, so the API side never waits for IAM. What this run has just
 /// created (or would create) has no children to describe.
 /// `packages` is `None` for status, which does not compare code.
+///
+/// Deploys of one stack may race: each that made an API keeps the oldest
+/// (the survivor) and deletes the others, so a deploy may find, after its
+/// writes (or in the middle of them), that it wrote against an API another
+/// deploy removed. It then converges again on the survivor, so that it
+/// reports success only for a stack that works.
 pub async fn reconcile(
     ctx: &Ctx<'_>,
     packages: Option<&Packages>,
     rotate_secret: bool,
+) -> Result<Reconciled> {
+    let mut earlier: Vec<Resource> = Vec::new();
+    for round in 1..=CONVERGE_ROUNDS {
+        let used = std::sync::OnceLock::new();
+        // The secret is rotated once, in the first round.
+        let result = reconcile_once(ctx, packages, rotate_secret && round == 1, &used).await;
+        if ctx.dry_run {
+            return result;
+        }
+        let survivor = match api::find(ctx).await {
+            Ok(api) => api.and_then(|a| a.api_id),
+            Err(e) => return result.and(Err(e)),
+        };
+        let lost = matches!((used.get(), &survivor), (Some(ours), Some(kept)) if ours != kept);
+        match result {
+            Ok(reconciled) if !lost => {
+                return Ok(Reconciled {
+                    resources: merge(&earlier, reconciled.resources),
+                    api_id: reconciled.api_id,
+                })
+            }
+            Err(e) if !lost => return Err(e),
+            Ok(reconciled) => earlier = merge(&earlier, reconciled.resources),
+            Err(_) => {}
+        }
+        if round < CONVERGE_ROUNDS {
+            let task = ctx.progress.task("websocket api");
+            task.finish(format!(
+                "another deploy of this stack kept its API {}: converging on it",
+                survivor.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    Err(crate::error::CliError::failed(format!(
+        "other deploys of {} kept replacing its API; this deploy stopped after {CONVERGE_ROUNDS} rounds",
+        ctx.spec.prefix()
+    ))
+    .with_hint("let the other deploys finish, then run `wschat deploy` again (or `wschat status` to see the stack)"))
+}
+
+/// Rounds of [`reconcile`] before it gives up on a stack whose API keeps changing.
+const CONVERGE_ROUNDS: u32 = 3;
+
+/// The last round's resources, each with the change an earlier round made
+/// to it when the last found nothing left to do.
+fn merge(earlier: &[Resource], last: Vec<Resource>) -> Vec<Resource> {
+    last.into_iter()
+        .map(|r| {
+            match earlier
+                .iter()
+                .find(|e| e.kind == r.kind && e.name == r.name)
+            {
+                Some(e) if r.change == Change::Unchanged => e.clone(),
+                _ => r,
+            }
+        })
+        .collect()
+}
+
+/// One pass over the graph; `used` is set to the API id it works against.
+async fn reconcile_once(
+    ctx: &Ctx<'_>,
+    packages: Option<&Packages>,
+    rotate_secret: bool,
+    used: &std::sync::OnceLock<String>,
 ) -> Result<Reconciled> {
     // The API's id, once known, for the policy and the permissions.
     let (api_known, api_id) = tokio::sync::oneshot::channel::<Option<String>>();
@@ -55,6 +126,9 @@ pub async fn reconcile(
 
     let api_side = async {
         let ensured = api::ensure_api(ctx).await?;
+        if let Some(id) = &ensured.id {
+            let _ = used.set(id.clone());
+        }
         let _ = api_known.send(ensured.id.clone());
         let created = ensured.report.change == Change::Created;
         let id = ensured.id.as_deref();
@@ -135,6 +209,8 @@ pub struct DeployReport {
     pub web_client: Option<String>,
     /// Who may connect, as deployed.
     pub auth: super::status::AuthSummary,
+    /// False for a dry run with nothing to build from: the functions' code was not compared.
+    pub code_compared: bool,
     pub elapsed_seconds: f64,
 }
 
@@ -172,6 +248,12 @@ impl fmt::Display for DeployReport {
             writeln!(f, "  web client    {page} (open it in a browser)")?;
         }
         writeln!(f, "  auth          {}", self.auth)?;
+        if !self.code_compared {
+            writeln!(
+                f,
+                "  code          not compared: no lambdas/ here to build (run from the repository, or pass --prebuilt DIR)"
+            )?;
+        }
         Ok(())
     }
 }

@@ -134,34 +134,45 @@ async fn reachable(authority: &str) -> Result<(), String> {
     }
 }
 
-/// Each service deploy talks to, by the endpoint it would use.
-fn endpoints(config: &AwsConfig, region: &str) -> Vec<(&'static str, String)> {
+/// Each service deploy talks to, by the endpoint its client will use: the
+/// same resolution as the SDK's (`--endpoint-url`, `AWS_ENDPOINT_URL_{SERVICE}`,
+/// `AWS_ENDPOINT_URL`, the profile), else the region's standard endpoint.
+fn endpoints(sdk: &aws_config::SdkConfig, region: &str) -> Vec<(&'static str, String)> {
+    use wschat_lambdas::partition;
+    // Label, the SDK's service id (which names AWS_ENDPOINT_URL_*), the endpoint's host prefix.
     let services = [
-        ("DynamoDB", "dynamodb"),
-        ("IAM", "iam"),
-        ("Lambda", "lambda"),
-        ("API Gateway", "apigateway"),
-        ("CloudWatch Logs", "logs"),
-        ("STS", "sts"),
-        ("SSM", "ssm"),
+        ("DynamoDB", "DynamoDB", "dynamodb"),
+        ("IAM", "IAM", "iam"),
+        ("Lambda", "Lambda", "lambda"),
+        ("API Gateway", "ApiGatewayV2", "apigateway"),
+        ("CloudWatch Logs", "CloudWatch Logs", "logs"),
+        ("STS", "STS", "sts"),
+        ("SSM", "SSM", "ssm"),
     ];
-    let suffix = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
     services
         .iter()
-        .map(|(label, service)| {
-            let url = match (&config.endpoint_url, *service) {
-                (Some(url), _) => url.clone(),
-                // IAM is global.
-                (None, "iam") => format!("https://iam.{suffix}"),
-                (None, service) => format!("https://{service}.{region}.{suffix}"),
+        .map(|(label, service_id, host)| {
+            let url = match (partition::configured_endpoint(sdk, service_id), *host) {
+                (Some(url), _) => url,
+                (None, "iam") => iam_endpoint(region, sdk.use_fips().unwrap_or(false)),
+                (None, _) => partition::endpoint(sdk, service_id, host, region),
             };
             (*label, url)
         })
         .collect()
+}
+
+/// IAM is global: one endpoint per partition.
+fn iam_endpoint(region: &str, fips: bool) -> String {
+    match (wschat_lambdas::partition::partition(region), fips) {
+        ("aws-cn", _) => "https://iam.cn-north-1.amazonaws.com.cn".to_owned(),
+        ("aws-us-gov", _) => "https://iam.us-gov.amazonaws.com".to_owned(),
+        ("aws", true) => "https://iam-fips.amazonaws.com".to_owned(),
+        (_, _) => format!(
+            "https://iam.{}",
+            wschat_lambdas::partition::dns_suffix(region)
+        ),
+    }
 }
 
 async fn aws_checks(config: &AwsConfig) -> Vec<Check> {
@@ -186,7 +197,7 @@ async fn aws_checks(config: &AwsConfig) -> Vec<Check> {
         Check::ok("credentials", "found"),
     ];
     let mut all_reached = true;
-    for (label, url) in endpoints(config, &clients.region) {
+    for (label, url) in endpoints(&clients.sdk, &clients.region) {
         let Some(at) = authority(&url) else {
             all_reached = false;
             checks.push(Check::failed(
@@ -259,14 +270,17 @@ mod tests {
         );
         assert_eq!(authority("http://localhost"), Some("localhost:80".into()));
         assert_eq!(authority("nonsense"), None);
-        let config = AwsConfig {
-            region: None,
-            profile: None,
-            endpoint_url: None,
-            timeout: Duration::from_secs(1),
-        };
-        let found = endpoints(&config, "eu-west-1");
+        let sdk = aws_config::SdkConfig::builder().build();
+        let found = endpoints(&sdk, "eu-west-1");
         assert!(found.contains(&("IAM", "https://iam.amazonaws.com".into())));
         assert!(found.contains(&("Lambda", "https://lambda.eu-west-1.amazonaws.com".into())));
+        let china = endpoints(&sdk, "cn-north-1");
+        assert!(china.contains(&("SSM", "https://ssm.cn-north-1.amazonaws.com.cn".into())));
+        let given = aws_config::SdkConfig::builder()
+            .endpoint_url("http://127.0.0.1:5000")
+            .build();
+        assert!(endpoints(&given, "eu-west-1")
+            .iter()
+            .all(|(_, url)| url == "http://127.0.0.1:5000"));
     }
 }

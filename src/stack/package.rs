@@ -106,7 +106,7 @@ pub fn verify_elf(name: &str, binary: &[u8], arch: Arch) -> Result<()> {
             "{name}: needs glibc {major}.{minor}, but provided.al2023 has {}.{}",
             MAX_GLIBC.0, MAX_GLIBC.1
         ))
-        .with_hint("build with --builder auto (the default), which pins glibc 2.34 through cargo zigbuild, or build with cargo-lambda and pass --prebuilt DIR"));
+        .with_hint("build with --builder auto (the default), which pins glibc 2.34 through cargo zigbuild, or build with `cargo lambda build --release --output-format zip` and pass --prebuilt target/lambda/bootstrap"));
     }
     Ok(())
 }
@@ -186,11 +186,16 @@ pub fn build_packages(lambdas_manifest: &Path, plan: &Plan) -> Result<Packages> 
 pub fn load_prebuilt(dir: &Path, arch: Arch) -> Result<Packages> {
     let mut packages = Packages::new();
     for function in Function::ALL {
-        let path = dir.join(format!("{}.zip", function.name()));
-        let zip = std::fs::read(&path).map_err(|e| {
-            CliError::failed(format!("cannot read {}: {e}", path.display()))
-                .with_hint("--prebuilt DIR needs connect.zip, disconnect.zip and message.zip, as `wschat package --out DIR` writes them")
+        let path = prebuilt_zip(dir, function).ok_or_else(|| {
+            CliError::failed(format!(
+                "no {}.zip (nor bootstrap.zip) in {}",
+                function.name(),
+                dir.display()
+            ))
+            .with_hint(PREBUILT_LAYOUTS)
         })?;
+        let zip = std::fs::read(&path)
+            .map_err(|e| CliError::failed(format!("cannot read {}: {e}", path.display())))?;
         let mut archive = zip::ZipArchive::new(Cursor::new(&zip))
             .map_err(|e| CliError::failed(format!("{} is not a zip: {e}", path.display())))?;
         let mut entry = archive.by_name("bootstrap").map_err(|_| {
@@ -211,6 +216,22 @@ pub fn load_prebuilt(dir: &Path, arch: Arch) -> Result<Packages> {
         packages.insert(function, Package::from_zip(zip));
     }
     Ok(packages)
+}
+
+const PREBUILT_LAYOUTS: &str = "--prebuilt DIR takes connect.zip, disconnect.zip and message.zip, as `wschat package --out DIR` writes them, \
+or the one bootstrap.zip every function runs, as `cargo lambda build --release --output-format zip` writes it \
+(pass --prebuilt target/lambda/bootstrap)";
+
+/// A function's zip in `dir`: its own (`wschat package`), else the one
+/// `bootstrap.zip` all three run (cargo-lambda, for the crate's one binary).
+fn prebuilt_zip(dir: &Path, function: Function) -> Option<PathBuf> {
+    [
+        dir.join(format!("{}.zip", function.name())),
+        dir.join("bootstrap.zip"),
+        dir.join("bootstrap/bootstrap.zip"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 /// What `wschat package` wrote.

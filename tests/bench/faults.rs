@@ -26,7 +26,10 @@ fn main() {
     for rate in [0.05, 0.2] {
         let proxy = runtime.block_on(Proxy::start(&moto.endpoint));
         proxy.realistic(Realism::default());
-        proxy.faults(Some(Faults { rate }));
+        proxy.faults(Some(Faults::new(
+            rate,
+            wschat_test_support::realism::seed("faults bench"),
+        )));
         let cycles: Vec<Cycle> = (0..CYCLES)
             .map(|i| {
                 let name = unique(&format!("fc{}x{i}", (rate * 100.0) as u32));

@@ -9,7 +9,14 @@
 //!    off: memory at the peak (every queue full), and after, to see the
 //!    allocator give it back;
 //! 3. 2,000 sockets held open that say nothing or half a request head: how
-//!    long a new client takes to connect and get its first answer.
+//!    long a new client takes to connect and get its first answer;
+//! 4. (issue 20) 100, then 1,000 clients that never read, each alone in its
+//!    room sending itself 4,000-character messages until it is cut off: the
+//!    sandbox's peak memory against one budget for every queue together.
+//!
+//! `WSCHAT_BENCH_PARTS=self_flood` (a comma-separated list of `flood`,
+//! `full_queues`, `silent`, `self_flood`) runs only those parts;
+//! `WSCHAT_BENCH_BIN` measures another build of `wschat`.
 
 use wschat_test_support::bench as report;
 
@@ -54,7 +61,7 @@ async fn joined(socket: &mut Socket) {
 }
 
 /// A client whose socket takes almost nothing in, and which never reads.
-async fn never_reading(url: &str) -> impl Sized {
+async fn never_reading(url: &str) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let addr = url.trim_start_matches("ws://").split('/').next().unwrap();
@@ -62,9 +69,14 @@ async fn never_reading(url: &str) -> impl Sized {
     tokio_tungstenite::client_async(url, tcp).await.unwrap().0
 }
 
-/// The `wschat` under measurement, its sandbox credentials where the support crate reads them.
+/// The `wschat` under measurement (this build, or `WSCHAT_BENCH_BIN`), its
+/// sandbox credentials where the support crate reads them.
 fn wschat() -> Command {
-    wschat_test_support::wschat(env!("CARGO_BIN_EXE_wschat").as_ref())
+    let binary = std::env::var_os("WSCHAT_BENCH_BIN").map_or_else(
+        || env!("CARGO_BIN_EXE_wschat").into(),
+        std::path::PathBuf::from,
+    );
+    wschat_test_support::wschat(&binary)
 }
 
 fn open_files(pid: u32) -> usize {
@@ -132,6 +144,12 @@ impl Sandbox {
             .endpoint_url(format!("http://127.0.0.1:{}/dev", self.port))
             .build();
         aws_sdk_apigatewaymanagement::Client::from_conf(config)
+    }
+}
+
+impl Sandbox {
+    fn is_alive(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
     }
 }
 
@@ -389,6 +407,73 @@ async fn silent(sandbox: &Sandbox) -> serde_json::Value {
     })
 }
 
+/// Frames of 4,000 characters each self-flooder sends at most (16 MB).
+const SELF_FLOOD_FRAMES: usize = 4_000;
+
+/// One client that never reads, flooding its own room until cut off; the
+/// frames it got out.
+async fn self_flooder(url: String) -> usize {
+    let mut socket = never_reading(&url).await;
+    let frame =
+        serde_json::json!({"action": "sendMessage", "message": "x".repeat(4000)}).to_string();
+    for sent in 0..SELF_FLOOD_FRAMES {
+        if socket.send(Message::text(frame.clone())).await.is_err() {
+            return sent;
+        }
+    }
+    SELF_FLOOD_FRAMES
+}
+
+/// Part 4: `clients` never-reading self-flooders at once: peak memory.
+async fn self_flood(mut sandbox: Sandbox, clients: usize) -> serde_json::Value {
+    let pid = sandbox.child.id();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let baseline = rss_mb(pid);
+    let done = Arc::new(AtomicBool::new(false));
+    let peak = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut peak = 0.0f64;
+            while !done.load(Ordering::Relaxed) {
+                peak = peak.max(rss_mb(pid));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    let floods: Vec<_> = (0..clients)
+        .map(|i| {
+            tokio::spawn(self_flooder(
+                sandbox.url(&format!("username=f{i}&room=alone{i}")),
+            ))
+        })
+        .collect();
+    let mut frames = 0;
+    let mut cut = 0;
+    for flood in floods {
+        let sent = flood.await.unwrap();
+        frames += sent;
+        cut += usize::from(sent < SELF_FLOOD_FRAMES);
+    }
+    let elapsed = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    done.store(true, Ordering::Relaxed);
+    let peak = peak.await.unwrap();
+    let high_water = report::memory_mb(pid).map_or(0.0, |(_, hwm)| hwm);
+    let alive = sandbox.is_alive();
+    serde_json::json!({
+        "clients": clients, "frames_sent": frames, "clients_cut_off": cut,
+        "seconds": elapsed.as_secs_f64(), "sandbox_alive_after": alive,
+        "memory_mb": { "baseline": baseline, "peak_sampled": peak, "peak_vmhwm": high_water },
+    })
+}
+
+/// Which parts `WSCHAT_BENCH_PARTS` asks for (all when unset).
+fn wanted(part: &str) -> bool {
+    std::env::var("WSCHAT_BENCH_PARTS").map_or(true, |parts| parts.split(',').any(|p| p == part))
+}
+
 fn main() {
     if !report::benchmarking() {
         return;
@@ -399,15 +484,23 @@ fn main() {
         .build()
         .unwrap();
     let results = runtime.block_on(async {
-        let sandbox = Sandbox::start();
-        let flood = flood(&sandbox).await;
-        drop(sandbox);
-        let sandbox = Sandbox::start();
-        let full = full_queues(&sandbox).await;
-        drop(sandbox);
-        let sandbox = Sandbox::start();
-        let silent = silent(&sandbox).await;
-        serde_json::json!({ "never_reading_client": flood, "full_queues": full, "silent_sockets": silent })
+        let mut results = serde_json::json!({});
+        if wanted("flood") {
+            results["never_reading_client"] = flood(&Sandbox::start()).await;
+        }
+        if wanted("full_queues") {
+            results["full_queues"] = full_queues(&Sandbox::start()).await;
+        }
+        if wanted("silent") {
+            results["silent_sockets"] = silent(&Sandbox::start()).await;
+        }
+        if wanted("self_flood") {
+            results["self_flooders"] = serde_json::json!([
+                self_flood(Sandbox::start(), 100).await,
+                self_flood(Sandbox::start(), 1_000).await,
+            ]);
+        }
+        results
     });
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
     report::write("hostile", &results);

@@ -537,7 +537,7 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
         c
     })
     .await;
-    assert_eq!(drifted.code, 1, "a flag differs from the deployed settings");
+    assert_eq!(drifted.code, 3, "a flag differs from the deployed settings");
     assert!(
         drifted.stdout.contains("drifted")
             && drifted.stdout.contains("memory 256 → 128 MB")
@@ -562,7 +562,7 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
         c
     })
     .await;
-    assert_eq!(gone.code, 1);
+    assert_eq!(gone.code, 3);
     assert!(gone.stdout.contains("missing"), "{}", gone.stdout);
 }
 
@@ -693,6 +693,43 @@ async fn bad_input_fails_before_any_aws_call() {
         "{}",
         out.stderr
     );
+    // One line and its hint, no Rust debug structures.
+    assert_eq!(out.stderr.lines().count(), 2, "{}", out.stderr);
+    assert!(!out.stderr.contains('{'), "{}", out.stderr);
+    for fix in ["aws configure", "--profile", "AWS_PROFILE", "aws sso login"] {
+        assert!(out.stderr.contains(fix), "names {fix}: {}", out.stderr);
+    }
+
+    // A region that is not one is named before any call, wherever it came from.
+    for region in ["", "us-east-1;x", "../../x"] {
+        let mut cmd = wschat();
+        cmd.env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x")
+            .args([
+                "--endpoint-url",
+                &proxy.endpoint,
+                "--region",
+                region,
+                "status",
+            ]);
+        let out = run(cmd).await;
+        assert_eq!(out.code, 2, "{region:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("--region"),
+            "{region:?}: {}",
+            out.stderr
+        );
+        let mut cmd = wschat();
+        cmd.env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x")
+            .env("AWS_REGION", region)
+            .args(["--endpoint-url", &proxy.endpoint, "status"]);
+        let out = run(cmd).await;
+        if !region.is_empty() {
+            assert_eq!(out.code, 2, "AWS_REGION={region:?}: {}", out.stderr);
+            assert!(out.stderr.contains("AWS_REGION"), "{}", out.stderr);
+        }
+    }
 
     let mut no_region = wschat();
     no_region
@@ -712,5 +749,62 @@ async fn bad_input_fails_before_any_aws_call() {
     let out = run(unconfirmed).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("--yes"));
+    assert!(writes(&proxy.take()).is_empty());
+}
+
+/// A plan needs no build: away from lambdas/, `deploy --dry-run` plans all
+/// but the code, and says so. `--prebuilt` takes cargo-lambda's layout too.
+#[tokio::test]
+async fn plans_need_no_build_and_prebuilt_takes_cargo_lambdas_layout() {
+    let proxy = Proxy::start(&Moto::shared().endpoint).await;
+    let name = unique("plan");
+    let plan = run({
+        let mut c = wschat_aws(&proxy.endpoint, &name);
+        c.args(["deploy", "--dry-run"]);
+        c
+    })
+    .await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stdout.contains("would create"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("code          not compared"),
+        "{}",
+        plan.stdout
+    );
+    assert!(writes(&proxy.take()).is_empty());
+
+    // cargo lambda build --output-format zip: target/lambda/bootstrap/bootstrap.zip.
+    let lambda_dir = std::env::temp_dir().join(unique("cargo-lambda"));
+    std::fs::create_dir_all(lambda_dir.join("bootstrap")).unwrap();
+    std::fs::copy(
+        lambda_zips().join("connect.zip"),
+        lambda_dir.join("bootstrap/bootstrap.zip"),
+    )
+    .unwrap();
+    for dir in [lambda_dir.clone(), lambda_dir.join("bootstrap")] {
+        let planned = run({
+            let mut c = wschat_aws(&proxy.endpoint, &name);
+            c.args(["--output", "json", "deploy", "--dry-run", "--prebuilt"])
+                .arg(&dir);
+            c
+        })
+        .await;
+        assert_eq!(planned.code, 0, "{}: {}", dir.display(), planned.stderr);
+        assert_eq!(planned.json()["code_compared"], true);
+    }
+    let empty = std::env::temp_dir().join(unique("empty"));
+    std::fs::create_dir_all(&empty).unwrap();
+    let refused = run({
+        let mut c = wschat_aws(&proxy.endpoint, &name);
+        c.args(["deploy", "--dry-run", "--prebuilt"]).arg(&empty);
+        c
+    })
+    .await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("cargo lambda build") && refused.stderr.contains("wschat package"),
+        "{}",
+        refused.stderr
+    );
     assert!(writes(&proxy.take()).is_empty());
 }

@@ -130,3 +130,35 @@ async fn doctor_is_ready_against_moto_and_names_each_broken_piece() {
         .join("lambdas")
         .is_dir());
 }
+
+/// doctor checks the endpoints the other commands really use: AWS_ENDPOINT_URL,
+/// and a service's own AWS_ENDPOINT_URL_{SERVICE} over it.
+#[tokio::test]
+async fn doctor_checks_the_endpoints_the_environment_names() {
+    let moto = Moto::shared();
+    let mut cmd = wschat();
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &moto.endpoint);
+    let (out, report) = doctor(cmd, &[]).await;
+    assert_eq!(out.code, 0, "{report}");
+    assert_eq!(check(&report, "DynamoDB endpoint")["detail"], moto.endpoint);
+
+    // SSM elsewhere (a closed port): only SSM's line fails.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let mut cmd = wschat();
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ENDPOINT_URL_SSM", &closed);
+    let (out, report) = doctor(cmd, &[]).await;
+    assert_eq!(out.code, 1, "{report}");
+    assert_eq!(check(&report, "SSM endpoint")["ok"], false, "{report}");
+    assert!(check(&report, "SSM endpoint")["detail"]
+        .as_str()
+        .unwrap()
+        .contains(&closed));
+    assert_eq!(check(&report, "Lambda endpoint")["ok"], true, "{report}");
+}

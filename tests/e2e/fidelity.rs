@@ -2,7 +2,7 @@
 //! of docs/fidelity.md: what code meets on AWS, it meets here first.
 
 use crate::dev::{is_gone, management_client};
-use crate::harness::{run, wschat, Client, Closed, Dev};
+use crate::harness::{Client, Closed, Dev};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -12,30 +12,16 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
 
-/// A sandbox whose handlers can be made to panic or run late (see src/sandbox/hooks.rs).
 fn hooked(extra: &[&str]) -> Dev {
-    Dev::start_with(extra, |cmd| {
-        cmd.env("WSCHAT_DEV_TEST_HOOKS", "1");
-    })
+    Dev::hooked(extra)
 }
 
 async fn local(dev: &Dev, args: &[&str]) -> Value {
-    let mut cmd = wschat();
-    cmd.args(["--output", "json"])
-        .args(args)
-        .args(["--local", &dev.base()]);
-    let out = run(cmd).await;
-    assert!(out.code <= 1, "{args:?}: {}{}", out.stdout, out.stderr);
-    out.json()
+    dev.local_json(args).await
 }
 
 async fn connection_id(dev: &Dev, username: &str) -> Option<String> {
-    let listing = local(dev, &["connections"]).await;
-    listing["connections"]
-        .as_array()?
-        .iter()
-        .find(|r| r["username"] == username)
-        .and_then(|r| r["connection_id"].as_str().map(str::to_owned))
+    dev.connection_id(username).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -30,6 +30,25 @@ pub fn path_with_only(tools: &[&str]) -> std::path::PathBuf {
     dir
 }
 
+/// One raw HTTP/1.1 exchange with `ip:port`: the status and the whole answer.
+pub fn raw_http(ip: &str, port: u16, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect((ip, port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -51,8 +70,23 @@ impl Dev {
         Self::start_with(extra, |_| {})
     }
 
+    /// A sandbox whose handlers can be made to panic or run late (see src/sandbox/hooks.rs).
+    pub fn hooked(extra: &[&str]) -> Dev {
+        Self::start_with(extra, |cmd| {
+            cmd.env("WSCHAT_DEV_TEST_HOOKS", "1");
+        })
+    }
+
+    /// On a port of the caller's choosing.
+    pub fn start_at(port: u16, extra: &[&str]) -> Dev {
+        Self::start_on(port, extra, |_| {})
+    }
+
     pub fn start_with(extra: &[&str], configure: impl FnOnce(&mut Command)) -> Dev {
-        let port = free_port();
+        Self::start_on(free_port(), extra, configure)
+    }
+
+    fn start_on(port: u16, extra: &[&str], configure: impl FnOnce(&mut Command)) -> Dev {
         let stage = extra
             .windows(2)
             .find(|w| w[0] == "--stage")
@@ -116,6 +150,27 @@ impl Dev {
             format!("?{query}")
         };
         format!("ws://127.0.0.1:{}/{}{query}", self.port, self.stage)
+    }
+
+    /// A `--local` command against this sandbox, its JSON result.
+    pub async fn local_json(&self, args: &[&str]) -> Value {
+        let mut cmd = wschat();
+        cmd.args(["--output", "json", "--stage", &self.stage])
+            .args(args)
+            .args(["--local", &self.base()]);
+        let out = run(cmd).await;
+        assert!(out.code <= 1, "{args:?}: {}{}", out.stdout, out.stderr);
+        out.json()
+    }
+
+    /// The connection id of `username`'s row, as an operator finds it.
+    pub async fn connection_id(&self, username: &str) -> Option<String> {
+        let listing = self.local_json(&["connections"]).await;
+        listing["connections"]
+            .as_array()?
+            .iter()
+            .find(|r| r["username"] == username)
+            .and_then(|r| r["connection_id"].as_str().map(str::to_owned))
     }
 
     pub fn pid(&self) -> u32 {

@@ -6,7 +6,6 @@ use crate::dev::management_client;
 use crate::harness::{run, wschat, Client, Dev};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use wschat_lambdas::auth::token;
@@ -26,18 +25,9 @@ async fn handshake(url: &str, origin: Option<&str>) -> u16 {
     }
 }
 
-/// One raw HTTP/1.1 exchange: the status and the whole answer.
+/// One raw HTTP/1.1 exchange with the sandbox: the status and the whole answer.
 fn raw(port: u16, request: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, answer)
+    crate::harness::raw_http("127.0.0.1", port, request)
 }
 
 async fn local_token(dev: &Dev, user: &str) -> String {

@@ -11,6 +11,7 @@ mod dev;
 mod doctor;
 mod faults;
 mod fidelity;
+mod hostile;
 mod identity;
 mod ops;
 mod shell;

@@ -68,6 +68,34 @@ async fn completions_load_in_bash_and_the_man_page_renders() {
         "{}",
         &man.stdout[..200.min(man.stdout.len())]
     );
+    // Every page the main one names is written.
+    let pages = dir.join("man1");
+    let out = run({
+        let mut c = wschat();
+        c.args(["man", "--out"]).arg(&pages);
+        c
+    })
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut named = 0;
+    for reference in man.stdout.split("wschat\\-").skip(1) {
+        let sub: String = reference
+            .chars()
+            .take_while(char::is_ascii_alphabetic)
+            .collect();
+        if reference[sub.len()..].starts_with("(1)") {
+            named += 1;
+            let page = pages.join(format!("wschat-{sub}.1"));
+            assert!(
+                page.exists(),
+                "wschat.1 names wschat-{sub}(1): {}",
+                page.display()
+            );
+        }
+    }
+    assert!(named >= 10, "wschat.1 names its subcommands' pages");
+    assert!(pages.join("wschat.1").exists());
+    assert!(pages.join("wschat-deploy.1").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -136,4 +164,65 @@ async fn progress_follows_the_terminal_no_color_and_quiet() {
         piped.stderr
     );
     assert!(!piped.stderr.contains('\x1b'), "{}", piped.stderr);
+}
+
+/// `wschat status | true`: the reader is gone before wschat writes. It ends
+/// quietly, as Unix tools do, not with a panic.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_pipe_ends_the_command_quietly() {
+    let dev = crate::harness::Dev::start(&[]);
+    let base = dev.base();
+    for args in [
+        vec!["status", "--local", &base],
+        vec!["--output", "json", "status", "--local", &base],
+        vec!["connections", "--local", &base],
+        vec!["completions", "bash"],
+        vec!["man"],
+    ] {
+        let mut cmd = wschat();
+        cmd.args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn().unwrap();
+            drop(child.stdout.take());
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+/// `-vv` shows each AWS call, its status, attempts and duration; `RUST_LOG` filters them.
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_twice_shows_every_aws_call() {
+    let proxy = wschat_test_support::proxy::Proxy::start(
+        &wschat_test_support::moto::Moto::shared().endpoint,
+    )
+    .await;
+    proxy.throttle_next(&["GetCallerIdentity"]);
+    let name = unique("vv");
+    let out = run({
+        let mut c = wschat_aws(&proxy.endpoint, &name);
+        c.args(["-vv", "status"]);
+        c
+    })
+    .await;
+    assert!(
+        out.stderr.contains("GetCallerIdentity: HTTP 200") && out.stderr.contains("2 attempt(s)"),
+        "the throttled call and its retry: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("GetApis: HTTP 200"), "{}", out.stderr);
+    let quiet = run({
+        let mut c = wschat_aws(&proxy.endpoint, &name);
+        c.env("RUST_LOG", "off").args(["-vv", "status"]);
+        c
+    })
+    .await;
+    assert!(!quiet.stderr.contains("HTTP 200"), "{}", quiet.stderr);
 }

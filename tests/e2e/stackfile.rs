@@ -88,7 +88,7 @@ async fn a_stack_described_in_wschat_toml() {
     // The file changes: status reports the drift from the file.
     edit(&dir, "memory = 128", "memory = 256");
     let drifted = wschat_run(&dir, &proxy.endpoint, &["--output", "json", "status"]).await;
-    assert_eq!(drifted.code, 1, "{}", drifted.stdout);
+    assert_eq!(drifted.code, 3, "{}", drifted.stdout);
     let functions: Vec<_> = drifted.json()["resources"]
         .as_array()
         .unwrap()
@@ -130,7 +130,7 @@ async fn a_stack_described_in_wschat_toml() {
         .await
         .unwrap();
     let outside = wschat_run(&dir, &proxy.endpoint, &["--output", "json", "status"]).await;
-    assert_eq!(outside.code, 1);
+    assert_eq!(outside.code, 3);
     let message = outside.json()["resources"]
         .as_array()
         .unwrap()

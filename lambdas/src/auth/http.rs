@@ -11,6 +11,13 @@ use std::time::Duration;
 /// No call from a handshake waits longer; API Gateway gives `$connect` 29 s in all.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A whole answer.
+pub struct Answer {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
 #[derive(Clone)]
 pub struct HttpClient {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -43,8 +50,8 @@ impl HttpClient {
         }
     }
 
-    /// Sends a request; the status and the whole body, within the timeout.
-    pub async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
+    /// Sends a request; the status, the headers and the whole body, within the timeout.
+    pub async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Result<Answer, String> {
         let url = request.uri().to_string();
         let exchange = async {
             let response = self
@@ -52,13 +59,13 @@ impl HttpClient {
                 .request(request)
                 .await
                 .map_err(|e| format!("{url}: {e}"))?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("{url}: {e}"))?;
-            Ok((status, body.to_bytes()))
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.map_err(|e| format!("{url}: {e}"))?;
+            Ok(Answer {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body: body.to_bytes(),
+            })
         };
         tokio::time::timeout(self.timeout, exchange)
             .await

@@ -38,11 +38,11 @@ impl JwtVerifier {
         let request = hyper::Request::get(url)
             .body(Full::default())
             .map_err(|e| format!("{url}: {e}"))?;
-        let (status, body) = self.http.send(request).await?;
-        if !(200..300).contains(&status) {
-            return Err(format!("{url} answered {status}"));
+        let answer = self.http.send(request).await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(format!("{url} answered {}", answer.status));
         }
-        serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))
+        serde_json::from_slice(&answer.body).map_err(|e| format!("{url} is not JSON: {e}"))
     }
 
     async fn fetch_keys(&self) -> Result<JwkSet, String> {

@@ -144,11 +144,16 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// A refusal's reason is sent to the client and logged: whatever client text
+/// it quotes, it stays short.
+const MAX_REASON: usize = 384;
+
 impl Refusal {
     fn new(status: u16, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
         Refusal {
             status,
-            reason: reason.into(),
+            reason: crate::clip::clip_to(&reason, MAX_REASON).into_owned(),
         }
     }
 
@@ -179,6 +184,8 @@ enum Verifier {
 pub struct Auth {
     verifier: Verifier,
     allowed_origins: Vec<String>,
+    /// `wschat dev`'s port: the page it serves may connect from any address it was loaded from.
+    own_page_port: Option<u16>,
 }
 
 impl Default for Auth {
@@ -186,6 +193,7 @@ impl Default for Auth {
         Auth {
             verifier: Verifier::Open,
             allowed_origins: Vec::new(),
+            own_page_port: None,
         }
     }
 }
@@ -215,7 +223,44 @@ impl Auth {
         Ok(Auth {
             verifier,
             allowed_origins: settings.allowed_origins.clone(),
+            own_page_port: None,
         })
+    }
+
+    /// `wschat dev` on `port` serves its own page: that page may connect,
+    /// loaded from whichever of the machine's addresses (the handshake's own
+    /// `Host`, or any loopback address on this port), and no other origin
+    /// may unless listed.
+    pub fn serving_its_own_page(mut self, port: u16) -> Self {
+        self.own_page_port = Some(port);
+        self
+    }
+
+    fn admits_origin(&self, origin: &str, host: Option<&str>) -> bool {
+        if self.allowed_origins.iter().any(|o| o == origin) {
+            return true;
+        }
+        let Some(port) = self.own_page_port else {
+            return self.allowed_origins.is_empty();
+        };
+        let Some(authority) = origin.strip_prefix("http://") else {
+            return false;
+        };
+        if host.is_some_and(|h| h.eq_ignore_ascii_case(authority)) {
+            return true;
+        }
+        let (name, given) = match authority.rsplit_once(':') {
+            Some((name, p)) if !authority.starts_with('[') || name.ends_with(']') => {
+                (name, p.parse::<u16>().ok())
+            }
+            _ => (authority, Some(80)),
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        let loopback = name.eq_ignore_ascii_case("localhost")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        loopback && given == Some(port)
     }
 
     /// Decides a handshake from its headers and query: the name and room to
@@ -226,11 +271,13 @@ impl Auth {
         query: Option<&HashMap<String, String>>,
     ) -> Result<ConnectParams, Refusal> {
         if let Some(origin) = header(headers, "origin") {
-            if !self.allowed_origins.is_empty() && !self.allowed_origins.iter().any(|o| o == origin)
-            {
+            if !self.admits_origin(origin, header(headers, "host")) {
                 return Err(Refusal::new(
                     403,
-                    format!("origin {origin} is not allowed to connect"),
+                    format!(
+                        "origin {} is not allowed to connect",
+                        crate::clip::clip(origin)
+                    ),
                 ));
             }
         }
@@ -319,5 +366,49 @@ mod tests {
             auth.admit(None, None).await.is_ok(),
             "no Origin: not a browser"
         );
+    }
+
+    #[tokio::test]
+    async fn the_sandboxs_page_connects_from_any_address_it_was_loaded_from() {
+        let auth = Auth::default().serving_its_own_page(8080);
+        let admits = |origin: &str, host: &str| {
+            let headers = HashMap::from([
+                ("Origin".to_owned(), origin.to_owned()),
+                ("Host".to_owned(), host.to_owned()),
+            ]);
+            let auth = &auth;
+            async move { auth.admit(Some(&headers), None).await.is_ok() }
+        };
+        assert!(admits("http://192.168.1.5:8080", "192.168.1.5:8080").await);
+        assert!(admits("http://0.0.0.0:8080", "0.0.0.0:8080").await);
+        assert!(admits("http://localhost:8080", "127.0.0.1:8080").await);
+        assert!(admits("http://[::1]:8080", "127.0.0.1:8080").await);
+        assert!(admits("http://127.0.0.3:8080", "127.0.0.2:8080").await);
+        assert!(!admits("http://evil.example", "127.0.0.1:8080").await);
+        assert!(!admits("http://127.0.0.1:9090", "127.0.0.1:8080").await);
+        assert!(!admits("http://192.168.1.6:8080", "192.168.1.5:8080").await);
+        assert!(!admits("https://127.0.0.1:8080", "127.0.0.1:8080").await);
+        let on_80 = Auth::default().serving_its_own_page(80);
+        let headers = HashMap::from([("Origin".to_owned(), "http://127.0.0.1".to_owned())]);
+        assert!(on_80.admit(Some(&headers), None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_refusal_quotes_client_text_cut_short() {
+        let auth = Auth::default().serving_its_own_page(8080);
+        let origin = format!("http://{}.example", "o".repeat(14_000));
+        let headers = HashMap::from([("Origin".to_owned(), origin)]);
+        let refused = auth.admit(Some(&headers), None).await.unwrap_err();
+        assert!(
+            refused.reason.len() < MAX_REASON + 32,
+            "{}",
+            refused.reason.len()
+        );
+        assert!(
+            refused.reason.contains("(14015 bytes)"),
+            "{}",
+            refused.reason
+        );
+        assert!(Refusal::new(401, "x".repeat(5000)).reason.len() < MAX_REASON + 32);
     }
 }

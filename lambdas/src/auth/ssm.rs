@@ -30,18 +30,52 @@ impl SsmError {
         }
     }
 
-    /// No answer, a 5xx or throttling: another attempt may succeed.
+    /// No answer, a 5xx or throttling (a 429, or the code of one): another attempt may succeed.
     pub fn is_transient(&self) -> bool {
         self.code == "NoAnswer"
             || self.status >= 500
+            || self.status == 429
             || self.code.contains("Throttl")
+            || self.code == "TooManyRequestsException"
             || self.code == "TooManyUpdates"
+    }
+
+    /// What an answer that is not 200 says: the error code from the
+    /// `x-amzn-ErrorType` header or the body's `__type` (without awsJson's
+    /// namespace), the message, and the HTTP status when it says nothing else.
+    fn from_answer(status: u16, error_type: Option<&str>, body: &[u8]) -> Self {
+        let answer: Value = serde_json::from_slice(body).unwrap_or_default();
+        // The header may carry `:http://internal...` after the code.
+        let code = error_type
+            .map(|t| t.split(':').next().unwrap_or(t))
+            .or(answer["__type"].as_str())
+            .map(|c| c.rsplit('#').next().unwrap_or(c).to_owned())
+            .filter(|c| !c.is_empty());
+        let message = answer["message"]
+            .as_str()
+            .or(answer["Message"].as_str())
+            .map(str::to_owned);
+        SsmError {
+            status,
+            code: code.unwrap_or_else(|| format!("HTTP {status}")),
+            message: message.unwrap_or_else(|| {
+                let text = String::from_utf8_lossy(body);
+                match text.trim() {
+                    "" => "no message".to_owned(),
+                    text => crate::clip::clip_to(text, 120).into_owned(),
+                }
+            }),
+        }
     }
 }
 
 impl std::fmt::Display for SsmError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code, self.message)?;
+        if self.status > 0 && !self.code.starts_with("HTTP ") {
+            write!(f, " (HTTP {})", self.status)?;
+        }
+        Ok(())
     }
 }
 
@@ -61,11 +95,11 @@ impl Ssm {
         }
     }
 
+    /// Where SSM is, as the SDK would find it: `AWS_ENDPOINT_URL_SSM`,
+    /// `AWS_ENDPOINT_URL`, the profile, else the region's own (its
+    /// partition's domain, FIPS and dual-stack as configured).
     fn endpoint(&self, region: &str) -> String {
-        std::env::var("AWS_ENDPOINT_URL_SSM")
-            .ok()
-            .or_else(|| self.sdk.endpoint_url().map(str::to_owned))
-            .unwrap_or_else(|| format!("https://ssm.{region}.amazonaws.com"))
+        crate::partition::endpoint(&self.sdk, "SSM", "ssm", region)
     }
 
     /// One attempt of `AmazonSSM.{operation}` with `input`; the answer's JSON.
@@ -126,26 +160,26 @@ impl Ssm {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| failed(e.to_string()))?;
         instructions.apply_to_request_http1x(&mut request);
-        let (status, answer) = self
-            .http
-            .send(request)
-            .await
-            .map_err(|e| SsmError::local("NoAnswer", e))?;
-        let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
-        if status == 200 {
-            return Ok(answer);
+        let started = std::time::Instant::now();
+        let answer = self.http.send(request).await;
+        let ms = started.elapsed().as_millis();
+        let answer = answer.map_err(|e| {
+            tracing::debug!(target: "wschat::aws", "SSM {operation}: no answer after {ms} ms");
+            SsmError::local("NoAnswer", e)
+        })?;
+        tracing::debug!(target: "wschat::aws", "SSM {operation}: HTTP {} in {ms} ms", answer.status);
+        if answer.status == 200 {
+            return Ok(serde_json::from_slice(&answer.body).unwrap_or_default());
         }
-        let code = answer["__type"].as_str().unwrap_or("UnknownError");
-        Err(SsmError {
-            status,
-            // awsJson may prefix the code with its namespace.
-            code: code.rsplit('#').next().unwrap_or(code).to_owned(),
-            message: answer["message"]
-                .as_str()
-                .or(answer["Message"].as_str())
-                .unwrap_or("")
-                .to_owned(),
-        })
+        let error_type = answer
+            .headers
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok());
+        Err(SsmError::from_answer(
+            answer.status,
+            error_type,
+            &answer.body,
+        ))
     }
 }
 
@@ -180,5 +214,43 @@ impl SsmSecret {
             .as_str()
             .map(|v| v.as_bytes().to_vec())
             .ok_or_else(|| format!("the parameter {} holds no value", self.selector))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_read_from_the_header_or_the_body_and_429_is_retried() {
+        let throttled = SsmError::from_answer(
+            429,
+            Some("TooManyRequestsException:http://internal.amazon.com/coral/"),
+            b"Too Many Requests",
+        );
+        assert_eq!(throttled.code, "TooManyRequestsException");
+        assert!(throttled.is_transient());
+        let bare = SsmError::from_answer(429, None, b"");
+        assert!(bare.is_transient(), "{bare}");
+        assert_eq!(bare.to_string(), "HTTP 429: no message");
+        assert_eq!(
+            throttled.to_string(),
+            "TooManyRequestsException: Too Many Requests (HTTP 429)"
+        );
+        let json = SsmError::from_answer(
+            400,
+            None,
+            br#"{"__type":"com.amazonaws.ssm#ThrottlingException","message":"Rate exceeded"}"#,
+        );
+        assert_eq!(json.code, "ThrottlingException");
+        assert!(json.is_transient());
+        let missing = SsmError::from_answer(
+            400,
+            Some("ParameterNotFound"),
+            br#"{"__type":"ParameterNotFound"}"#,
+        );
+        assert!(!missing.is_transient());
+        let html = SsmError::from_answer(500, None, b"<html>Internal Server Error</html>");
+        assert!(html.to_string().contains("HTTP 500"), "{html}");
     }
 }

@@ -16,6 +16,19 @@ use tokio::sync::OnceCell;
 pub const ALGORITHM: Algorithm = Algorithm::HS256;
 /// How long a token minted without `--ttl` lasts.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// The shortest and longest lifetimes a token may have: a token cannot be
+/// revoked except by rotating the secret, so it does not live for years.
+pub const MIN_TTL: Duration = Duration::from_secs(1);
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A lifetime between [`MIN_TTL`] and [`MAX_TTL`], or why not.
+pub fn check_ttl(ttl: Duration) -> Result<Duration, String> {
+    if (MIN_TTL..=MAX_TTL).contains(&ttl) {
+        Ok(ttl)
+    } else {
+        Err("a token lives between 1s and 30d (tokens cannot be revoked one by one; --rotate-secret revokes all)".to_owned())
+    }
+}
 
 /// The `aud` of a stack's tokens, from its `{name}-{stage}` prefix.
 pub fn audience(stack_prefix: &str) -> String {
@@ -48,6 +61,7 @@ pub fn mint(
     room: Option<&str>,
     ttl: Duration,
 ) -> Result<String, String> {
+    let ttl = check_ttl(ttl)?;
     let sub = normalize_username(user).map_err(|e| e.message)?;
     if let Some(room) = room {
         validate_room(room).map_err(|e| e.message)?;
@@ -57,7 +71,7 @@ pub fn mint(
         sub,
         aud: audience.to_owned(),
         iat,
-        exp: iat + ttl.as_secs().max(1),
+        exp: iat + ttl.as_secs(),
         room: room.map(str::to_owned),
     };
     jsonwebtoken::encode(
@@ -188,5 +202,10 @@ mod tests {
     fn bad_names_get_no_token() {
         assert!(mint(b"s", "a", "\u{430}da", None, DEFAULT_TTL).is_err());
         assert!(mint(b"s", "a", "ada", Some("no spaces"), DEFAULT_TTL).is_err());
+        for ttl in [0, 30 * 24 * 3600 + 1, u64::MAX, 1 << 63] {
+            let refused = mint(b"s", "a", "ada", None, Duration::from_secs(ttl));
+            assert!(refused.unwrap_err().contains("30d"), "{ttl}");
+        }
+        assert!(mint(b"s", "a", "ada", None, MAX_TTL).is_ok());
     }
 }

@@ -30,6 +30,14 @@ struct Settings {
     kill_at_write: Option<(u32, usize)>,
     /// Operations whose next reply is lost, once each.
     lose_reply: Vec<String>,
+    /// Operations whose next call is throttled as the service throttles, once each.
+    throttle: Vec<String>,
+    /// An operation whose next call waits, before it is forwarded, until the test releases it.
+    pause: Option<(
+        String,
+        tokio::sync::oneshot::Sender<()>,
+        Arc<tokio::sync::Notify>,
+    )>,
     /// Accept requests and never answer them.
     stall: bool,
     /// Connection ids API Gateway no longer knows: `@connections` answers 410.
@@ -109,18 +117,27 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         .unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let (service, operation, write) = classify(parts.method.as_str(), &path, &parts.headers, &body);
-    let (delay, kill, lose, stall) = {
+    let (delay, kill, lose, throttle, stall, pause) = {
         let mut settings = shared.settings.lock().unwrap();
         let named = |op: &String| match op.strip_suffix('*') {
             Some(prefix) => operation.starts_with(prefix),
             None => *op == operation,
         };
-        let lose = match settings.lose_reply.iter().position(named) {
+        let take = |list: &mut Vec<String>| match list.iter().position(named) {
             Some(i) => {
-                settings.lose_reply.remove(i);
+                list.remove(i);
                 true
             }
             None => false,
+        };
+        let lose = take(&mut settings.lose_reply);
+        let throttle = take(&mut settings.throttle);
+        let pause = match settings.pause.take() {
+            Some((op, arrived, release)) if named(&op) => Some((arrived, release)),
+            other => {
+                settings.pause = other;
+                None
+            }
         };
         let kill = if write {
             let mut seen = shared.writes_seen.lock().unwrap();
@@ -135,8 +152,12 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         } else {
             None
         };
-        (settings.delay, kill, lose, settings.stall)
+        (settings.delay, kill, lose, throttle, settings.stall, pause)
     };
+    if let Some((arrived, release)) = pause {
+        let _ = arrived.send(());
+        release.notified().await;
+    }
     if stall {
         std::future::pending::<()>().await;
     }
@@ -153,7 +174,19 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         path: &path,
         body: &body,
     };
-    let fault = shared.faults.lock().unwrap().and_then(|f| f.pick());
+    // A reply chosen to be lost is lost, not pre-empted by a random fault.
+    let fault = if throttle {
+        Some(Fault::Throttled)
+    } else if lose {
+        None
+    } else {
+        shared
+            .faults
+            .lock()
+            .unwrap()
+            .as_mut()
+            .and_then(Faults::pick)
+    };
     let record = |shared: &Shared| {
         shared.calls.lock().unwrap().push(Call {
             service: service.clone(),
@@ -164,9 +197,8 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         })
     };
     match fault {
-        Some(Fault::ServerError) => {
+        Some(Fault::ServerError(status)) => {
             record(&shared);
-            let status = if fastrand::bool() { 500 } else { 503 };
             return realism::service_error(&service, status, "InternalFailure", "injected fault");
         }
         Some(Fault::Throttled) => {
@@ -304,6 +336,28 @@ impl Proxy {
         self.shared.settings.lock().unwrap().lose_reply.clone()
     }
 
+    /// Throttles the next call of each operation (named as for
+    /// [`Proxy::lose_replies`]) in the service's own way ([`realism::throttled`]).
+    pub fn throttle_next(&self, operations: &[&str]) {
+        let mut settings = self.shared.settings.lock().unwrap();
+        settings.throttle = operations.iter().map(|s| (*s).to_owned()).collect();
+    }
+
+    /// Holds the next call of `operation` (named as for [`Proxy::lose_replies`])
+    /// before it is forwarded: the test learns it arrived, acts, then lets it go on.
+    pub fn pause_at(&self, operation: &str) -> Paused {
+        let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+        let release = Arc::new(tokio::sync::Notify::new());
+        self.shared.settings.lock().unwrap().pause =
+            Some((operation.to_owned(), arrived_tx, release.clone()));
+        Paused { arrived, release }
+    }
+
+    /// Operations whose throttling is still to come.
+    pub fn throttles_left(&self) -> Vec<String> {
+        self.shared.settings.lock().unwrap().throttle.clone()
+    }
+
     /// From now on, moto behaves like AWS where the tests need it to ([`Realism`]).
     pub fn realistic(&self, realism: Realism) {
         self.shared.world.lock().unwrap().realism = Some(realism);
@@ -328,6 +382,20 @@ impl Proxy {
     /// The calls since the last `take`.
     pub fn take(&self) -> Vec<Call> {
         std::mem::take(&mut self.shared.calls.lock().unwrap())
+    }
+}
+
+/// A call held by [`Proxy::pause_at`].
+pub struct Paused {
+    /// Resolves when the call has arrived (and waits).
+    pub arrived: tokio::sync::oneshot::Receiver<()>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl Paused {
+    /// Lets the held call go on to the service.
+    pub fn release(&self) {
+        self.release.notify_one();
     }
 }
 

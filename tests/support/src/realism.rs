@@ -45,7 +45,8 @@ impl Default for Realism {
 /// What a request meets, chosen before it is forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    ServerError,
+    /// A 500 or a 503.
+    ServerError(u16),
     Throttled,
     /// The connection drops before the request reaches the service.
     Reset,
@@ -55,19 +56,46 @@ pub enum Fault {
     Stall,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// Which requests meet a fault: drawn from a seeded generator, so a run that
+/// failed can be run again with the same draws (`WSCHAT_TEST_SEED`).
+#[derive(Debug, Clone)]
 pub struct Faults {
     /// Share of requests that meet a fault, 0.0 to 1.0.
     pub rate: f64,
+    pub seed: u64,
+    rng: fastrand::Rng,
+}
+
+/// The seed of a randomised test: `WSCHAT_TEST_SEED` when set, else a fresh
+/// one. Printed either way (the test harness shows it when the test fails),
+/// with the line that runs the test again with it.
+pub fn seed(test: &str) -> u64 {
+    let seed = std::env::var("WSCHAT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    println!(
+        "{test}: faults seeded with {seed}; set WSCHAT_TEST_SEED={seed} to draw the same again"
+    );
+    seed
 }
 
 impl Faults {
-    pub fn pick(&self) -> Option<Fault> {
-        if fastrand::f64() >= self.rate {
+    /// A share `rate` of requests faulty, drawn from `seed`.
+    pub fn new(rate: f64, seed: u64) -> Self {
+        Faults {
+            rate,
+            seed,
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    pub fn pick(&mut self) -> Option<Fault> {
+        if self.rng.f64() >= self.rate {
             return None;
         }
-        Some(match fastrand::u8(0..5) {
-            0 => Fault::ServerError,
+        Some(match self.rng.u8(0..5) {
+            0 => Fault::ServerError(if self.rng.bool() { 500 } else { 503 }),
             1 => Fault::Throttled,
             2 => Fault::Reset,
             3 => Fault::LostReply,
@@ -203,6 +231,13 @@ pub fn throttled(service: &str) -> Response {
             "TooManyRequestsException",
             "Too Many Requests",
         ),
+        // SSM's front door throttles with a 429 and the code in a header only.
+        "ssm" => Response::builder()
+            .status(429)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amzn-errortype", "TooManyRequestsException")
+            .body(Body::from(r#"{"message":"Too Many Requests"}"#))
+            .expect("a valid response"),
         _ => service_error(service, 400, "ThrottlingException", "Rate exceeded"),
     }
 }

@@ -1,5 +1,7 @@
 //! Where the AWS calls go (region, profile, endpoint), the service clients,
-//! and turning SDK errors into advice.
+//! and turning SDK errors into advice; [`trace`] logs each call with `-vv`.
+
+pub mod trace;
 
 use crate::error::{CliError, Result};
 use aws_config::meta::region::RegionProviderChain;
@@ -84,8 +86,39 @@ pub struct Clients {
     pub region: String,
 }
 
-const NO_CREDENTIALS_HINT: &str = "set AWS_PROFILE (or --profile) to a configured profile, run `aws sso login` for SSO, \
-or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. No AWS account? `wschat dev` runs the whole chat locally.";
+const NO_CREDENTIALS_HINT: &str =
+    "run `aws configure`, or set AWS_PROFILE (or --profile) to a configured profile \
+(`aws sso login` first for SSO), or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. \
+No AWS account? `wschat dev` runs the whole chat locally.";
+
+/// Why credentials could not be loaded, on one line: the innermost cause's
+/// first line (an expired SSO token, a profile that is not there), never the
+/// providers' debug structures. `-v` adds the whole chain.
+fn credentials_failure(e: &aws_credential_types::provider::error::CredentialsError) -> CliError {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let why = cause.to_string();
+    let why = why.lines().next().unwrap_or_default();
+    let message = match e {
+        CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials found".to_owned(),
+        CredentialsError::ProviderTimedOut(_) => {
+            "no AWS credentials: their provider did not answer in time".to_owned()
+        }
+        _ => format!(
+            "no usable AWS credentials: {}",
+            wschat_lambdas::clip::clip_to(why, 200)
+        ),
+    };
+    let mut message = message;
+    if VERBOSE.load(Ordering::Relaxed) {
+        let raw = aws_smithy_types::error::display::DisplayErrorContext(e);
+        message.push_str(&format!("\n  detail: {raw}"));
+    }
+    CliError::failed(message).with_hint(NO_CREDENTIALS_HINT)
+}
 
 /// Loads region and credentials the standard way (flags, environment, profiles, SSO)
 /// and fails early, before any service call, when either is missing.
@@ -108,23 +141,37 @@ pub async fn connect(config: &AwsConfig) -> Result<Clients> {
         CliError::failed("no AWS region is configured")
             .with_hint("pass --region (e.g. --region eu-west-1), set AWS_REGION, or set a region in your profile. No AWS account? `wschat dev` runs the chat locally.")
     })?;
+    // --region and wschat.toml's were checked as they were read; this is the
+    // environment's or the profile's.
+    crate::layers::check::region(&region).map_err(|why| {
+        CliError::usage(format!("the region from AWS_REGION or the profile: {why}")).with_hint(
+            "fix AWS_REGION (or AWS_DEFAULT_REGION, or the profile's region), or pass --region",
+        )
+    })?;
     let provider = sdk.credentials_provider().ok_or_else(|| {
         CliError::failed("no AWS credentials found").with_hint(NO_CREDENTIALS_HINT)
     })?;
-    provider.provide_credentials().await.map_err(|e| {
-        CliError::failed(format!(
-            "no usable AWS credentials: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(e)
-        ))
-        .with_hint(NO_CREDENTIALS_HINT)
-    })?;
+    provider
+        .provide_credentials()
+        .await
+        .map_err(|e| credentials_failure(&e))?;
+    // Each client logs its calls for `-vv` (a no-op unless a subscriber listens).
+    macro_rules! client {
+        ($sdk_crate:ident) => {
+            $sdk_crate::Client::from_conf(
+                $sdk_crate::config::Builder::from(&sdk)
+                    .interceptor(trace::CallLog)
+                    .build(),
+            )
+        };
+    }
     Ok(Clients {
-        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
-        iam: aws_sdk_iam::Client::new(&sdk),
-        lambda: aws_sdk_lambda::Client::new(&sdk),
-        apigw: aws_sdk_apigatewayv2::Client::new(&sdk),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
-        sts: aws_sdk_sts::Client::new(&sdk),
+        dynamodb: client!(aws_sdk_dynamodb),
+        iam: client!(aws_sdk_iam),
+        lambda: client!(aws_sdk_lambda),
+        apigw: client!(aws_sdk_apigatewayv2),
+        logs: client!(aws_sdk_cloudwatchlogs),
+        sts: client!(aws_sdk_sts),
         timeout: config.timeout,
         region,
         sdk,
@@ -175,18 +222,30 @@ pub fn hint_for_code(code: &str) -> Option<&'static str> {
 
 /// An AWS failure on one line: operation, resource, the service's error code
 /// and message; the hint follows from the failure's kind, never from its text.
-/// The raw response is added only with `-v`.
-pub fn aws_error<E, R>(operation: &str, resource: &str, e: &SdkError<E, R>) -> CliError
+/// An answer with no AWS error in it (a web server, a proxy's error page)
+/// says its HTTP status and how it begins. The raw response is added only with `-v`.
+pub fn aws_error<E>(operation: &str, resource: &str, e: &SdkError<E, HttpResponse>) -> CliError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let (summary, hint) = match e {
         SdkError::ServiceError(context) => {
             let err = context.err();
-            let code = err.code().unwrap_or("UnknownError");
-            let message = err.message().unwrap_or("no message");
-            (format!("{code}: {message}"), hint_for_code(code))
+            let status = context.raw().status().as_u16();
+            match (err.code(), err.message()) {
+                (Some(code), Some(message)) => (format!("{code}: {message}"), hint_for_code(code)),
+                (Some(code), None) => (
+                    format!("{code} (HTTP {status}, no message)"),
+                    hint_for_code(code),
+                ),
+                (None, _) => (
+                    format!(
+                        "HTTP {status} with no AWS error in it: {}",
+                        beginning(context.raw().body().bytes())
+                    ),
+                    Some(NOT_AWS_HINT),
+                ),
+            }
         }
         SdkError::TimeoutError(_) => (
             "no answer within the timeout".to_owned(),
@@ -202,7 +261,14 @@ where
             };
             (what.to_owned(), Some(UNREACHABLE_HINT))
         }
-        SdkError::ResponseError(_) => ("the answer could not be read".to_owned(), None),
+        SdkError::ResponseError(context) => (
+            format!(
+                "the answer (HTTP {}) could not be read: {}",
+                context.raw().status().as_u16(),
+                beginning(context.raw().body().bytes())
+            ),
+            Some(NOT_AWS_HINT),
+        ),
         _ => ("the request could not be built".to_owned(), None),
     };
     let mut message = format!("{operation} on {resource} failed: {summary}");
@@ -217,29 +283,39 @@ where
     }
 }
 
+const NOT_AWS_HINT: &str = "the endpoint did not answer as AWS does: check --endpoint-url (and AWS_ENDPOINT_URL) and --region";
+
+/// How an answer's body begins, on one short line.
+fn beginning(body: Option<&[u8]>) -> String {
+    let text = String::from_utf8_lossy(body.unwrap_or_default());
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.as_str() {
+        "" => "an empty body".to_owned(),
+        text => format!("'{}'", wschat_lambdas::clip::clip_to(text, 80)),
+    }
+}
+
 /// An AWS call's answer, or its failure as advice naming the operation and the resource.
-pub fn checked<T, E, R>(
-    answer: std::result::Result<T, SdkError<E, R>>,
+pub fn checked<T, E>(
+    answer: std::result::Result<T, SdkError<E, HttpResponse>>,
     operation: &str,
     resource: &str,
 ) -> Result<T>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     answer.map_err(|e| aws_error(operation, resource, &e))
 }
 
 /// As [`checked`], with the service's "no such resource" as `Ok(None)`: each
 /// describe (and each delete, where absent counts as done) is one line.
-pub fn or_absent<T, E, R>(
-    answer: std::result::Result<T, SdkError<E, R>>,
+pub fn or_absent<T, E>(
+    answer: std::result::Result<T, SdkError<E, HttpResponse>>,
     operation: &str,
     resource: &str,
 ) -> Result<Option<T>>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     none_if(answer, operation, resource, is_not_found)
 }
@@ -247,14 +323,13 @@ where
 /// A write whose target is gone (done already) or busy (API Gateway's
 /// ConflictException: in use, or another writer mid-change) as `Ok(None)`,
 /// for a caller that looks again before it tries again.
-pub fn or_gone_or_busy<T, E, R>(
-    answer: std::result::Result<T, SdkError<E, R>>,
+pub fn or_gone_or_busy<T, E>(
+    answer: std::result::Result<T, SdkError<E, HttpResponse>>,
     operation: &str,
     resource: &str,
 ) -> Result<Option<T>>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     none_if(answer, operation, resource, |e| {
         is_not_found(e) || e.code() == Some("ConflictException")
@@ -307,14 +382,13 @@ fn is_already_exists<E: ProvideErrorMetadata>(e: &E) -> bool {
 /// A create's answer, with "already exists" as `Ok(None)`: the SDK retries a
 /// create whose reply was lost, and the retry meets what the first attempt
 /// made. The caller goes on with the resource it finds under its name.
-pub fn created<T, E, R>(
-    answer: std::result::Result<T, SdkError<E, R>>,
+pub fn created<T, E>(
+    answer: std::result::Result<T, SdkError<E, HttpResponse>>,
     operation: &str,
     resource: &str,
 ) -> Result<Option<T>>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     none_if(answer, operation, resource, is_already_exists)
 }
@@ -338,15 +412,14 @@ where
 }
 
 /// The answer, with the service errors `expected` picks out as `Ok(None)`.
-fn none_if<T, E, R>(
-    answer: std::result::Result<T, SdkError<E, R>>,
+fn none_if<T, E>(
+    answer: std::result::Result<T, SdkError<E, HttpResponse>>,
     operation: &str,
     resource: &str,
     expected: fn(&E) -> bool,
 ) -> Result<Option<T>>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     match answer {
         Ok(out) => Ok(Some(out)),
@@ -399,6 +472,21 @@ mod tests {
             &service("ResourceConflictException", "connection ids differ", 409),
         );
         assert!(!conflict.report().contains("hint"), "{}", conflict.report());
+
+        // Not AWS at all: an HTML error page.
+        let html = SdkError::service_error(
+            GetFunctionError::generic(ErrorMetadata::builder().build()),
+            HttpResponse::new(
+                StatusCode::try_from(500).unwrap(),
+                SdkBody::from("<html>\n<title>500 Internal Server Error</title></html>"),
+            ),
+        );
+        let report = aws_error("Lambda GetFunction", "f", &html).report();
+        assert!(
+            report.contains("HTTP 500 with no AWS error in it: '<html> <title>500")
+                && report.contains("--endpoint-url"),
+            "{report}"
+        );
 
         let timeout: SdkError<GetFunctionError, HttpResponse> = SdkError::timeout_error("slow");
         let report = aws_error("Lambda GetFunction", "f", &timeout).report();
