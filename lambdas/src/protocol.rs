@@ -254,11 +254,12 @@ impl ServerFrame {
         serde_json::to_string(self).expect("server frames always serialize")
     }
 
-    /// The frame as the payload every recipient shares, allocated to its
-    /// exact size: a queued frame costs what it is long, not the up to twice
-    /// that a growing buffer reserved.
+    /// The frame as the payload every recipient shares, in an allocation of
+    /// its exact size: a queued frame costs what it is long, not the up to
+    /// twice that a growing buffer reserved. (Shrinking that buffer in place
+    /// would leave its tail as a hole between queued frames.)
     pub fn to_payload(&self) -> bytes::Bytes {
-        bytes::Bytes::from(self.to_json().into_bytes().into_boxed_slice())
+        bytes::Bytes::copy_from_slice(self.to_json().as_bytes())
     }
 }
 

@@ -79,6 +79,8 @@ pub struct Sandbox {
     hooks: hooks::Hooks,
     /// Sockets whose `$disconnect` has not finished yet.
     open_sockets: AtomicUsize,
+    /// Message invocations running at once, across every connection.
+    invocations: Arc<tokio::sync::Semaphore>,
     page: String,
     logs: logbuffer::LogBuffer,
     port: u16,
@@ -361,6 +363,11 @@ fn connection_ceiling(max_connections: Option<usize>) -> usize {
     max_connections.map_or(by_files, |cap| cap.min(by_files))
 }
 
+/// Message invocations at once across every connection, as an account's
+/// default Lambda concurrency (1,000); past it, frames wait to be read. Each
+/// holds a frame and its event, so this bounds their memory too.
+const MAX_INVOCATIONS: usize = 1_000;
+
 /// How long a client may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sockets that may wait for their request head at once; beyond it the oldest is dropped.
@@ -419,6 +426,7 @@ pub async fn run(options: Options) -> Result<ExitCode> {
         outbound_limit: options.outbound_limit,
         hooks: hooks::Hooks::from_env(),
         open_sockets: AtomicUsize::new(0),
+        invocations: Arc::new(tokio::sync::Semaphore::new(MAX_INVOCATIONS)),
         logs,
         page: render_page("", stage, options.auth.mode),
         port: addr.port(),

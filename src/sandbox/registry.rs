@@ -90,6 +90,8 @@ pub struct Live {
     /// Wakes the socket's reader when the client stopped reading and its
     /// queue is full, or it held the most when every queue together was.
     pub overflowed: Notify,
+    /// The task writing to the socket: a cut stops it at once, which frees its queue.
+    writer: std::sync::OnceLock<tokio::task::AbortHandle>,
 }
 
 impl Live {
@@ -113,7 +115,13 @@ impl Live {
             user_agent,
             kicked: Notify::new(),
             overflowed: Notify::new(),
+            writer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The task that drains this connection's queue into its socket.
+    pub fn set_writer(&self, writer: tokio::task::AbortHandle) {
+        let _ = self.writer.set(writer);
     }
 
     /// A data frame arrived from the client (pings and pongs do not count, as on AWS).
@@ -145,7 +153,8 @@ impl Live {
         }
     }
 
-    /// Disconnects the client for what it holds; its bytes stay counted until freed.
+    /// Disconnects the client for what it holds: its writer stops, which frees
+    /// its queue (the bytes stay counted until then), and its reader closes.
     fn cut(&self) {
         let mut account = self.account.lock().unwrap();
         if !account.cut {
@@ -155,8 +164,17 @@ impl Live {
                 .fetch_add(account.queued, Ordering::Relaxed);
         }
         drop(account);
+        if let Some(writer) = self.writer.get() {
+            writer.abort();
+        }
         // notify_one keeps the wake-up if the reader is not waiting right now.
         self.overflowed.notify_one();
+    }
+
+    /// The queue was dropped, and every frame in it freed.
+    fn release_all(&self) {
+        let queued = self.queued();
+        self.release(queued);
     }
 
     /// Queues a frame unless that would take the queue past its limit.
@@ -184,18 +202,30 @@ impl Live {
     }
 }
 
-/// The queue is freed with the connection: whatever it still held leaves the budget.
-impl Drop for Live {
+/// The receiving end of a connection's queue. Dropped (the writer ends or
+/// is stopped, or the socket never came), its frames are freed, and leave
+/// the budget.
+pub struct Outlet {
+    pub inbox: mpsc::UnboundedReceiver<Outbound>,
+    live: Arc<Live>,
+}
+
+impl Outlet {
+    pub fn new(inbox: mpsc::UnboundedReceiver<Outbound>, live: Arc<Live>) -> Self {
+        Outlet { inbox, live }
+    }
+
+    /// A frame reached the socket.
+    pub fn sent(&self, len: usize) {
+        self.live.sent_data(len);
+    }
+}
+
+impl Drop for Outlet {
     fn drop(&mut self) {
-        let account = self.account.get_mut().unwrap();
-        self.budget
-            .used
-            .fetch_sub(account.queued, Ordering::Relaxed);
-        if account.cut {
-            self.budget
-                .releasing
-                .fetch_sub(account.queued, Ordering::Relaxed);
-        }
+        self.inbox.close();
+        while self.inbox.try_recv().is_ok() {}
+        self.live.release_all();
     }
 }
 
@@ -291,7 +321,7 @@ mod tests {
         registry: &Registry,
         id: &str,
         limit: usize,
-    ) -> (Arc<Live>, mpsc::UnboundedReceiver<Outbound>) {
+    ) -> (Arc<Live>, Outlet) {
         let (outbox, inbox) = mpsc::unbounded_channel();
         let live = Arc::new(Live::new(
             outbox,
@@ -302,7 +332,7 @@ mod tests {
             None,
         ));
         registry.insert(id.into(), live.clone());
-        (live, inbox)
+        (live.clone(), Outlet::new(inbox, live))
     }
 
     fn bytes(n: usize) -> Bytes {
@@ -339,7 +369,7 @@ mod tests {
     #[tokio::test]
     async fn over_the_total_the_largest_queues_are_cut_first() {
         let registry = Registry::new(1000);
-        let (big, _a) = live(&registry, "big", 10_000);
+        let (big, a) = live(&registry, "big", 10_000);
         let (mid, _b) = live(&registry, "mid", 10_000);
         let (small, _c) = live(&registry, "small", 10_000);
         registry.post("big", bytes(500)).await.unwrap();
@@ -367,7 +397,7 @@ mod tests {
         // Its bytes leave the budget when its queue is freed.
         drop(registry.remove("big"));
         drop(big);
-        drop(_a);
+        drop(a);
         let held = mid.queued() + small.queued();
         assert_eq!(registry.budget.used.load(Ordering::Relaxed), held);
         assert_eq!(registry.budget.releasing.load(Ordering::Relaxed), 0);
@@ -376,11 +406,15 @@ mod tests {
     #[tokio::test]
     async fn what_reaches_the_socket_leaves_the_budget() {
         let registry = Registry::new(1 << 20);
-        let (live, mut inbox) = live(&registry, "a", 1 << 20);
+        let (live, mut outlet) = live(&registry, "a", 1 << 20);
         registry.post("a", bytes(100)).await.unwrap();
-        let frame = inbox.recv().await.unwrap();
-        live.sent_data(frame.len());
+        let frame = outlet.inbox.recv().await.unwrap();
+        outlet.sent(frame.len());
         assert_eq!(live.queued(), 0);
+        assert_eq!(registry.budget.used.load(Ordering::Relaxed), 0);
+        // What is still queued when the outlet goes is freed with it.
+        registry.post("a", bytes(100)).await.unwrap();
+        drop(outlet);
         assert_eq!(registry.budget.used.load(Ordering::Relaxed), 0);
     }
 }

@@ -4,7 +4,7 @@
 use super::events::{Origin, Pairs};
 use super::ids::new_id;
 use super::listener::RawHead;
-use super::registry::{Live, Outbound};
+use super::registry::{Live, Outlet};
 use super::{Invocation, Sandbox};
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -27,7 +27,8 @@ use wschat_lambdas::protocol::{select_route, MAX_FRAME_BYTES};
 pub const MAX_WS_FRAME_BYTES: usize = 32 * 1024;
 const READ_BUFFER_BYTES: usize = 1024;
 /// Frames of one connection being handled at once; past it the sandbox stops
-/// reading that socket until one finishes (AWS would run more Lambdas, then throttle).
+/// reading that socket until one finishes (AWS would run more Lambdas, then
+/// throttle). Every connection's together are held to [`super::MAX_INVOCATIONS`].
 const MAX_IN_FLIGHT: usize = 32;
 /// How long a closing socket may take to write its last frames.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -152,8 +153,8 @@ async fn admit(
     Ok(Admitted {
         sandbox,
         origin,
+        inbox: Some(Outlet::new(inbox, live.clone())),
         live,
-        inbox: Some(inbox),
     })
 }
 
@@ -165,7 +166,7 @@ struct Admitted {
     origin: Origin,
     live: Arc<Live>,
     /// Taken by [`serve`], which then owns the connection's end.
-    inbox: Option<mpsc::UnboundedReceiver<Outbound>>,
+    inbox: Option<Outlet>,
 }
 
 impl Drop for Admitted {
@@ -227,6 +228,15 @@ impl Ending {
         }
     }
 
+    /// Cut off for what it holds: its queue or its share of every queue.
+    fn overflowed(origin: &Origin, live: &Live) -> Self {
+        tracing::warn!(connection_id = %origin.connection_id, limit = live.queue_limit, "client is not reading: disconnected");
+        Ending {
+            abandon: true,
+            ..Ending::server(close_code::POLICY, "Client is not reading: outbound buffer full")
+        }
+    }
+
     /// A read error: too big (1009), invalid UTF-8 (1007), a protocol
     /// violation (1002, RFC 6455 §7.4.1), or the client vanished (1006).
     fn read_error(e: &axum::Error) -> Self {
@@ -249,7 +259,7 @@ impl Ending {
 }
 
 async fn serve(socket: WebSocket, mut admitted: Admitted) {
-    let mut inbox = admitted.inbox.take().expect("served once");
+    let mut outlet = admitted.inbox.take().expect("served once");
     let (sandbox, origin, live) = (
         admitted.sandbox.clone(),
         admitted.origin.clone(),
@@ -258,23 +268,24 @@ async fn serve(socket: WebSocket, mut admitted: Admitted) {
     drop(admitted);
     let (mut sink, mut stream) = socket.split();
     let (close_tx, mut close_rx) = mpsc::channel::<CloseFrame>(1);
-    let written = live.clone();
     let mut writer = tokio::spawn(async move {
         loop {
             tokio::select! {
                 biased;
-                frame = inbox.recv() => {
+                frame = outlet.inbox.recv() => {
                     let Some(frame) = frame else { break };
                     let len = frame.len();
                     if sink.send(frame.into()).await.is_err() {
                         break;
                     }
-                    written.sent_data(len);
+                    outlet.sent(len);
                 }
                 close = close_rx.recv() => {
                     // Frames queued before the close still go out first.
-                    while let Ok(frame) = inbox.try_recv() {
+                    while let Ok(frame) = outlet.inbox.try_recv() {
+                        let len = frame.len();
                         let _ = sink.send(frame.into()).await;
+                        outlet.sent(len);
                     }
                     if let Some(close) = close {
                         let _ = sink.send(Message::Close(Some(close))).await;
@@ -285,6 +296,7 @@ async fn serve(socket: WebSocket, mut admitted: Admitted) {
         }
         let _ = sink.close().await;
     });
+    live.set_writer(writer.abort_handle());
 
     let limits = &sandbox.limits;
     let in_flight = Arc::new(Semaphore::new(if sandbox.serial_frames {
@@ -316,13 +328,7 @@ async fn serve(socket: WebSocket, mut admitted: Admitted) {
                 break Ending::server(close_code::AWAY, GOING_AWAY);
             }
             () = live.kicked.notified() => break Ending::server(close_code::NORMAL, NORMAL_REASON),
-            () = live.overflowed.notified() => {
-                tracing::warn!(connection_id = %origin.connection_id, limit = live.queue_limit, "client is not reading: disconnected");
-                break Ending {
-                    abandon: true,
-                    ..Ending::server(close_code::POLICY, "Client is not reading: outbound buffer full")
-                };
-            }
+            () = live.overflowed.notified() => break Ending::overflowed(&origin, &live),
             _ = shutdown.wait_for(|stop| *stop) => break Ending::server(close_code::AWAY, GOING_AWAY),
         };
         match frame {
@@ -330,10 +336,21 @@ async fn serve(socket: WebSocket, mut admitted: Admitted) {
                 live.received_data();
                 let route = select_route(&text);
                 let event = sandbox.api().message(&origin, route, text.to_string());
-                let permit = in_flight.clone().acquire_owned().await;
+                // A permit of this connection's, then one of the sandbox's; a
+                // kick, a cut or Ctrl-C while waiting for them ends the connection.
+                let permits = async {
+                    let own = in_flight.clone().acquire_owned().await;
+                    (own, sandbox.invocations.clone().acquire_owned().await)
+                };
+                let permits = tokio::select! {
+                    permits = permits => permits,
+                    () = live.kicked.notified() => break Ending::server(close_code::NORMAL, NORMAL_REASON),
+                    () = live.overflowed.notified() => break Ending::overflowed(&origin, &live),
+                    _ = shutdown.wait_for(|stop| *stop) => break Ending::server(close_code::AWAY, GOING_AWAY),
+                };
                 let sandbox = sandbox.clone();
                 tokio::spawn(async move {
-                    let _permit = permit;
+                    let _permits = permits;
                     sandbox.invoke_for_client(event).await;
                 });
             }

@@ -16,7 +16,8 @@
 //!
 //! `WSCHAT_BENCH_PARTS=self_flood` (a comma-separated list of `flood`,
 //! `full_queues`, `silent`, `self_flood`) runs only those parts;
-//! `WSCHAT_BENCH_BIN` measures another build of `wschat`.
+//! `WSCHAT_BENCH_SELF_FLOOD=100` sets part 4's sizes; `WSCHAT_BENCH_BIN`
+//! measures another build of `wschat`.
 
 use wschat_test_support::bench as report;
 
@@ -69,6 +70,12 @@ async fn never_reading(url: &str) -> tokio_tungstenite::WebSocketStream<tokio::n
     tokio_tungstenite::client_async(url, tcp).await.unwrap().0
 }
 
+async fn never_reading_owned(
+    url: String,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    never_reading(&url).await
+}
+
 /// The `wschat` under measurement (this build, or `WSCHAT_BENCH_BIN`), its
 /// sandbox credentials where the support crate reads them.
 fn wschat() -> Command {
@@ -99,8 +106,11 @@ impl Sandbox {
             .local_addr()
             .unwrap()
             .port();
+        // WSCHAT_BENCH_DEV_ARGS: more flags for `wschat dev`, e.g. `--max-outbound-total 64MiB`.
+        let extra = std::env::var("WSCHAT_BENCH_DEV_ARGS").unwrap_or_default();
         let mut child = wschat()
             .args(["dev", "--port", &port.to_string()])
+            .args(extra.split_whitespace())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -412,8 +422,9 @@ const SELF_FLOOD_FRAMES: usize = 4_000;
 
 /// One client that never reads, flooding its own room until cut off; the
 /// frames it got out.
-async fn self_flooder(url: String) -> usize {
-    let mut socket = never_reading(&url).await;
+async fn self_flooder(
+    mut socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> usize {
     let frame =
         serde_json::json!({"action": "sendMessage", "message": "x".repeat(4000)}).to_string();
     for sent in 0..SELF_FLOOD_FRAMES {
@@ -441,13 +452,19 @@ async fn self_flood(mut sandbox: Sandbox, clients: usize) -> serde_json::Value {
             peak
         })
     };
+    // Connected 50 at a time (the sandbox drops the longest-waiting of over
+    // 256 pending handshakes), then all flood at once.
+    let mut sockets = Vec::with_capacity(clients);
+    for batch in (0..clients).collect::<Vec<_>>().chunks(50) {
+        let connects = batch
+            .iter()
+            .map(|i| never_reading_owned(sandbox.url(&format!("username=f{i}&room=alone{i}"))));
+        sockets.extend(futures_util::future::join_all(connects).await);
+    }
     let started = Instant::now();
-    let floods: Vec<_> = (0..clients)
-        .map(|i| {
-            tokio::spawn(self_flooder(
-                sandbox.url(&format!("username=f{i}&room=alone{i}")),
-            ))
-        })
+    let floods: Vec<_> = sockets
+        .into_iter()
+        .map(|socket| tokio::spawn(self_flooder(socket)))
         .collect();
     let mut frames = 0;
     let mut cut = 0;
@@ -466,6 +483,17 @@ async fn self_flood(mut sandbox: Sandbox, clients: usize) -> serde_json::Value {
         "clients": clients, "frames_sent": frames, "clients_cut_off": cut,
         "seconds": elapsed.as_secs_f64(), "sandbox_alive_after": alive,
         "memory_mb": { "baseline": baseline, "peak_sampled": peak, "peak_vmhwm": high_water },
+    })
+}
+
+/// How many self-flooders each run of part 4 has: `WSCHAT_BENCH_SELF_FLOOD`
+/// (e.g. `100`), else 100 and 1,000.
+fn self_flood_sizes() -> Vec<usize> {
+    std::env::var("WSCHAT_BENCH_SELF_FLOOD").map_or(vec![100, 1_000], |sizes| {
+        sizes
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect()
     })
 }
 
@@ -495,10 +523,11 @@ fn main() {
             results["silent_sockets"] = silent(&Sandbox::start()).await;
         }
         if wanted("self_flood") {
-            results["self_flooders"] = serde_json::json!([
-                self_flood(Sandbox::start(), 100).await,
-                self_flood(Sandbox::start(), 1_000).await,
-            ]);
+            let mut runs = Vec::new();
+            for clients in self_flood_sizes() {
+                runs.push(self_flood(Sandbox::start(), clients).await);
+            }
+            results["self_flooders"] = serde_json::json!(runs);
         }
         results
     });

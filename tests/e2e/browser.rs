@@ -40,6 +40,23 @@ fn two_pages_chat_and_hostile_text_stays_text() {
     );
 }
 
+/// `wschat dev --host 0.0.0.0`, its page loaded from another of the machine's
+/// addresses (127.0.0.2 stands in for a phone on the network): the page
+/// connects back where it came from, and the two pages chat.
+#[test]
+fn a_page_loaded_from_another_address_connects_back_to_it() {
+    let dev = Dev::start(&["--host", "0.0.0.0"]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let screenshot = root.join("target/browser-other-address.png");
+    let status = Command::new("node")
+        .current_dir(root.join("tests/browser"))
+        .args(["chat.mjs", &format!("http://127.0.0.2:{}/", dev.port)])
+        .arg(&screenshot)
+        .status()
+        .expect("node runs");
+    assert!(status.success(), "the browser scenario failed: {status}");
+}
+
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(png: &[u8]) -> Option<(u32, u32)> {
     let header = png.strip_prefix(b"\x89PNG\r\n\x1a\n")?;
