@@ -317,11 +317,7 @@ impl Gateway for Registry {
 mod tests {
     use super::*;
 
-    fn live(
-        registry: &Registry,
-        id: &str,
-        limit: usize,
-    ) -> (Arc<Live>, Outlet) {
+    fn live(registry: &Registry, id: &str, limit: usize) -> (Arc<Live>, Outlet) {
         let (outbox, inbox) = mpsc::unbounded_channel();
         let live = Arc::new(Live::new(
             outbox,

@@ -233,7 +233,10 @@ impl Ending {
         tracing::warn!(connection_id = %origin.connection_id, limit = live.queue_limit, "client is not reading: disconnected");
         Ending {
             abandon: true,
-            ..Ending::server(close_code::POLICY, "Client is not reading: outbound buffer full")
+            ..Ending::server(
+                close_code::POLICY,
+                "Client is not reading: outbound buffer full",
+            )
         }
     }
 

@@ -90,6 +90,22 @@ fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }
 
+/// Samples a process's resident memory every 10 ms until `done` is set;
+/// the task answers the highest sample.
+fn sample_peak(pid: u32) -> (Arc<AtomicBool>, tokio::task::JoinHandle<f64>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let stop = done.clone();
+    let peak = tokio::spawn(async move {
+        let mut peak = 0.0f64;
+        while !stop.load(Ordering::Relaxed) {
+            peak = peak.max(rss_mb(pid));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        peak
+    });
+    (done, peak)
+}
+
 fn rss_mb(pid: u32) -> f64 {
     report::memory_mb(pid).map_or(0.0, |(rss, _)| rss)
 }
@@ -210,20 +226,7 @@ async fn flood(sandbox: &Sandbox) -> serde_json::Value {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let slow_id = sandbox.connection_id("slow");
     let started = Instant::now();
-    let done = Arc::new(AtomicBool::new(false));
-
-    // Memory, sampled every 10 ms.
-    let peak = {
-        let done = done.clone();
-        tokio::spawn(async move {
-            let mut peak = 0.0f64;
-            while !done.load(Ordering::Relaxed) {
-                peak = peak.max(rss_mb(pid));
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            peak
-        })
-    };
+    let (done, peak) = sample_peak(pid);
     // The flood: direct messages to the slow client, as fast as the socket takes them.
     let flooder = {
         let mut socket = connect(&sandbox.url("username=flood&room=lobby")).await;
@@ -440,18 +443,7 @@ async fn self_flood(mut sandbox: Sandbox, clients: usize) -> serde_json::Value {
     let pid = sandbox.child.id();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let baseline = rss_mb(pid);
-    let done = Arc::new(AtomicBool::new(false));
-    let peak = {
-        let done = done.clone();
-        tokio::spawn(async move {
-            let mut peak = 0.0f64;
-            while !done.load(Ordering::Relaxed) {
-                peak = peak.max(rss_mb(pid));
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            peak
-        })
-    };
+    let (done, peak) = sample_peak(pid);
     // Connected 50 at a time (the sandbox drops the longest-waiting of over
     // 256 pending handshakes), then all flood at once.
     let mut sockets = Vec::with_capacity(clients);

@@ -229,6 +229,21 @@ async fn a_deploy_whose_api_another_deploy_removed_converges_on_the_survivor() {
     assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
 }
 
+/// A "sandbox" that accepts connections and never answers, with credentials
+/// where the `--local` commands look for them; held open while the listener lives.
+fn silent_sandbox() -> (std::net::TcpListener, u16) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = wschat_test_support::dev_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("dev-{port}.env")),
+        "AWS_ACCESS_KEY_ID=ASBX\nAWS_SECRET_ACCESS_KEY=s\n",
+    )
+    .unwrap();
+    (silent, port)
+}
+
 /// Runs a command that must fail within the timeout, clearly.
 async fn fails_in_time(mut cmd: std::process::Command, what: &str) {
     let started = Instant::now();
@@ -267,15 +282,7 @@ async fn a_stalled_endpoint_fails_every_command_within_the_timeout() {
     }
 
     // A sandbox that accepts connections and never answers.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let dir = wschat_test_support::dev_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join(format!("dev-{port}.env")),
-        "AWS_ACCESS_KEY_ID=ASBX\nAWS_SECRET_ACCESS_KEY=s\n",
-    )
-    .unwrap();
+    let (silent, port) = silent_sandbox();
     let url = format!("http://127.0.0.1:{port}");
     for args in [
         vec!["status"],
@@ -639,15 +646,7 @@ async fn answers_that_are_not_aws_say_their_status_and_waits_say_how_long() {
     let out = run(no_such_region).await;
     assert!(!out.stderr.contains("UnknownError"), "{}", out.stderr);
 
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let dir = wschat_test_support::dev_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join(format!("dev-{port}.env")),
-        "AWS_ACCESS_KEY_ID=ASBX\nAWS_SECRET_ACCESS_KEY=s\n",
-    )
-    .unwrap();
+    let (silent, port) = silent_sandbox();
     let mut hung = wschat();
     hung.args(["--request-timeout", "3s", "broadcast", "hello"])
         .args(["--local", &format!("http://127.0.0.1:{port}")]);
