@@ -39,7 +39,7 @@ pub fn line(text: &str) {
     raw(format!("{text}\n").as_bytes());
 }
 
-/// Bytes on stdout, as [`line`] writes them.
+/// Bytes on stdout, as [`line()`] writes them.
 pub fn raw(bytes: &[u8]) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
