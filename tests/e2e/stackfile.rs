@@ -159,7 +159,7 @@ async fn a_stack_described_in_wschat_toml() {
         ],
     )
     .await;
-    assert_eq!(recorded.code, 1, "the console edit is still there");
+    assert_eq!(recorded.code, 3, "the console edit is still there");
     let drifted: Vec<_> = recorded.json()["resources"]
         .as_array()
         .unwrap()
