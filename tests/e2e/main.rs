@@ -13,6 +13,7 @@ mod faults;
 mod fidelity;
 mod hostile;
 mod identity;
+mod models;
 mod ops;
 mod shell;
 mod stackfile;

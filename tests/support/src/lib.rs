@@ -1,6 +1,8 @@
 //! What the tests and the benchmarks share. Real parts only:
 //!
-//! - [`moto`]: a moto server (PyPI `moto[server]`) on a free 127.0.0.1 port;
+//! - [`moto`]: a moto server (PyPI `moto[server]`) on a free 127.0.0.1 port,
+//!   behind a [`front`] that checks every request against AWS's own model
+//!   ([`models`], botocore's `service-2.json`) and refuses what AWS would;
 //! - [`proxy`]: a recording proxy in front of it that sees what `wschat` sends,
 //!   with [`realism`]: AWS's behaviours that moto lacks, and injected faults;
 //! - [`runtime_api`]: Lambda's Runtime API, so a built `bootstrap` runs as Lambda runs it;
@@ -9,7 +11,9 @@
 
 pub mod bench;
 pub mod campaign;
+pub mod front;
 pub mod idp;
+pub mod models;
 pub mod moto;
 pub mod proxy;
 pub mod realism;

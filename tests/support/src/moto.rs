@@ -80,7 +80,8 @@ impl Moto {
         let _ = guard.stdin.as_mut().map(|s| s.flush());
         warm_up(port);
         Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
+            // Every request is checked against AWS's model before moto sees it.
+            endpoint: crate::front::start(port),
             _guard: guard,
         }
     }

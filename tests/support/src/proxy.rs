@@ -5,7 +5,7 @@
 //! answer never comes back), and stall everything (a dead endpoint).
 
 use crate::realism::{self, Fault, Faults, Realism, World};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http_body_util::BodyExt;
@@ -110,11 +110,11 @@ fn classify(
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let body: Bytes = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    // A request cut off mid-body (its sender killed) never reaches AWS whole:
+    // it is not forwarded.
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return realism::connection_reset();
+    };
     let path = parts.uri.path().to_owned();
     let (service, operation, write) = classify(parts.method.as_str(), &path, &parts.headers, &body);
     let (delay, kill, lose, throttle, stall, pause) = {
@@ -217,6 +217,18 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     if let Some((_, id)) = path.split_once("/@connections/") {
         let settings = shared.settings.lock().unwrap();
         if !settings.upstream_connections {
+            // The management API's model has no stage in its paths.
+            let checked = crate::models::check(&crate::models::Request {
+                signing_name: "execute-api",
+                method: parts.method.as_str(),
+                path: &path[path.find("/@connections/").unwrap_or(0)..],
+                query: parts.uri.query(),
+                headers: &parts.headers,
+                body: &body,
+            });
+            if let Some(refusal) = crate::models::refusal("execute-api", checked) {
+                return refusal;
+            }
             let gone = settings.gone.contains(&percent_encoding_lite(id));
             drop(settings);
             record(&shared);
