@@ -47,7 +47,7 @@ pub fn zip_bootstrap(binary: &[u8]) -> Vec<u8> {
     writer.finish().expect("in-memory zip").into_inner()
 }
 
-fn elf_machine(arch: Arch) -> u16 {
+fn elf_machine(arch: Arch) -> object::elf::Machine {
     match arch {
         Arch::X86_64 => object::elf::EM_X86_64,
         Arch::Arm64 => object::elf::EM_AARCH64,

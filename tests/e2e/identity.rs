@@ -78,7 +78,7 @@ async fn token_mode_takes_the_name_from_the_token_and_refuses_everything_else() 
     let expired = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &json!({"sub": "ada", "aud": audience, "iat": now() - 7200, "exp": now() - 3600}),
-        &EncodingKey::from_secret(b"irrelevant"),
+        &EncodingKey::from_secret(b"irrelevant").unwrap(),
     )
     .unwrap();
     let other = Dev::start(&["--auth", "token", "--name", "other"]);
@@ -349,7 +349,7 @@ async fn jwt_mode_checks_the_issuers_signature_issuer_audience_and_time() {
             sign(
                 "rsa-1",
                 Algorithm::HS256,
-                &EncodingKey::from_secret(b"x"),
+                &EncodingKey::from_secret(b"x").unwrap(),
                 claims(&issuer, "chat-app", now() + 600),
             ),
         ),

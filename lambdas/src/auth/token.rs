@@ -74,12 +74,10 @@ pub fn mint(
         exp: iat + ttl.as_secs(),
         room: room.map(str::to_owned),
     };
-    jsonwebtoken::encode(
-        &Header::new(ALGORITHM),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .map_err(|e| format!("could not sign the token: {e}"))
+    let key =
+        EncodingKey::from_secret(secret).map_err(|e| format!("unusable signing secret: {e}"))?;
+    jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &key)
+        .map_err(|e| format!("could not sign the token: {e}"))
 }
 
 pub struct TokenVerifier {
@@ -109,7 +107,7 @@ impl TokenVerifier {
                     SecretSource::Fixed(secret) => secret.clone(),
                     SecretSource::Ssm(ssm) => ssm.read().await?,
                 };
-                Ok(DecodingKey::from_secret(&secret))
+                DecodingKey::from_secret(&secret).map_err(|e| format!("unusable token secret: {e}"))
             })
             .await
             .map_err(|e: String| {
@@ -188,7 +186,7 @@ mod tests {
         let expired = jsonwebtoken::encode(
             &Header::new(ALGORITHM),
             &expired,
-            &EncodingKey::from_secret(b"s3cret"),
+            &EncodingKey::from_secret(b"s3cret").unwrap(),
         )
         .unwrap();
         let refusal = verifier(b"s3cret", "wschat:chat-dev")

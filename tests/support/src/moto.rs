@@ -32,9 +32,10 @@ fn install_moto(venv: &Path) {
     let script = format!(
         "set -e; exec 9>'{lock}'; flock 9; \
          [ -x '{venv}/bin/moto_server' ] && exit 0; \
-         python3 -m venv '{venv}'; '{venv}/bin/pip' install --quiet 'moto[server]>=5'",
+         python3 -m venv '{venv}'; '{venv}/bin/pip' install --quiet -r '{pins}'",
         lock = venv.with_extension("lock").display(),
-        venv = venv.display()
+        venv = venv.display(),
+        pins = crate::repo_root().join("tests/requirements.txt").display()
     );
     let status = Command::new("bash")
         .arg("-c")
