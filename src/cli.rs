@@ -2,12 +2,12 @@
 //! conversion into the plain types the rest of the tool takes. Clap stops here.
 
 use crate::aws::AwsConfig;
+use crate::build::toolchain::Builder;
 use crate::error::Result;
 use crate::layers::{check, Given, Origin, Partial};
 use crate::ops::Place;
 use crate::output::Format;
 use crate::spec::{Arch, Function, StackId};
-use crate::stack::toolchain::Builder;
 use crate::stackfile::StackFile;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};

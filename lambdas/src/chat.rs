@@ -1,6 +1,7 @@
 //! The three route handlers, generic over where connections live and how frames go out.
 
 use crate::auth::Auth;
+use crate::clock::now_ms;
 use crate::event::{EventType, Response, WebSocketEvent};
 use crate::fanout::{self, FanoutOptions, FanoutReport};
 use crate::gateway::Gateway;
@@ -9,7 +10,6 @@ use crate::protocol::{
 };
 use crate::store::{list_all, Connection, ConnectionStore, Filter, StoreError};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Rooms larger than this get no join/leave notices: announcing every arrival
 /// to 10,000 members costs O(n²) posts for no one's benefit.
@@ -55,13 +55,6 @@ impl ChatConfig {
         }
         config
     }
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 pub struct Chat<S, G> {

@@ -97,7 +97,7 @@ enum Outcome {
 /// A 410: prune the row, unless it is young enough to be a connection still opening.
 async fn prune<S: ConnectionStore>(store: &S, connection_id: &str) -> Outcome {
     let young = match store.get(connection_id).await {
-        Ok(row) => row.is_some_and(|r| r.may_be_connecting(crate::chat::now_ms())),
+        Ok(row) => row.is_some_and(|r| r.may_be_connecting(crate::clock::now_ms())),
         Err(e) => {
             tracing::warn!(connection_id, error = %e, "could not read the connection to prune");
             return Outcome::Failed;

@@ -14,6 +14,7 @@
 //! - [`gateway`]: the gateway trait and `@connections` through the SDK;
 //! - [`fanout`]: one frame to many connections, bounded, paced, retried, pruning 410s;
 //! - [`retry`]: jittered backoff; [`clip`]: client text cut short for logs and refusals;
+//!   [`clock`]: the epoch milliseconds rows and frames carry;
 //! - [`lambda`]: the runtime loop each function's `main` calls;
 //! - [`partition`]: a region's partition and the endpoints' DNS names.
 
@@ -22,6 +23,7 @@ pub mod chat;
 #[cfg(test)]
 mod chat_tests;
 pub mod clip;
+pub mod clock;
 pub mod dynamo;
 pub mod event;
 pub mod fanout;

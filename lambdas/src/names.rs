@@ -9,7 +9,6 @@
 //! plain ASCII (Cyrillic `аоо` for Latin `aoo`) is refused as a whole-script
 //! confusable. `docs/protocol.md` states the same rules for clients.
 
-use crate::protocol::ProtocolError;
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
 
@@ -18,12 +17,26 @@ pub const MAX_NAME_CHARS: usize = 32;
 /// Separators a name may hold besides letters and digits.
 const SEPARATORS: [char; 4] = [' ', '_', '-', '.'];
 
-fn refused(why: impl Into<String>) -> ProtocolError {
-    ProtocolError::new("bad_username", why)
+/// Why a name is refused, in words a client can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRefused {
+    pub message: String,
+}
+
+impl std::fmt::Display for NameRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn refused(why: impl Into<String>) -> NameRefused {
+    NameRefused {
+        message: why.into(),
+    }
 }
 
 /// The name as it is stored and shown: NFKC, checked against look-alikes.
-pub fn normalize_username(raw: &str) -> Result<String, ProtocolError> {
+pub fn normalize_username(raw: &str) -> Result<String, NameRefused> {
     let name: String = raw.nfkc().collect();
     let len = name.chars().count();
     let allowed =
@@ -113,10 +126,10 @@ mod tests {
             "zero\u{200b}width",
             "ops\u{202e}",
         ] {
-            assert_eq!(
-                normalize_username(name).unwrap_err().code,
-                "bad_username",
-                "{name:?}"
+            let refused = normalize_username(name).unwrap_err();
+            assert!(
+                refused.message.starts_with("username must be"),
+                "{name:?}: {refused}"
             );
         }
     }

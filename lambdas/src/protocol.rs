@@ -35,6 +35,12 @@ impl ProtocolError {
     }
 }
 
+impl From<crate::names::NameRefused> for ProtocolError {
+    fn from(refused: crate::names::NameRefused) -> Self {
+        ProtocolError::new("bad_username", refused.message)
+    }
+}
+
 impl std::fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code, self.message)

@@ -1,6 +1,8 @@
 //! deploy, status, teardown and package: the stack on AWS.
 
 use super::{exit_code, progress};
+use crate::build::package;
+use crate::build::toolchain::{Builder, Host, Plan};
 use crate::cli::{self, DeployArgs, DoctorArgs, Global, PackageArgs, StatusArgs, TeardownArgs};
 use crate::error::{CliError, Result};
 use crate::layers::Partial;
@@ -8,8 +10,7 @@ use crate::ops::{self, Place};
 use crate::output::print;
 use crate::progress::Progress;
 use crate::spec::{Arch, Settings};
-use crate::stack::toolchain::{Builder, Host, Plan};
-use crate::stack::{self, deploy, package, status, teardown, Ctx};
+use crate::stack::{self, deploy, status, teardown, Ctx};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -130,7 +131,7 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
         resources: reconciled.resources,
         endpoints,
         web_client,
-        auth: stack::status::AuthSummary::of(&spec.settings.auth),
+        auth: stack::AuthSummary::of(&spec.settings.auth),
         code_compared: !plan_without_code,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     };
@@ -177,7 +178,7 @@ pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
 pub async fn doctor(global: &Global, args: DoctorArgs) -> Result<ExitCode> {
     let cwd = std::env::current_dir().map_err(|e| CliError::failed(e.to_string()))?;
     let arch = cli::arch_or_file(args.arch, global);
-    let report = stack::doctor::doctor(&cwd, arch, args.builder.into(), &global.aws()).await;
+    let report = crate::doctor::doctor(&cwd, arch, args.builder.into(), &global.aws()).await;
     print(global.output, &report);
     Ok(exit_code(report.ready))
 }

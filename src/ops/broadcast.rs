@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use std::fmt;
 use std::time::Instant;
-use wschat_lambdas::chat::now_ms;
+use wschat_lambdas::clock::now_ms;
 use wschat_lambdas::fanout::{self, FanoutOptions};
 use wschat_lambdas::gateway::{Delivery, Gateway, GatewayError};
 use wschat_lambdas::protocol::{new_message_id, ChatMessage, ServerFrame, MAX_FRAME_BYTES};

@@ -6,7 +6,7 @@ use crate::error::{CliError, Result};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use std::fmt;
-use wschat_lambdas::chat::now_ms;
+use wschat_lambdas::clock::now_ms;
 use wschat_lambdas::gateway::{classify, Delivery, Gateway};
 use wschat_lambdas::store::{Connection, ConnectionStore, Filter};
 

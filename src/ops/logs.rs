@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
-use wschat_lambdas::chat::now_ms;
+use wschat_lambdas::clock::now_ms;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEvent {

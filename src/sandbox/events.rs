@@ -4,7 +4,7 @@
 use super::ids::new_id;
 use crate::clock::request_time;
 use std::collections::HashMap;
-use wschat_lambdas::chat::now_ms;
+use wschat_lambdas::clock::now_ms;
 use wschat_lambdas::event::{EventType, Identity, RequestContext, WebSocketEvent};
 use wschat_lambdas::protocol::{CONNECT_ROUTE, DISCONNECT_ROUTE};
 

@@ -53,7 +53,7 @@ impl LogBuffer {
         ring.seq += 1;
         let line = LogLine {
             seq: ring.seq,
-            ts: wschat_lambdas::chat::now_ms(),
+            ts: wschat_lambdas::clock::now_ms(),
             function,
             message: json_line.to_owned(),
         };

@@ -126,7 +126,7 @@ impl Live {
 
     /// A data frame arrived from the client (pings and pongs do not count, as on AWS).
     pub fn received_data(&self) {
-        let now = wschat_lambdas::chat::now_ms();
+        let now = wschat_lambdas::clock::now_ms();
         self.last_active.store(now, Ordering::Relaxed);
         self.last_data.store(now, Ordering::Relaxed);
     }
@@ -135,7 +135,7 @@ impl Live {
     pub fn sent_data(&self, len: usize) {
         self.release(len + FRAME_OVERHEAD);
         self.last_data
-            .store(wschat_lambdas::chat::now_ms(), Ordering::Relaxed);
+            .store(wschat_lambdas::clock::now_ms(), Ordering::Relaxed);
     }
 
     /// Bytes queued for this connection, overhead included.

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::{sleep, sleep_until, Instant};
 use tungstenite::error::ProtocolError;
-use wschat_lambdas::chat::now_ms;
+use wschat_lambdas::clock::now_ms;
 use wschat_lambdas::event::Identity;
 use wschat_lambdas::protocol::{select_route, MAX_FRAME_BYTES};
 

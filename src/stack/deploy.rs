@@ -1,10 +1,10 @@
 //! `wschat deploy`: walk the dependency graph, converging each resource,
 //! running independent ones concurrently.
 
-use super::package::Packages;
 use super::{
     api, functions, logs, role, routing, secret, table, Change, Ctx, Endpoints, Located, Resource,
 };
+use crate::build::package::Packages;
 use crate::error::Result;
 use crate::spec::Function;
 use futures_util::future::{try_join_all, FutureExt};
@@ -208,7 +208,7 @@ pub struct DeployReport {
     /// Where the ready web client was written.
     pub web_client: Option<String>,
     /// Who may connect, as deployed.
-    pub auth: super::status::AuthSummary,
+    pub auth: super::AuthSummary,
     /// False for a dry run with nothing to build from: the functions' code was not compared.
     pub code_compared: bool,
     pub elapsed_seconds: f64,

@@ -1,8 +1,8 @@
 //! The three Lambda functions and API Gateway's permission to invoke each.
 
-use super::package::Package;
 use super::{Change, Ctx, Ownership, Resource, Stack};
 use crate::aws::{aws_error, checked, created, or_absent};
+use crate::build::package::Package;
 use crate::error::{CliError, Result};
 use crate::progress::Task;
 use crate::spec::{Arch, Function, StackSpec};

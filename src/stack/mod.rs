@@ -3,23 +3,22 @@
 
 pub mod api;
 pub mod deploy;
-pub mod doctor;
 pub mod functions;
 pub mod logs;
-pub mod package;
 pub mod role;
 pub mod routing;
 pub mod secret;
 pub mod status;
 pub mod table;
 pub mod teardown;
-pub mod toolchain;
 
 use crate::aws::{self, AwsConfig, Clients};
 use crate::error::Result;
 use crate::progress::{Progress, Task};
 use crate::spec::{Settings, StackId, StackSpec};
 use serde::Serialize;
+use std::fmt;
+use wschat_lambdas::auth::AuthSettings;
 
 /// A stack located in one account and region: enough to look anything of it up.
 pub struct Stack {
@@ -90,6 +89,51 @@ impl Endpoints {
             websocket_url: api_id.map(|id| spec.websocket_url(id)),
             connections_url: api_id.map(|id| spec.connections_url(id)),
         }
+    }
+}
+
+/// Who may connect, for deploy's and status's reports.
+#[derive(Debug, Serialize)]
+pub struct AuthSummary {
+    pub mode: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_issuer: Option<String>,
+}
+
+impl AuthSummary {
+    pub fn of(settings: &AuthSettings) -> Self {
+        AuthSummary {
+            mode: settings.mode.to_string(),
+            allowed_origins: settings.allowed_origins.clone(),
+            jwt_issuer: settings.jwt.as_ref().map(|j| j.issuer.clone()),
+        }
+    }
+}
+
+/// One line on who may connect, plain about open mode's unverified names.
+impl fmt::Display for AuthSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.mode.as_str(), &self.jwt_issuer) {
+            ("token", _) => write!(
+                f,
+                "token (names come from tokens this stack signs: `wschat token --user NAME`)"
+            )?,
+            ("jwt", Some(issuer)) => write!(f, "jwt (names come from tokens issued by {issuer})")?,
+            _ => write!(
+                f,
+                "open (names are unverified display names: anyone can connect as anyone)"
+            )?,
+        }
+        if !self.allowed_origins.is_empty() {
+            write!(
+                f,
+                "; browsers only from {}",
+                self.allowed_origins.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 

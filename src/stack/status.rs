@@ -1,11 +1,10 @@
 //! `wschat status`: the deploy's dry run, worded as what is present, missing or drifted.
 
-use super::{functions, table, Change, Ctx, Endpoints, Located, Stack};
+use super::{functions, table, AuthSummary, Change, Ctx, Endpoints, Located, Stack};
 use crate::error::Result;
 use crate::spec::{Settings, StackSpec};
 use serde::Serialize;
 use std::fmt;
-use wschat_lambdas::auth::AuthSettings;
 
 #[derive(Debug, Serialize)]
 pub struct StatusLine {
@@ -44,50 +43,6 @@ pub struct StatusReport {
     pub auth: Option<AuthSummary>,
     /// What the resources were compared with: the stack file, or the flags.
     pub compared_with: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct AuthSummary {
-    pub mode: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub allowed_origins: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwt_issuer: Option<String>,
-}
-
-impl AuthSummary {
-    pub fn of(settings: &AuthSettings) -> Self {
-        AuthSummary {
-            mode: settings.mode.to_string(),
-            allowed_origins: settings.allowed_origins.clone(),
-            jwt_issuer: settings.jwt.as_ref().map(|j| j.issuer.clone()),
-        }
-    }
-}
-
-/// One line on who may connect, plain about open mode's unverified names.
-impl fmt::Display for AuthSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.mode.as_str(), &self.jwt_issuer) {
-            ("token", _) => write!(
-                f,
-                "token (names come from tokens this stack signs: `wschat token --user NAME`)"
-            )?,
-            ("jwt", Some(issuer)) => write!(f, "jwt (names come from tokens issued by {issuer})")?,
-            _ => write!(
-                f,
-                "open (names are unverified display names: anyone can connect as anyone)"
-            )?,
-        }
-        if !self.allowed_origins.is_empty() {
-            write!(
-                f,
-                "; browsers only from {}",
-                self.allowed_origins.join(", ")
-            )?;
-        }
-        Ok(())
-    }
 }
 
 /// The settings a status compares the stack with.

@@ -3,8 +3,8 @@
 
 use crate::harness::{lambda_zips, path_with_only, run, unzip_bootstrap, wschat_aws, Run};
 use std::path::{Path, PathBuf};
+use wschat::build::elf::verify_elf;
 use wschat::spec::Arch;
-use wschat::stack::package::verify_elf;
 use wschat_test_support::moto::{unique, Moto};
 use wschat_test_support::package_command;
 use wschat_test_support::proxy::{writes, Proxy};

@@ -417,7 +417,7 @@ async fn ghosts_on_aws_are_checked_pruned_and_counted_by_broadcast() {
         "gone2gone2gone=",
         "open3open3open=",
     ];
-    let now = wschat_lambdas::chat::now_ms();
+    let now = wschat_lambdas::clock::now_ms();
     for (i, id) in ids.iter().enumerate() {
         let connected_at = if id.starts_with("gone") {
             now - 60_000

@@ -293,7 +293,7 @@ async fn connections_and_logs_of_a_stack_deployed_in_moto() {
                 &format!("conn{i}conn{i}conn="),
                 &format!("user{i}"),
                 room,
-                wschat_lambdas::chat::now_ms(),
+                wschat_lambdas::clock::now_ms(),
             ))
             .await
             .unwrap();
@@ -314,7 +314,7 @@ async fn connections_and_logs_of_a_stack_deployed_in_moto() {
     );
 
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
-    let now = wschat_lambdas::chat::now_ms();
+    let now = wschat_lambdas::clock::now_ms();
     for (function, offset, text) in [
         ("message", 30, "fan-out done conn1"),
         ("connect", 10, "connected conn1"),

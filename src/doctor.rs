@@ -1,9 +1,8 @@
 //! `wschat doctor`: everything a deploy needs, checked without changing
 //! anything, each failure with its fix.
 
-use super::package::{self, tool_version};
-use super::toolchain::{Builder, Host, Plan};
 use crate::aws::{self, AwsConfig};
+use crate::build::toolchain::Builder;
 use crate::spec::Arch;
 use serde::Serialize;
 use std::fmt;
@@ -70,42 +69,16 @@ impl fmt::Display for DoctorReport {
 }
 
 fn build_checks(cwd: &Path, arch: Arch, builder: Builder) -> Vec<Check> {
-    let mut checks = vec![match tool_version("cargo", &["--version"]) {
-        Some(version) => Check::ok("cargo", version),
-        None => Check::failed(
-            "cargo",
-            "cargo is not on PATH",
-            "install Rust from https://rustup.rs, then open a new shell",
-        ),
-    }];
-    let lambdas_dir = match package::find_lambdas(cwd) {
-        Ok(manifest) => {
-            checks.push(Check::ok(
-                "functions' source",
-                manifest.display().to_string(),
-            ));
-            manifest.parent().map_or(cwd.to_owned(), Path::to_owned)
-        }
-        Err(_) => {
-            checks.push(Check::failed(
-                "functions' source",
-                format!("no lambdas/Cargo.toml in {} or above", cwd.display()),
-                "run wschat from its checkout, or deploy zips built elsewhere with --prebuilt DIR",
-            ));
-            cwd.to_owned()
-        }
-    };
-    let name = format!("build for {}", arch.lambda_name());
-    let ready = Plan::choose(&Host::detect(), arch, builder)
-        .and_then(|plan| plan.check_ready(&lambdas_dir).map(|()| plan));
-    checks.push(match ready {
-        Ok(plan) => Check::ok(name, plan.to_string()),
-        Err(e) => {
-            let (message, hint) = e.parts();
-            Check::failed(name, message, hint.unwrap_or_default())
-        }
-    });
-    checks
+    crate::build::readiness(cwd, arch, builder)
+        .into_iter()
+        .map(|need| match need.found {
+            Ok(detail) => Check::ok(need.name, detail),
+            Err(e) => {
+                let (message, hint) = e.parts();
+                Check::failed(need.name, message, hint.unwrap_or_default())
+            }
+        })
+        .collect()
 }
 
 /// `host:port` of an endpoint URL.

@@ -6,7 +6,7 @@
 //! or for the other architecture a plain build cannot make a Lambda binary at
 //! all. zig links against any glibc version, so those cases go through it.
 
-use super::package::{tool_version, MAX_GLIBC};
+use super::elf::MAX_GLIBC;
 use crate::error::{CliError, Result};
 use crate::spec::Arch;
 use std::fmt;
@@ -234,6 +234,19 @@ fn rust_target_installed(lambdas_dir: &Path, target: &str) -> bool {
                 .join("lib")
                 .is_dir()
         })
+}
+
+/// The first line a tool prints for `args`, if it runs and succeeds.
+pub fn tool_version(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    })
 }
 
 #[cfg(test)]
