@@ -4,7 +4,7 @@
 //! The message Lambda, `wschat dev` and `wschat broadcast` all send through here.
 
 use crate::gateway::{Delivery, Gateway};
-use crate::retry::Backoff;
+use crate::retry::{retry, Backoff, Limits, Verdict};
 use crate::store::{ConnectionStore, Filter, StoreError};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
@@ -126,30 +126,41 @@ async fn deliver_one<S: ConnectionStore, G: Gateway>(
     options: &FanoutOptions,
     pacer: Option<&Pacer>,
 ) -> Outcome {
-    let mut attempt = 0;
     // Whether an attempt went out and no answer came back: then a final
     // failure does not mean the frame never arrived.
     let mut uncertain = false;
-    loop {
-        if let Some(p) = pacer {
-            p.wait().await;
+    let limits = Limits {
+        attempts: Some(options.max_attempts),
+        within: None,
+    };
+    let posted = retry(
+        limits,
+        |_| async {
+            if let Some(p) = pacer {
+                p.wait().await;
+            }
+            gateway.post(connection_id, payload.clone()).await
+        },
+        |e, attempt, _| {
+            uncertain |= e.may_have_arrived();
+            if e.is_retryable() {
+                Verdict::Retry(options.backoff.delay(attempt - 1))
+            } else {
+                Verdict::Stop
+            }
+        },
+    )
+    .await;
+    match posted {
+        Ok(Delivery::Delivered) => Outcome::Delivered,
+        Ok(Delivery::Gone) => prune(store, connection_id).await,
+        Err(failed) if uncertain => {
+            tracing::warn!(connection_id, error = %failed.error, "delivery unknown: sent, no answer");
+            Outcome::Unknown
         }
-        match gateway.post(connection_id, payload.clone()).await {
-            Ok(Delivery::Delivered) => return Outcome::Delivered,
-            Ok(Delivery::Gone) => return prune(store, connection_id).await,
-            Err(e) if e.is_retryable() && attempt + 1 < options.max_attempts => {
-                uncertain |= e.may_have_arrived();
-                tokio::time::sleep(options.backoff.delay(attempt)).await;
-                attempt += 1;
-            }
-            Err(e) if uncertain || e.may_have_arrived() => {
-                tracing::warn!(connection_id, error = %e, "delivery unknown: sent, no answer");
-                return Outcome::Unknown;
-            }
-            Err(e) => {
-                tracing::warn!(connection_id, error = %e, "delivery failed");
-                return Outcome::Failed;
-            }
+        Err(failed) => {
+            tracing::warn!(connection_id, error = %failed.error, "delivery failed");
+            Outcome::Failed
         }
     }
 }

@@ -9,7 +9,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::time::Duration;
-use wschat_lambdas::retry::Backoff;
+use wschat_lambdas::retry::{retry, Backoff, Limits, Verdict};
 use wschat_lambdas::store::{Connection, ConnectionStore, Filter, Page, StoreError};
 
 /// Where `wschat dev` listens unless told otherwise.
@@ -49,39 +49,47 @@ impl HttpStore {
     async fn call(&self, method: &str, path: &str) -> Result<Option<Bytes>, StoreError> {
         let uri = format!("{}{path}", self.base);
         let per_attempt = attempt_timeout(self.timeout);
+        let limits = Limits {
+            attempts: None,
+            within: Some(self.timeout),
+        };
         let started = tokio::time::Instant::now();
-        let deadline = started + self.timeout;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let answer =
-                tokio::time::timeout(per_attempt.min(left), self.send(method, path, Bytes::new()))
+        let answer = retry(
+            limits,
+            |_| async {
+                // The last attempt gets what is left of the timeout, at most.
+                let left = self.timeout.saturating_sub(started.elapsed());
+                let limit = per_attempt.min(left);
+                tokio::time::timeout(limit, self.send(method, path, Bytes::new()))
                     .await
                     .unwrap_or_else(|_| {
                         Err(Attempt {
-                            error: StoreError(format!(
-                                "no answer from {uri} within {:?}",
-                                per_attempt.min(left)
-                            )),
+                            error: StoreError(format!("no answer from {uri} within {limit:?}")),
                             retryable: true,
                         })
-                    });
-            let failure = match answer {
-                Err(e) if e.retryable => e.error,
-                other => return other.map_err(|e| e.error),
-            };
-            let pause = RETRY.delay(attempt);
-            if tokio::time::Instant::now() + pause >= deadline {
-                return Err(StoreError(format!(
-                    "{}: gave up after {attempt} attempt(s) over {:.1} s (--request-timeout {:?}); is the wschat dev there stuck?",
-                    failure.0,
-                    started.elapsed().as_secs_f64(),
-                    self.timeout,
-                )));
+                    })
+            },
+            |failed, attempt, _| {
+                if failed.retryable {
+                    Verdict::Retry(RETRY.delay(attempt))
+                } else {
+                    Verdict::Stop
+                }
+            },
+        )
+        .await;
+        answer.map_err(|failed| {
+            if !failed.error.retryable {
+                return failed.error.error;
             }
-            tokio::time::sleep(pause).await;
-        }
+            StoreError(format!(
+                "{}: gave up after {} attempt(s) over {:.1} s (--request-timeout {:?}); is the wschat dev there stuck?",
+                failed.error.error.0,
+                failed.attempts,
+                failed.elapsed.as_secs_f64(),
+                self.timeout,
+            ))
+        })
     }
 
     async fn send(&self, method: &str, path: &str, body: Bytes) -> Result<Option<Bytes>, Attempt> {

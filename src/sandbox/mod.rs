@@ -34,6 +34,7 @@ use std::time::Duration;
 use store::SandboxStore;
 use tokio::sync::watch;
 use wschat_lambdas::auth::{token, Auth, AuthMode, AuthSettings, SecretSource};
+use wschat_lambdas::retry::poll_until;
 use wschat_lambdas::store::EitherStore;
 use wschat_lambdas::{Chat, ChatConfig, EventType, Gateway, InMemoryStore, WebSocketEvent};
 
@@ -464,11 +465,17 @@ pub async fn run(options: Options) -> Result<ExitCode> {
     // Upgraded sockets outlive the HTTP server: close each and let its $disconnect run.
     let open = sandbox.open_sockets.load(Ordering::SeqCst);
     let _ = stop.send(true);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while sandbox.open_sockets.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let all_closed = || async {
+        let open = sandbox.open_sockets.load(Ordering::SeqCst);
+        Ok::<_, ()>((open == 0).then_some(()))
+    };
+    // Best effort: what has not closed in 5 s is dropped with the process.
+    let _ = poll_until(
+        Duration::from_millis(20),
+        Duration::from_secs(5),
+        all_closed,
+    )
+    .await;
     let _ = std::fs::remove_file(&credentials_file);
     crate::output::line(&format!(
         "wschat dev: stopped; closed {open} connection(s)."

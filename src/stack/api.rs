@@ -10,7 +10,7 @@ use aws_sdk_apigatewayv2::types::{Api, ProtocolType, RouteSettings};
 use futures_util::future::try_join_all;
 use std::collections::HashMap;
 use std::time::Duration;
-use wschat_lambdas::retry::Backoff;
+use wschat_lambdas::retry::{retry, Backoff, Limits, Verdict};
 
 const API: &str = "websocket api";
 const STAGE: &str = "stage";
@@ -52,40 +52,57 @@ pub async fn find(stack: &Stack) -> Result<Option<Api>> {
 /// not retry it; this loop looks for the API before every new attempt.
 async fn create_api(ctx: &Ctx<'_>) -> Result<Option<String>> {
     let name = ctx.spec.api_name();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let request = ctx
-            .clients
-            .apigw
-            .create_api()
-            .name(&name)
-            .protocol_type(ProtocolType::Websocket)
-            .route_selection_expression(ROUTE_SELECTION)
-            .description(format!("wschat stack {}", ctx.spec.prefix()))
-            .set_tags(Some(
-                ctx.spec
-                    .tags()
-                    .into_iter()
-                    .chain(ctx.spec.applied_tags())
-                    .collect(),
-            ))
-            .customize()
-            .config_override(
-                aws_sdk_apigatewayv2::config::Builder::default()
-                    .retry_config(RetryConfig::disabled()),
-            );
-        match request.send().await {
-            Ok(created) => return Ok(created.api_id),
-            Err(e) if is_transient(&e) && attempt < CREATE_ATTEMPTS => {
-                if let Some(api) = find(ctx).await? {
+    let attempt = |n: u32| {
+        let name = &name;
+        async move {
+            // A transient failure may have been a create that landed.
+            if n > 1 {
+                if let Some(api) = find(ctx).await.map_err(|e| (e, false))? {
                     return Ok(api.api_id);
                 }
-                tokio::time::sleep(CREATE_BACKOFF.delay(attempt)).await;
             }
-            Err(e) => return Err(aws_error("API Gateway CreateApi", &name, &e)),
+            let request = ctx
+                .clients
+                .apigw
+                .create_api()
+                .name(name)
+                .protocol_type(ProtocolType::Websocket)
+                .route_selection_expression(ROUTE_SELECTION)
+                .description(format!("wschat stack {}", ctx.spec.prefix()))
+                .set_tags(Some(
+                    ctx.spec
+                        .tags()
+                        .into_iter()
+                        .chain(ctx.spec.applied_tags())
+                        .collect(),
+                ))
+                .customize()
+                .config_override(
+                    aws_sdk_apigatewayv2::config::Builder::default()
+                        .retry_config(RetryConfig::disabled()),
+                );
+            match request.send().await {
+                Ok(created) => Ok(created.api_id),
+                Err(e) => Err((
+                    aws_error("API Gateway CreateApi", name, &e),
+                    is_transient(&e),
+                )),
+            }
         }
-    }
+    };
+    let limits = Limits {
+        attempts: Some(CREATE_ATTEMPTS),
+        within: None,
+    };
+    retry(limits, attempt, |(_, transient), n, _| {
+        if *transient {
+            Verdict::Retry(CREATE_BACKOFF.delay(n))
+        } else {
+            Verdict::Stop
+        }
+    })
+    .await
+    .map_err(|failed| failed.error.0)
 }
 
 const CREATE_ATTEMPTS: u32 = 8;

@@ -17,7 +17,7 @@ use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use std::collections::HashMap;
 use std::time::Duration;
 use wschat_lambdas::auth::{self, AuthMode, AuthSettings};
-use wschat_lambdas::retry::Backoff;
+use wschat_lambdas::retry::{retry, Backoff, Limits, Verdict};
 
 const FUNCTION: &str = "function";
 const PERMISSION: &str = "permission";
@@ -208,39 +208,41 @@ where
     let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
     // The role's wait is not contention: a steady poll ends it soonest.
     let role_poll = Backoff::new(Duration::from_millis(250), Duration::from_secs(1));
-    let started = tokio::time::Instant::now();
-    let mut attempt = 0;
-    loop {
-        let answer = call().await;
-        let conflict = answer
-            .as_ref()
-            .err()
-            .and_then(|e| e.as_service_error())
-            .is_some_and(|e| e.code() == Some("ResourceConflictException"));
-        match answer {
-            Ok(out) => return Ok(Some(out)),
-            Err(_) if conflict && on_conflict == OnConflict::Exists => return Ok(None),
-            Err(_) if conflict && started.elapsed() < UPDATE_DEADLINE => {
-                attempt += 1;
-                task.set(format!(
-                    "another update is in progress; retrying (attempt {attempt})"
-                ));
-                tokio::time::sleep(backoff.delay(attempt)).await;
+    let conflict = |e: &SdkError<E, _>| {
+        e.as_service_error()
+            .is_some_and(|e| e.code() == Some("ResourceConflictException"))
+    };
+    let attempt = |_| {
+        let answer = call();
+        async {
+            match answer.await {
+                Ok(out) => Ok(Some(out)),
+                Err(e) if conflict(&e) && on_conflict == OnConflict::Exists => Ok(None),
+                Err(e) => Err(e),
             }
-            Err(e)
-                if e.as_service_error().is_some_and(role_not_ready)
-                    && started.elapsed() < IAM_PROPAGATION_DEADLINE =>
-            {
-                attempt += 1;
-                task.set(format!(
-                    "waiting for the IAM role to reach Lambda (attempt {attempt}, {}s)",
-                    started.elapsed().as_secs()
-                ));
-                tokio::time::sleep(role_poll.delay(attempt)).await;
-            }
-            Err(e) => return Err(aws_error(operation, name, &e)),
         }
-    }
+    };
+    let judge = |e: &SdkError<E, _>, attempt: u32, elapsed: Duration| {
+        if conflict(e) && elapsed < UPDATE_DEADLINE {
+            task.set(format!(
+                "another update is in progress; retrying (attempt {attempt})"
+            ));
+            Verdict::Retry(backoff.delay(attempt))
+        } else if e.as_service_error().is_some_and(role_not_ready)
+            && elapsed < IAM_PROPAGATION_DEADLINE
+        {
+            task.set(format!(
+                "waiting for the IAM role to reach Lambda (attempt {attempt}, {}s)",
+                elapsed.as_secs()
+            ));
+            Verdict::Retry(role_poll.delay(attempt))
+        } else {
+            Verdict::Stop
+        }
+    };
+    retry(Limits::default(), attempt, judge)
+        .await
+        .map_err(|failed| aws_error(operation, name, &failed.error))
 }
 
 /// Until the function is Active (a new one is Pending for a while) and no

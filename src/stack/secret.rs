@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use wschat_lambdas::auth::ssm::{Ssm, SsmError};
 use wschat_lambdas::auth::AuthMode;
-use wschat_lambdas::retry::Backoff;
+use wschat_lambdas::retry::{retry, Backoff, Limits, Verdict};
 
 const KIND: &str = "secret";
 const ATTEMPTS: u32 = 8;
@@ -43,31 +43,37 @@ fn client(stack: &Stack) -> Ssm {
 async fn call(stack: &Stack, operation: &str, input: Value) -> Result<Result<Value, SsmError>> {
     let name = stack.spec.token_parameter();
     let ssm = client(stack);
-    let attempts = async {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match ssm.call(operation, &input).await {
-                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                    tokio::time::sleep(RETRY.delay(attempt)).await
-                }
-                answer => return answer,
-            }
-        }
+    let limits = Limits {
+        attempts: Some(ATTEMPTS),
+        within: Some(stack.clients.timeout),
     };
-    tokio::time::timeout(stack.clients.timeout, attempts)
-        .await
-        .map_err(|_| {
-            failed(
-                operation,
-                &name,
-                &SsmError {
-                    status: 0,
-                    code: "NoAnswer".into(),
-                    message: "no answer within the timeout".into(),
-                },
-            )
-        })
+    let attempts = retry(
+        limits,
+        |_| ssm.call(operation, &input),
+        |e: &SsmError, attempt, _| {
+            if e.is_transient() {
+                Verdict::Retry(RETRY.delay(attempt))
+            } else {
+                Verdict::Stop
+            }
+        },
+    );
+    // An attempt that hangs is cut by the whole call's timeout.
+    tokio::time::timeout(stack.clients.timeout, async {
+        attempts.await.map_err(|failed| failed.error)
+    })
+    .await
+    .map_err(|_| {
+        failed(
+            operation,
+            &name,
+            &SsmError {
+                status: 0,
+                code: "NoAnswer".into(),
+                message: "no answer within the timeout".into(),
+            },
+        )
+    })
 }
 
 fn failed(operation: &str, name: &str, e: &SsmError) -> CliError {

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::time::Duration;
 use wschat_lambdas::dynamo::{INDEXES, KEY, TTL_ATTRIBUTE};
+use wschat_lambdas::retry::{poll_until, Unsettled};
 
 const KIND: &str = "table";
 /// How long a table may stay CREATING, UPDATING or DELETING.
@@ -155,27 +156,29 @@ async fn wait_until(
     what: &str,
     done: impl Fn(Option<&TableDescription>) -> bool,
 ) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + SETTLE_DEADLINE;
-    loop {
+    let probe = || async {
         let table = describe(ctx).await?;
         if done(table.as_ref()) {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(CliError::failed(format!(
-                "table {} is not {what} after {} s",
-                ctx.spec.table(),
-                SETTLE_DEADLINE.as_secs()
-            ))
-            .with_hint("run the command again later: it continues where it stopped"));
+            return Ok(Some(()));
         }
         let status = table
             .and_then(|t| t.table_status)
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default();
         task.set(format!("waiting for the table to be {what} ({status})"));
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+        Ok(None)
+    };
+    poll_until(Duration::from_secs(2), SETTLE_DEADLINE, probe)
+        .await
+        .map_err(|e| match e {
+            Unsettled::Failed(e) => e,
+            Unsettled::TimedOut => CliError::failed(format!(
+                "table {} is not {what} after {} s",
+                ctx.spec.table(),
+                SETTLE_DEADLINE.as_secs()
+            ))
+            .with_hint("run the command again later: it continues where it stopped"),
+        })
 }
 
 async fn wait_active(ctx: &Ctx<'_>, task: &Task) -> Result<()> {
