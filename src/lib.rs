@@ -59,7 +59,12 @@ mod layering {
             if p.is_dir() {
                 pending.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
             } else if p.extension().is_some_and(|e| e == "rs") {
-                text.push_str(&std::fs::read_to_string(&p).unwrap());
+                // Code only: a doc comment's link is not an import.
+                let code = std::fs::read_to_string(&p).unwrap();
+                for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                    text.push_str(line);
+                    text.push('\n');
+                }
             }
         }
         text

@@ -199,7 +199,11 @@ pub async fn teardown(global: &Global, args: TeardownArgs) -> Result<ExitCode> {
     let leftovers = if args.dry_run {
         vec![]
     } else {
-        teardown::leftovers(&stack).await?
+        teardown::leftovers(&stack)
+            .await?
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     };
     let report = teardown::TeardownReport {
         at: stack::Located::of(&stack.spec),

@@ -1,19 +1,18 @@
-//! The WebSocket API itself and its stage (integrations and routes: `routing`).
+//! The WebSocket API itself (its stage: [`super::stage`]; integrations and
+//! routes: [`super::routing`]).
 
-use super::{Change, Ctx, Resource, Stack};
-use crate::aws::{all_pages, aws_error, checked, created, is_transient, or_absent};
+use super::{Change, Ctx, Leftover, Resource, Stack};
+use crate::aws::{all_pages, aws_error, checked, is_transient, or_absent};
 use crate::error::Result;
-use crate::spec::{Settings, TAG_APPLIED};
+use crate::spec::TAG_APPLIED;
 use aws_config::retry::RetryConfig;
-use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
-use aws_sdk_apigatewayv2::types::{Api, ProtocolType, RouteSettings};
+use aws_sdk_apigatewayv2::types::{Api, ProtocolType};
 use futures_util::future::try_join_all;
 use std::collections::HashMap;
 use std::time::Duration;
 use wschat_lambdas::retry::{retry, Backoff, Limits, Verdict};
 
 const API: &str = "websocket api";
-const STAGE: &str = "stage";
 const ROUTE_SELECTION: &str = "$request.body.action";
 
 /// Every API with this stack's name and tags (names are not unique), the
@@ -118,7 +117,7 @@ pub struct Ensured {
     pub extras: Vec<Api>,
 }
 
-pub async fn ensure_api(ctx: &Ctx<'_>) -> Result<Ensured> {
+pub async fn ensure(ctx: &Ctx<'_>) -> Result<Ensured> {
     let name = ctx.spec.api_name();
     let apigw = &ctx.clients.apigw;
     let mut id = None;
@@ -233,87 +232,6 @@ pub async fn record_settings(
     Ok(())
 }
 
-fn throttling(settings: &Settings) -> RouteSettings {
-    RouteSettings::builder()
-        .throttling_burst_limit(settings.throttle_burst)
-        .throttling_rate_limit(settings.throttle_rate)
-        .build()
-}
-
-/// What differs in a stage: it deploys every change, and throttles as set.
-pub fn stage_fields(current: &GetStageOutput, settings: &Settings) -> Vec<String> {
-    let mut fields = Vec::new();
-    if current.auto_deploy != Some(true) {
-        fields.push("auto deploy".to_owned());
-    }
-    let route = current
-        .default_route_settings
-        .clone()
-        .unwrap_or_else(|| RouteSettings::builder().build());
-    if route.throttling_rate_limit != Some(settings.throttle_rate)
-        || route.throttling_burst_limit != Some(settings.throttle_burst)
-    {
-        fields.push(format!(
-            "throttling {}/s burst {} → {}/s burst {}",
-            route.throttling_rate_limit.unwrap_or(0.0),
-            route.throttling_burst_limit.unwrap_or(0),
-            settings.throttle_rate,
-            settings.throttle_burst
-        ));
-    }
-    fields
-}
-
-/// The stage, deployed automatically on every change, with default throttling.
-pub async fn ensure_stage(
-    ctx: &Ctx<'_>,
-    api_id: Option<&str>,
-    api_created: bool,
-) -> Result<Resource> {
-    let name = ctx.spec.id.stage.clone();
-    let settings = &ctx.spec.settings;
-    let apigw = &ctx.clients.apigw;
-    let write = api_id.filter(|_| !ctx.dry_run);
-    ctx.track(STAGE, &name, async |_| {
-        let current = match api_id {
-            Some(id) if !api_created => or_absent(
-                apigw.get_stage().api_id(id).stage_name(&name).send().await,
-                "API Gateway GetStage",
-                &name,
-            )?,
-            _ => None,
-        };
-        let Some(current) = current else {
-            if let Some(api_id) = write {
-                let request = apigw
-                    .create_stage()
-                    .api_id(api_id)
-                    .stage_name(&name)
-                    .auto_deploy(true)
-                    .default_route_settings(throttling(settings))
-                    .set_tags(Some(ctx.spec.tags()));
-                created(request.send().await, "API Gateway CreateStage", &name)?;
-            }
-            return Ok(Change::Created);
-        };
-        let fields = stage_fields(&current, settings);
-        if fields.is_empty() {
-            return Ok(Change::Unchanged);
-        }
-        if let Some(api_id) = write {
-            let request = apigw
-                .update_stage()
-                .api_id(api_id)
-                .stage_name(&name)
-                .auto_deploy(true)
-                .default_route_settings(throttling(settings));
-            checked(request.send().await, "API Gateway UpdateStage", &name)?;
-        }
-        Ok(Change::Updated { fields })
-    })
-    .await
-}
-
 /// Deleting the API deletes its integrations, routes and stage with it.
 /// `find` only returns an API tagged as this stack's, so none is ever foreign.
 /// APIs of this stack beyond the survivor (a lost reply, two deploys at
@@ -337,7 +255,8 @@ async fn delete_one(ctx: &Ctx<'_>, api: Api) -> Result<Resource> {
     .await
 }
 
-/// Every API of this stack, duplicates included, in one pass.
+/// Every API of this stack, duplicates included, in one pass. Deleting an
+/// API deletes its integrations, routes and stage with it.
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
     let all = find_all(ctx).await?;
     if all.is_empty() {
@@ -350,40 +269,14 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
     try_join_all(all.into_iter().map(|api| delete_one(ctx, api))).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_stage_deploys_automatically_and_throttles_as_set() {
-        let settings = Settings::default();
-        let stage = |auto: bool, rate: f64, burst: i32| {
-            GetStageOutput::builder()
-                .auto_deploy(auto)
-                .default_route_settings(
-                    RouteSettings::builder()
-                        .throttling_rate_limit(rate)
-                        .throttling_burst_limit(burst)
-                        .build(),
-                )
-                .build()
-        };
-        assert!(stage_fields(&stage(true, 500.0, 1000), &settings).is_empty());
-        assert_eq!(
-            stage_fields(&stage(false, 500.0, 1000), &settings),
-            ["auto deploy"]
-        );
-        assert_eq!(
-            stage_fields(&stage(true, 100.0, 1000), &settings),
-            ["throttling 100/s burst 1000 → 500/s burst 1000"]
-        );
-        assert_eq!(
-            stage_fields(&stage(true, 500.0, 5), &settings),
-            ["throttling 500/s burst 5 → 500/s burst 1000"]
-        );
-        assert_eq!(
-            stage_fields(&GetStageOutput::builder().build(), &settings),
-            ["auto deploy", "throttling 0/s burst 0 → 500/s burst 1000"]
-        );
-    }
+/// Every API of this stack that still exists.
+pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
+    Ok(find_all(stack)
+        .await?
+        .into_iter()
+        .map(|api| {
+            let id = api.api_id.unwrap_or_default();
+            Leftover::new(API, format!("{} ({id})", stack.spec.api_name()))
+        })
+        .collect())
 }

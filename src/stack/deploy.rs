@@ -2,7 +2,8 @@
 //! running independent ones concurrently.
 
 use super::{
-    api, functions, logs, role, routing, secret, table, Change, Ctx, Endpoints, Located, Resource,
+    api, function, logs, permission, policy, role, routing, secret, stage, table, waits, Change,
+    Ctx, Endpoints, Located, Resource,
 };
 use crate::build::package::Packages;
 use crate::error::Result;
@@ -125,7 +126,7 @@ async fn reconcile_once(
     };
 
     let api_side = async {
-        let ensured = api::ensure_api(ctx).await?;
+        let ensured = api::ensure(ctx).await?;
         if let Some(id) = &ensured.id {
             let _ = used.set(id.clone());
         }
@@ -137,10 +138,8 @@ async fn reconcile_once(
             let mut routes = routing::ensure_routes(ctx, id, &ids, created).await?;
             // The stage after the routes, so its first automatic deployment
             // carries every one; what `settle` mends deploys automatically too.
-            let (stage, extras) = tokio::try_join!(
-                api::ensure_stage(ctx, id, created),
-                routing::settle(ctx, id),
-            )?;
+            let (stage, extras) =
+                tokio::try_join!(stage::ensure(ctx, id, created), routing::settle(ctx, id),)?;
             routes.extend(extras);
             Ok::<_, crate::error::CliError>((integrations, routes, stage))
         };
@@ -154,31 +153,31 @@ async fn reconcile_once(
         Ok::<_, crate::error::CliError>((resources, ensured.id, ensured.tags))
     };
 
-    let lambda_side = async {
-        let (role, (secret, secret_version)) =
-            tokio::try_join!(role::ensure_role(ctx), secret::ensure(ctx, rotate_secret))?;
-        let role_created = role.change == Change::Created;
-        let policy = async {
-            let id = api_id().await;
-            role::ensure_policy(ctx, id.as_deref(), role_created).await
-        };
-        let gate = functions::RoleGate::new(role_created);
-        let functions =
-            try_join_all(Function::ALL.map(|f| {
-                functions::ensure(ctx, f, packages.map(|p| &p[&f]), secret_version, &gate)
+    let lambda_side =
+        async {
+            let (role, (secret, secret_version)) =
+                tokio::try_join!(role::ensure(ctx), secret::ensure(ctx, rotate_secret))?;
+            let role_created = role.change == Change::Created;
+            let policy = async {
+                let id = api_id().await;
+                policy::ensure(ctx, id.as_deref(), role_created).await
+            };
+            let gate = waits::RoleGate::new(role_created);
+            let functions = try_join_all(Function::ALL.map(|f| {
+                function::ensure(ctx, f, packages.map(|p| &p[&f]), secret_version, &gate)
             }));
-        let (policy, fns) = tokio::try_join!(policy, functions)?;
-        let id = api_id().await;
-        let permissions = try_join_all(Function::ALL.iter().zip(&fns).map(|(f, r)| {
-            functions::ensure_permission(ctx, *f, id.as_deref(), r.change == Change::Created)
-        }))
-        .await?;
-        let mut resources: Vec<Resource> = secret.into_iter().collect();
-        resources.extend([role, policy]);
-        resources.extend(fns);
-        resources.extend(permissions);
-        Ok::<_, crate::error::CliError>(resources)
-    };
+            let (policy, fns) = tokio::try_join!(policy, functions)?;
+            let id = api_id().await;
+            let permissions = try_join_all(Function::ALL.iter().zip(&fns).map(|(f, r)| {
+                permission::ensure(ctx, *f, id.as_deref(), r.change == Change::Created)
+            }))
+            .await?;
+            let mut resources: Vec<Resource> = secret.into_iter().collect();
+            resources.extend([role, policy]);
+            resources.extend(fns);
+            resources.extend(permissions);
+            Ok::<_, crate::error::CliError>(resources)
+        };
 
     let (table, log_groups, (api_resources, api_id, api_tags), lambda_resources) = tokio::try_join!(
         table::ensure(ctx),

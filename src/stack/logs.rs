@@ -1,7 +1,7 @@
 //! A CloudWatch log group per function, created before the function so that
 //! it carries our tags and retention and teardown can remove it.
 
-use super::{Change, Ctx, Ownership, Resource, Stack};
+use super::{Change, Ctx, Leftover, Ownership, Resource, Stack};
 use crate::aws::{checked, created, or_absent};
 use crate::error::Result;
 use crate::spec::{Function, StackSpec, TAG_STACK};
@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 const KIND: &str = "log group";
 
-pub async fn describe(stack: &Stack, name: &str) -> Result<Option<LogGroup>> {
+/// The log group named `name`, if it exists.
+pub async fn find(stack: &Stack, name: &str) -> Result<Option<LogGroup>> {
     let request = stack
         .clients
         .logs
@@ -109,7 +110,7 @@ pub async fn ensure(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
     let name = ctx.spec.log_group(function);
     let logs = &ctx.clients.logs;
     ctx.track(KIND, &name, async |task| {
-        let Some(group) = describe(ctx, &name).await? else {
+        let Some(group) = find(ctx, &name).await? else {
             if !ctx.dry_run {
                 task.set("creating");
                 let request = logs
@@ -152,16 +153,16 @@ pub async fn ensure(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
 }
 
 async fn ownership(stack: &Stack, name: &str) -> Result<Ownership> {
-    Ok(match describe(stack, name).await? {
+    Ok(match find(stack, name).await? {
         None => Ownership::Absent,
         Some(group) if claimable(&stack.spec, &tags(stack, &group).await?) => Ownership::Ours,
         Some(_) => Ownership::Foreign,
     })
 }
 
-pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
+pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Vec<Resource>> {
     let name = ctx.spec.log_group(function);
-    ctx.remove(KIND, &name, ownership(ctx, &name), async |_| {
+    let removed = ctx.remove(KIND, &name, ownership(ctx, &name), async |_| {
         let request = ctx.clients.logs.delete_log_group().log_group_name(&name);
         or_absent(
             request.send().await,
@@ -169,12 +170,12 @@ pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
             &name,
         )?;
         Ok(())
-    })
-    .await
+    });
+    Ok(vec![removed.await?])
 }
 
 /// Log groups under `/aws/lambda/{name}-{stage}-` that this stack may claim and that still exist.
-pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
+pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
     let prefix = format!("/aws/lambda/{}-", stack.spec.prefix());
     let mut found = Vec::new();
     let mut pages = stack
@@ -188,10 +189,8 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
         let page = checked(page, "CloudWatch Logs DescribeLogGroups", &prefix)?;
         for group in page.log_groups() {
             if claimable(&stack.spec, &tags(stack, group).await?) {
-                found.push(format!(
-                    "{KIND} {}",
-                    group.log_group_name.as_deref().unwrap_or_default()
-                ));
+                let name = group.log_group_name.clone().unwrap_or_default();
+                found.push(Leftover::new(KIND, name));
             }
         }
     }

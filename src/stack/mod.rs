@@ -1,16 +1,57 @@
-//! The stack on AWS: one module per resource (describe / ensure / delete),
-//! the deploy and teardown drivers, and status.
+//! The stack on AWS: one module per resource, the deploy and teardown
+//! drivers, and status.
+//!
+//! # One contract per resource
+//!
+//! Every resource module (`table`, `logs`, `role`, `policy`, `secret`,
+//! `function`, `permission`, `api`, `stage`, `routing`) has the same parts,
+//! named the same way:
+//!
+//! - `find(stack, …) -> Result<Option<Found>>`: the resource as AWS has it,
+//!   typed; absent is `None`, never an error (through [`crate::aws::or_absent`]).
+//! - `XDiff::between(&found, &wanted) -> XDiff`: pure; what differs, with
+//!   `is_empty()` and `fields()` (the report's words). Unit-tested beside it.
+//! - `ensure(ctx, …) -> Result<Resource>`: find, then create, update only
+//!   what the diff names, or nothing; a dry run stops before any write; a
+//!   resource named like ours but tagged as another stack's is
+//!   [`Change::Foreign`] and never touched.
+//! - `delete(ctx, …) -> Result<Vec<Resource>>`: what it removed; absent is done.
+//! - `leftovers(stack) -> Result<Vec<Leftover>>`: what of this stack's names
+//!   and tags still exists; teardown's check is the join of every module's.
+//!
+//! Waiting is [`wschat_lambdas::retry`]'s: `retry` for calls that may fail
+//! for a while (IAM propagation, throttling, 409s), `poll_until` for a state.
+//!
+//! ## Adding a resource
+//!
+//! 1. The spec: its name, tags and policies in `spec/` (named from the stack's
+//!    prefix, tagged `wschat:stack` / `wschat:stage`), and the CLI's own
+//!    permissions where the README lists them.
+//! 2. `stack/x.rs` with the five parts above.
+//! 3. The deploy graph (`deploy.rs`): what it waits for, and what waits for it.
+//! 4. Teardown (`teardown.rs`): its place in the order, and its leftovers in
+//!    [`teardown::leftovers`].
+//! 5. Status (`status.rs`) words its dry run; nothing more to do there.
+//! 6. Tests: unit tests on the diff; the e2e deploy test checks it with the
+//!    module's own `find` (`tests/e2e/checks.rs`), a redeploy writes nothing,
+//!    teardown leaves nothing.
+//! 7. The realism layer (`tests/support/src/realism.rs`): what AWS does with
+//!    it that moto does not (eventual consistency, states, throttling).
 
 pub mod api;
 pub mod deploy;
-pub mod functions;
+pub mod function;
 pub mod logs;
+pub mod permission;
+pub mod policy;
 pub mod role;
 pub mod routing;
 pub mod secret;
+pub mod stage;
 pub mod status;
 pub mod table;
 pub mod teardown;
+pub mod waits;
 
 use crate::aws::{self, AwsConfig, Clients};
 use crate::error::Result;
@@ -248,6 +289,28 @@ impl Ctx<'_> {
             }
         })
         .await
+    }
+}
+
+/// Something of this stack's names and tags that still exists after a teardown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl Leftover {
+    pub fn new(kind: &'static str, name: impl Into<String>) -> Self {
+        Leftover {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for Leftover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.name)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `wschat status`: the deploy's dry run, worded as what is present, missing or drifted.
 
-use super::{functions, table, AuthSummary, Change, Ctx, Endpoints, Located, Stack};
+use super::{function, table, AuthSummary, Change, Ctx, Endpoints, Located, Stack};
 use crate::error::Result;
 use crate::spec::{Settings, StackSpec};
 use serde::Serialize;
@@ -85,7 +85,7 @@ pub async fn status(stack: &Stack, wanted: Wanted<'_>) -> Result<StatusReport> {
         describe(stack),
         against_record,
         table::count_connections(stack),
-        functions::deployed_auth(stack),
+        function::deployed_auth(stack),
     )?;
     let outside = |kind: &str, name: &str| match (&against_record, wanted.recorded) {
         (Some(record), _) => record.resources.iter().any(|r| {

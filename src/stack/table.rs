@@ -2,7 +2,7 @@
 //! The chat's code reads and writes it (`wschat_lambdas::dynamo`); this module
 //! creates, converges and deletes it.
 
-use super::{Change, Ctx, Ownership, Resource, Stack};
+use super::{Change, Ctx, Leftover, Ownership, Resource, Stack};
 use crate::aws::{checked, created, or_absent};
 use crate::error::{CliError, Result};
 use crate::progress::Task;
@@ -130,7 +130,7 @@ async fn current_tags(stack: &Stack, table: &TableDescription) -> Result<HashMap
 }
 
 /// The table as it is, or `None`.
-async fn describe(stack: &Stack) -> Result<Option<TableDescription>> {
+pub async fn find(stack: &Stack) -> Result<Option<TableDescription>> {
     let name = stack.spec.table();
     let request = stack.clients.dynamodb.describe_table().table_name(&name);
     let out = or_absent(request.send().await, "DynamoDB DescribeTable", &name)?;
@@ -157,7 +157,7 @@ async fn wait_until(
     done: impl Fn(Option<&TableDescription>) -> bool,
 ) -> Result<()> {
     let probe = || async {
-        let table = describe(ctx).await?;
+        let table = find(ctx).await?;
         if done(table.as_ref()) {
             return Ok(Some(()));
         }
@@ -281,7 +281,7 @@ pub async fn ensure(ctx: &Ctx<'_>) -> Result<Resource> {
     let db = &ctx.clients.dynamodb;
     ctx.track(KIND, &name, async |task| {
         task.set("describing");
-        let Some(mut table) = describe(ctx).await? else {
+        let Some(mut table) = find(ctx).await? else {
             if !ctx.dry_run {
                 task.set("creating");
                 create(db, &name, ctx.spec.tags()).await?;
@@ -294,7 +294,7 @@ pub async fn ensure(ctx: &Ctx<'_>) -> Result<Resource> {
         // refuses changes until it settles, and its TTL may not be on yet.
         if !ctx.dry_run && !settled(&table) {
             wait_active(ctx, task).await?;
-            table = describe(ctx).await?.unwrap_or(table);
+            table = find(ctx).await?.unwrap_or(table);
         }
         if !ctx.spec.owns(&current_tags(ctx, &table).await?) {
             return Ok(Change::Foreign);
@@ -342,22 +342,30 @@ pub async fn count_connections(stack: &Stack) -> Result<Option<u64>> {
 }
 
 /// Whose the table named like this stack's is.
-pub async fn ownership(stack: &Stack) -> Result<Ownership> {
-    Ok(match describe(stack).await? {
+async fn ownership(stack: &Stack) -> Result<Ownership> {
+    Ok(match find(stack).await? {
         None => Ownership::Absent,
         Some(table) if stack.spec.owns(&current_tags(stack, &table).await?) => Ownership::Ours,
         Some(_) => Ownership::Foreign,
     })
 }
 
-pub async fn delete(ctx: &Ctx<'_>) -> Result<Resource> {
+pub async fn delete(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
     let name = ctx.spec.table();
-    ctx.remove(KIND, &name, ownership(ctx), async |task| {
+    let removed = ctx.remove(KIND, &name, ownership(ctx), async |task| {
         let request = ctx.clients.dynamodb.delete_table().table_name(&name);
         or_absent(request.send().await, "DynamoDB DeleteTable", &name)?;
         wait_until(ctx, task, "gone", |t| t.is_none()).await
+    });
+    Ok(vec![removed.await?])
+}
+
+/// The table, if it is still there and this stack's.
+pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
+    Ok(match ownership(stack).await? {
+        Ownership::Ours => vec![Leftover::new(KIND, stack.spec.table())],
+        _ => Vec::new(),
     })
-    .await
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! order allows, then scan every service for anything left.
 
 use super::{
-    api, functions, logs, role, secret, table, Change, Ctx, Located, Ownership, Resource, Stack,
+    api, function, logs, permission, policy, role, routing, secret, stage, table, Change, Ctx,
+    Leftover, Located, Resource, Stack,
 };
 use crate::error::Result;
 use crate::spec::Function;
@@ -28,49 +29,61 @@ impl TeardownReport {
 }
 
 pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
-    // The API goes first with its routes, so nothing invokes the functions while they go.
-    let apis = api::delete(ctx).await?;
-    let (fns, log_groups, table, roles, secret) = tokio::try_join!(
-        try_join_all(Function::ALL.map(|f| functions::delete(ctx, f))),
+    // The API goes first with its stage, integrations and routes, so nothing
+    // invokes the functions while they go; the role's own policy before the role.
+    let mut removed = api::delete(ctx).await?;
+    removed.extend(stage::delete(ctx).await?);
+    removed.extend(routing::delete(ctx).await?);
+    let (permissions, fns, log_groups, table, role, secret) = tokio::try_join!(
+        try_join_all(Function::ALL.map(|f| permission::delete(ctx, f))),
+        try_join_all(Function::ALL.map(|f| function::delete(ctx, f))),
         try_join_all(Function::ALL.map(|f| logs::delete(ctx, f))),
         table::delete(ctx),
-        role::delete(ctx),
+        async {
+            let mut removed = policy::delete(ctx).await?;
+            removed.extend(role::delete(ctx).await?);
+            Ok(removed)
+        },
         secret::delete(ctx),
     )?;
-    let mut resources = apis;
-    resources.extend(fns);
-    resources.extend(log_groups);
-    resources.push(table);
-    resources.extend(roles);
-    resources.push(secret);
-    Ok(resources)
+    removed.extend(permissions.into_iter().flatten());
+    removed.extend(fns.into_iter().flatten());
+    removed.extend(log_groups.into_iter().flatten());
+    removed.extend(table);
+    removed.extend(role);
+    removed.extend(secret);
+    Ok(removed)
 }
 
-/// Everything of this name and tags that still exists, by listing each service.
-pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
-    let spec = &stack.spec;
-    let (fns, groups, apis, role, table, secret) = tokio::try_join!(
-        functions::leftovers(stack),
+/// Everything of this stack's names and tags that still exists: the join of
+/// every resource module's leftovers, each found by listing its service.
+pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
+    let found = tokio::try_join!(
+        api::leftovers(stack),
+        stage::leftovers(stack),
+        routing::leftovers(stack),
+        permission::leftovers(stack),
+        function::leftovers(stack),
         logs::leftovers(stack),
-        api::find_all(stack),
-        role::ownership(stack),
-        table::ownership(stack),
+        table::leftovers(stack),
+        policy::leftovers(stack),
+        role::leftovers(stack),
         secret::leftovers(stack),
     )?;
-    let mut found = fns;
-    found.extend(groups);
-    found.extend(secret);
-    for api in apis {
-        let id = api.api_id.unwrap_or_default();
-        found.push(format!("websocket api {} ({id})", spec.api_name()));
-    }
-    if role == Ownership::Ours {
-        found.push(format!("iam role {}", spec.role()));
-    }
-    if table == Ownership::Ours {
-        found.push(format!("table {}", spec.table()));
-    }
-    Ok(found)
+    let (apis, stages, routing, permissions, fns, groups, table, policy, role, secret) = found;
+    Ok([
+        fns,
+        groups,
+        secret,
+        apis,
+        stages,
+        routing,
+        permissions,
+        policy,
+        role,
+        table,
+    ]
+    .concat())
 }
 
 impl fmt::Display for TeardownReport {

@@ -1,32 +1,25 @@
-//! The three Lambda functions and API Gateway's permission to invoke each.
+//! The three Lambda functions. API Gateway's permission to invoke them is
+//! [`super::permission`]; Lambda's waits are [`super::waits`].
 
-use super::{Change, Ctx, Ownership, Resource, Stack};
-use crate::aws::{aws_error, checked, created, or_absent};
+use super::waits::{
+    uploading, wait_ready, wait_updated, while_role_propagates, OnConflict, RoleGate,
+};
+use super::{Change, Ctx, Leftover, Ownership, Resource, Stack};
+use crate::aws::{checked, or_absent};
 use crate::build::package::Package;
 use crate::error::{CliError, Result};
 use crate::progress::Task;
 use crate::spec::{Arch, Function, StackSpec};
-use aws_sdk_lambda::client::Waiters;
-use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime,
+    Architecture, Environment, FunctionCode, FunctionConfiguration, Runtime,
 };
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use std::collections::HashMap;
-use std::time::Duration;
 use wschat_lambdas::auth::{self, AuthMode, AuthSettings};
-use wschat_lambdas::retry::{retry, Backoff, Limits, Verdict};
 
 const FUNCTION: &str = "function";
-const PERMISSION: &str = "permission";
-const STATEMENT_ID: &str = "wschat-apigateway-invoke";
 const HANDLER: &str = "bootstrap";
-/// A new role can take minutes before Lambda may assume it.
-const IAM_PROPAGATION_DEADLINE: Duration = Duration::from_secs(240);
-/// How long an update may stay `InProgress` before deploy gives up.
-const UPDATE_DEADLINE: Duration = Duration::from_secs(300);
 
 fn architecture(arch: Arch) -> Architecture {
     match arch {
@@ -160,167 +153,10 @@ impl FunctionDiff {
     }
 }
 
-async fn get(stack: &Stack, name: &str) -> Result<Option<GetFunctionOutput>> {
+/// The function named `name`, with its configuration and tags, if it exists.
+pub async fn find(stack: &Stack, name: &str) -> Result<Option<GetFunctionOutput>> {
     let request = stack.clients.lambda.get_function().function_name(name);
     or_absent(request.send().await, "Lambda GetFunction", name)
-}
-
-/// Lambda's modelled answer while a new role has not reached it yet.
-fn role_not_ready<E: ProvideErrorMetadata>(e: &E) -> bool {
-    e.code() == Some("InvalidParameterValueException")
-        && e.message().is_some_and(|m| {
-            m.contains("cannot be assumed") || m.contains("role defined for the function")
-        })
-}
-
-/// A call carrying a zip: its upload counts against the answer's wait.
-fn uploading(ctx: &Ctx<'_>) -> aws_sdk_lambda::config::Builder {
-    aws_sdk_lambda::config::Builder::default()
-        .timeout_config(crate::aws::upload_timeouts(ctx.clients.timeout))
-}
-
-/// What a 409 ResourceConflictException means to a call.
-#[derive(Clone, Copy, PartialEq)]
-enum OnConflict {
-    /// A create: the function is there (a lost reply's retry, or another deploy).
-    Exists,
-    /// An update: another update is in progress; wait, then try again.
-    Retry,
-}
-
-/// Runs `call` until the role has propagated (and, for updates, until no
-/// other update is in progress), backing off with jitter under a deadline.
-/// `Ok(None)`: a create found the function already there.
-async fn while_role_propagates<T, E, F, Fut>(
-    task: &Task,
-    operation: &str,
-    name: &str,
-    on_conflict: OnConflict,
-    mut call: F,
-) -> Result<Option<T>>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<
-        Output = std::result::Result<T, SdkError<E, aws_sdk_lambda::config::http::HttpResponse>>,
-    >,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
-    // The role's wait is not contention: a steady poll ends it soonest.
-    let role_poll = Backoff::new(Duration::from_millis(250), Duration::from_secs(1));
-    let conflict = |e: &SdkError<E, _>| {
-        e.as_service_error()
-            .is_some_and(|e| e.code() == Some("ResourceConflictException"))
-    };
-    let attempt = |_| {
-        let answer = call();
-        async {
-            match answer.await {
-                Ok(out) => Ok(Some(out)),
-                Err(e) if conflict(&e) && on_conflict == OnConflict::Exists => Ok(None),
-                Err(e) => Err(e),
-            }
-        }
-    };
-    let judge = |e: &SdkError<E, _>, attempt: u32, elapsed: Duration| {
-        if conflict(e) && elapsed < UPDATE_DEADLINE {
-            task.set(format!(
-                "another update is in progress; retrying (attempt {attempt})"
-            ));
-            Verdict::Retry(backoff.delay(attempt))
-        } else if e.as_service_error().is_some_and(role_not_ready)
-            && elapsed < IAM_PROPAGATION_DEADLINE
-        {
-            task.set(format!(
-                "waiting for the IAM role to reach Lambda (attempt {attempt}, {}s)",
-                elapsed.as_secs()
-            ));
-            Verdict::Retry(role_poll.delay(attempt))
-        } else {
-            Verdict::Stop
-        }
-    };
-    retry(Limits::default(), attempt, judge)
-        .await
-        .map_err(|failed| aws_error(operation, name, &failed.error))
-}
-
-/// Until the function is Active (a new one is Pending for a while) and no
-/// update is in progress.
-async fn wait_ready(ctx: &Ctx<'_>, name: &str, task: &Task) -> Result<()> {
-    task.set("waiting for the function to be active");
-    let waited = ctx
-        .clients
-        .lambda
-        .wait_until_function_active_v2()
-        .function_name(name)
-        .wait(UPDATE_DEADLINE)
-        .await;
-    match waited {
-        Ok(_) => wait_updated(ctx, name, task).await,
-        Err(WaiterError::OperationFailed(e)) => Err(aws_error(
-            "Lambda GetFunction (waiting for it to be active)",
-            name,
-            e.error(),
-        )),
-        Err(e) => Err(CliError::failed(format!("{name} did not become active: {e}"))
-            .with_hint("check the function in the Lambda console; `wschat deploy` continues where it stopped")),
-    }
-}
-
-/// Lambda refuses a second update while one is in progress: the SDK's waiter
-/// polls until `LastUpdateStatus` is `Successful`.
-async fn wait_updated(ctx: &Ctx<'_>, name: &str, task: &Task) -> Result<()> {
-    task.set("waiting for the update to finish");
-    let waited = ctx
-        .clients
-        .lambda
-        .wait_until_function_updated_v2()
-        .function_name(name)
-        .wait(UPDATE_DEADLINE)
-        .await;
-    match waited {
-        Ok(_) => Ok(()),
-        Err(WaiterError::FailureState(failed)) => {
-            let reason = failed
-                .final_poll()
-                .as_result()
-                .ok()
-                .and_then(|out| out.configuration.as_ref())
-                .filter(|c| c.last_update_status == Some(LastUpdateStatus::Failed))
-                .and_then(|c| c.last_update_status_reason.clone())
-                .unwrap_or_default();
-            Err(CliError::failed(format!(
-                "Lambda could not apply the update to {name}: {reason}"
-            )))
-        }
-        Err(WaiterError::OperationFailed(e)) => Err(aws_error(
-            "Lambda GetFunction (waiting for an update)",
-            name,
-            e.error(),
-        )),
-        Err(e) => Err(CliError::failed(format!(
-            "{name} did not finish updating within {} s: {e}",
-            UPDATE_DEADLINE.as_secs()
-        ))
-        .with_hint("run `wschat deploy` again; it continues where it stopped")),
-    }
-}
-
-/// While a role made by this run propagates to Lambda, one function's create
-/// probes for it and the others wait on that probe, so each attempt uploads
-/// one zip rather than one per function; once it lands, the rest go at once.
-pub struct RoleGate {
-    propagated: tokio::sync::Mutex<bool>,
-}
-
-impl RoleGate {
-    /// `fresh`: the role was created by this run.
-    pub fn new(fresh: bool) -> Self {
-        RoleGate {
-            propagated: tokio::sync::Mutex::new(!fresh),
-        }
-    }
 }
 
 async fn create(
@@ -468,7 +304,7 @@ fn connect_environment(spec: &StackSpec, secret_version: Option<i64>) -> Vec<(St
 /// The auth settings a deployed connect function runs with.
 pub async fn deployed_auth(stack: &Stack) -> Result<Option<AuthSettings>> {
     let name = stack.spec.function_name(Function::Connect);
-    let Some(current) = get(stack, &name).await? else {
+    let Some(current) = find(stack, &name).await? else {
         return Ok(None);
     };
     let variables = current
@@ -491,7 +327,7 @@ pub async fn ensure(
     let name = ctx.spec.function_name(function);
     let desired = DesiredFunction::of(ctx, function, package, secret_version);
     ctx.track(FUNCTION, &name, async |task| {
-        let Some(current) = get(ctx, &name).await? else {
+        let Some(current) = find(ctx, &name).await? else {
             if !ctx.dry_run {
                 let package = package.expect("deploy always has packages");
                 create(ctx, task, function, &name, &desired, package, gate).await?;
@@ -518,91 +354,25 @@ pub async fn ensure(
     .await
 }
 
-/// The source ARN API Gateway's invoke statement is limited to, if present.
-async fn permitted_source(ctx: &Ctx<'_>, name: &str) -> Result<Option<String>> {
-    let request = ctx.clients.lambda.get_policy().function_name(name);
-    let policy =
-        or_absent(request.send().await, "Lambda GetPolicy", name)?.and_then(|out| out.policy);
-    Ok(policy.and_then(|policy| source_arn_of(&policy)))
-}
-
-/// The `AWS:SourceArn` condition of wschat's statement in a function's resource policy.
-fn source_arn_of(policy: &str) -> Option<String> {
-    let policy: serde_json::Value = serde_json::from_str(policy).ok()?;
-    let statement = policy["Statement"]
-        .as_array()?
-        .iter()
-        .find(|s| s["Sid"] == STATEMENT_ID)?;
-    Some(
-        statement["Condition"]["ArnLike"]["AWS:SourceArn"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    )
-}
-
-/// API Gateway may invoke the function, from this API only.
-pub async fn ensure_permission(
-    ctx: &Ctx<'_>,
-    function: Function,
-    api_id: Option<&str>,
-    function_created: bool,
-) -> Result<Resource> {
-    let name = ctx.spec.function_name(function);
-    ctx.track(PERMISSION, format!("{name} ← apigateway"), async |_| {
-        let Some(api_id) = api_id else {
-            return Ok(Change::Created);
-        };
-        let wanted = ctx.spec.api_source_arn(api_id);
-        let current = if function_created {
-            None
-        } else {
-            permitted_source(ctx, &name).await?
-        };
-        let change = Change::of_value(current.as_deref(), wanted.as_str(), "source ARN");
-        if ctx.dry_run || change == Change::Unchanged {
-            return Ok(change);
-        }
-        let lambda = &ctx.clients.lambda;
-        if matches!(change, Change::Updated { .. }) {
-            let request = lambda
-                .remove_permission()
-                .function_name(&name)
-                .statement_id(STATEMENT_ID);
-            checked(request.send().await, "Lambda RemovePermission", &name)?;
-        }
-        let request = lambda
-            .add_permission()
-            .function_name(&name)
-            .statement_id(STATEMENT_ID)
-            .action("lambda:InvokeFunction")
-            .principal("apigateway.amazonaws.com")
-            .source_arn(&wanted);
-        created(request.send().await, "Lambda AddPermission", &name)?;
-        Ok(change)
-    })
-    .await
-}
-
 async fn ownership(stack: &Stack, name: &str) -> Result<Ownership> {
-    Ok(Ownership::of(get(stack, name).await?, |f| {
+    Ok(Ownership::of(find(stack, name).await?, |f| {
         stack.spec.owns(&f.tags.clone().unwrap_or_default())
     }))
 }
 
 /// Deleting a function deletes its resource policy (the permission) with it.
-pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
+pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Vec<Resource>> {
     let name = ctx.spec.function_name(function);
-    ctx.remove(FUNCTION, &name, ownership(ctx, &name), async |_| {
+    let removed = ctx.remove(FUNCTION, &name, ownership(ctx, &name), async |_| {
         let request = ctx.clients.lambda.delete_function().function_name(&name);
         or_absent(request.send().await, "Lambda DeleteFunction", &name)?;
         Ok(())
-    })
-    .await
+    });
+    Ok(vec![removed.await?])
 }
 
 /// Functions named `{name}-{stage}-*` and tagged as this stack's that still exist.
-pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
+pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
     let prefix = format!("{}-", stack.spec.prefix());
     let listing = stack.clients.lambda.list_functions().into_paginator();
     let all = checked(
@@ -617,7 +387,7 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<String>> {
         .filter(|n| n.starts_with(&prefix))
     {
         if ownership(stack, &name).await? == Ownership::Ours {
-            ours.push(format!("{FUNCTION} {name}"));
+            ours.push(Leftover::new(FUNCTION, name));
         }
     }
     Ok(ours)
@@ -766,16 +536,5 @@ mod tests {
             missing_env.environment,
             "a function with no variables lacks TABLE_NAME"
         );
-    }
-
-    #[test]
-    fn the_permission_names_wschats_statement() {
-        let wanted = "arn:aws:execute-api:eu-west-1:1:abc/*";
-        let policy = serde_json::json!({"Statement": [
-            {"Sid": "other", "Condition": {"ArnLike": {"AWS:SourceArn": "x"}}},
-            {"Sid": STATEMENT_ID, "Condition": {"ArnLike": {"AWS:SourceArn": wanted}}}
-        ]});
-        assert_eq!(source_arn_of(&policy.to_string()).as_deref(), Some(wanted));
-        assert_eq!(source_arn_of(r#"{"Statement": []}"#), None);
     }
 }

@@ -1,0 +1,104 @@
+//! API Gateway's permission to invoke each function: one statement in the
+//! function's resource policy, limited to this stack's API. It lives and
+//! dies with its function.
+
+use super::{Change, Ctx, Leftover, Resource, Stack};
+use crate::aws::{checked, created, or_absent};
+use crate::error::Result;
+use crate::spec::Function;
+
+const KIND: &str = "permission";
+const STATEMENT_ID: &str = "wschat-apigateway-invoke";
+
+/// The source ARN API Gateway's invoke statement on function `name` is limited to, if present.
+pub async fn find(stack: &Stack, name: &str) -> Result<Option<String>> {
+    let request = stack.clients.lambda.get_policy().function_name(name);
+    let policy =
+        or_absent(request.send().await, "Lambda GetPolicy", name)?.and_then(|out| out.policy);
+    Ok(policy.and_then(|policy| source_arn_of(&policy)))
+}
+
+/// The `AWS:SourceArn` condition of wschat's statement in a function's resource policy.
+fn source_arn_of(policy: &str) -> Option<String> {
+    let policy: serde_json::Value = serde_json::from_str(policy).ok()?;
+    let statement = policy["Statement"]
+        .as_array()?
+        .iter()
+        .find(|s| s["Sid"] == STATEMENT_ID)?;
+    Some(
+        statement["Condition"]["ArnLike"]["AWS:SourceArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// API Gateway may invoke the function, from this API only.
+pub async fn ensure(
+    ctx: &Ctx<'_>,
+    function: Function,
+    api_id: Option<&str>,
+    function_created: bool,
+) -> Result<Resource> {
+    let name = ctx.spec.function_name(function);
+    ctx.track(KIND, format!("{name} ← apigateway"), async |_| {
+        let Some(api_id) = api_id else {
+            return Ok(Change::Created);
+        };
+        let wanted = ctx.spec.api_source_arn(api_id);
+        let current = if function_created {
+            None
+        } else {
+            find(ctx, &name).await?
+        };
+        let change = Change::of_value(current.as_deref(), wanted.as_str(), "source ARN");
+        if ctx.dry_run || change == Change::Unchanged {
+            return Ok(change);
+        }
+        let lambda = &ctx.clients.lambda;
+        if matches!(change, Change::Updated { .. }) {
+            let request = lambda
+                .remove_permission()
+                .function_name(&name)
+                .statement_id(STATEMENT_ID);
+            checked(request.send().await, "Lambda RemovePermission", &name)?;
+        }
+        let request = lambda
+            .add_permission()
+            .function_name(&name)
+            .statement_id(STATEMENT_ID)
+            .action("lambda:InvokeFunction")
+            .principal("apigateway.amazonaws.com")
+            .source_arn(&wanted);
+        created(request.send().await, "Lambda AddPermission", &name)?;
+        Ok(change)
+    })
+    .await
+}
+
+/// The statement goes with its function: [`super::function::delete`] removes
+/// both, so there is nothing of its own to delete.
+pub async fn delete(_ctx: &Ctx<'_>, _function: Function) -> Result<Vec<Resource>> {
+    Ok(Vec::new())
+}
+
+/// Nothing outlives its function; a function left over is reported as one.
+pub async fn leftovers(_stack: &Stack) -> Result<Vec<Leftover>> {
+    Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_permission_names_wschats_statement() {
+        let wanted = "arn:aws:execute-api:eu-west-1:1:abc/*";
+        let policy = serde_json::json!({"Statement": [
+            {"Sid": "other", "Condition": {"ArnLike": {"AWS:SourceArn": "x"}}},
+            {"Sid": STATEMENT_ID, "Condition": {"ArnLike": {"AWS:SourceArn": wanted}}}
+        ]});
+        assert_eq!(source_arn_of(&policy.to_string()).as_deref(), Some(wanted));
+        assert_eq!(source_arn_of(r#"{"Statement": []}"#), None);
+    }
+}
