@@ -107,6 +107,31 @@ async fn create_api(ctx: &Ctx<'_>) -> Result<Option<String>> {
 const CREATE_ATTEMPTS: u32 = 8;
 const CREATE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
 
+/// What differs between the API and the one the chat needs.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ApiDiff {
+    pub route_selection: bool,
+}
+
+impl ApiDiff {
+    pub fn between(api: &Api) -> ApiDiff {
+        ApiDiff {
+            route_selection: api.route_selection_expression.as_deref() != Some(ROUTE_SELECTION),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == ApiDiff::default()
+    }
+
+    pub fn fields(&self) -> Vec<String> {
+        self.route_selection
+            .then(|| "route selection expression".to_owned())
+            .into_iter()
+            .collect()
+    }
+}
+
 /// The API as converged: its report, its id (`None` only in a dry run that
 /// would create it), its tags as found, and the stack's other APIs, for
 /// [`remove_duplicates`].
@@ -147,23 +172,20 @@ pub async fn ensure(ctx: &Ctx<'_>) -> Result<Ensured> {
             extras = found.collect();
             id = api.api_id.clone();
             tags = api.tags.clone().unwrap_or_default();
-            let change = Change::of_value(
-                Some(
-                    api.route_selection_expression
-                        .as_deref()
-                        .unwrap_or_default(),
-                ),
-                ROUTE_SELECTION,
-                "route selection expression",
-            );
-            if change != Change::Unchanged && !ctx.dry_run {
+            let diff = ApiDiff::between(&api);
+            if diff.is_empty() {
+                return Ok(Change::Unchanged);
+            }
+            if !ctx.dry_run {
                 let request = apigw
                     .update_api()
                     .set_api_id(api.api_id)
                     .route_selection_expression(ROUTE_SELECTION);
                 checked(request.send().await, "API Gateway UpdateApi", &name)?;
             }
-            Ok(change)
+            Ok(Change::Updated {
+                fields: diff.fields(),
+            })
         })
         .await?;
     Ok(Ensured {
@@ -279,4 +301,25 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
             Leftover::new(API, format!("{} ({id})", stack.spec.api_name()))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_differs_by_its_route_selection() {
+        let api = |expression: &str| {
+            Api::builder()
+                .name("chat-dev")
+                .protocol_type(ProtocolType::Websocket)
+                .route_selection_expression(expression)
+                .build()
+        };
+        assert!(ApiDiff::between(&api(ROUTE_SELECTION)).is_empty());
+        assert_eq!(
+            ApiDiff::between(&api("$request.body.type")).fields(),
+            ["route selection expression"]
+        );
+    }
 }

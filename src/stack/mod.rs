@@ -193,20 +193,6 @@ pub enum Change {
     Foreign,
 }
 
-impl Change {
-    /// For a resource that is one value (a policy, a source ARN): absent is
-    /// created, equal is unchanged, anything else updates `field`.
-    pub fn of_value<T: PartialEq + ?Sized>(current: Option<&T>, wanted: &T, field: &str) -> Change {
-        match current {
-            None => Change::Created,
-            Some(now) if now == wanted => Change::Unchanged,
-            Some(_) => Change::Updated {
-                fields: vec![field.to_owned()],
-            },
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Resource {
     pub kind: &'static str,
@@ -331,25 +317,5 @@ impl Ownership {
             Some(it) if ours(&it) => Ownership::Ours,
             Some(_) => Ownership::Foreign,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Change;
-
-    #[test]
-    fn a_single_valued_resource_is_created_kept_or_updated() {
-        assert_eq!(Change::of_value(None, "a", "policy"), Change::Created);
-        assert_eq!(
-            Change::of_value(Some("a"), "a", "policy"),
-            Change::Unchanged
-        );
-        assert_eq!(
-            Change::of_value(Some("b"), "a", "policy"),
-            Change::Updated {
-                fields: vec!["policy".into()]
-            }
-        );
     }
 }

@@ -33,6 +33,32 @@ fn source_arn_of(policy: &str) -> Option<String> {
     )
 }
 
+/// What differs between the statement and one limited to this stack's API.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PermissionDiff {
+    /// The source ARN the statement names now, when it is another.
+    pub source_arn: Option<String>,
+}
+
+impl PermissionDiff {
+    pub fn between(current_source: &str, wanted: &str) -> PermissionDiff {
+        PermissionDiff {
+            source_arn: (current_source != wanted).then(|| current_source.to_owned()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.source_arn.is_none()
+    }
+
+    pub fn fields(&self) -> Vec<String> {
+        self.source_arn
+            .iter()
+            .map(|_| "source ARN".to_owned())
+            .collect()
+    }
+}
+
 /// API Gateway may invoke the function, from this API only.
 pub async fn ensure(
     ctx: &Ctx<'_>,
@@ -51,8 +77,19 @@ pub async fn ensure(
         } else {
             find(ctx, &name).await?
         };
-        let change = Change::of_value(current.as_deref(), wanted.as_str(), "source ARN");
-        if ctx.dry_run || change == Change::Unchanged {
+        let change = match current {
+            None => Change::Created,
+            Some(current) => {
+                let diff = PermissionDiff::between(&current, &wanted);
+                if diff.is_empty() {
+                    return Ok(Change::Unchanged);
+                }
+                Change::Updated {
+                    fields: diff.fields(),
+                }
+            }
+        };
+        if ctx.dry_run {
             return Ok(change);
         }
         let lambda = &ctx.clients.lambda;
@@ -90,6 +127,14 @@ pub async fn leftovers(_stack: &Stack) -> Result<Vec<Leftover>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_statement_differs_by_its_source_arn() {
+        assert!(PermissionDiff::between("arn:a", "arn:a").is_empty());
+        let diff = PermissionDiff::between("arn:old", "arn:a");
+        assert_eq!(diff.fields(), ["source ARN"]);
+        assert_eq!(diff.source_arn.as_deref(), Some("arn:old"));
+    }
 
     #[test]
     fn the_permission_names_wschats_statement() {
