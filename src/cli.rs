@@ -1,21 +1,18 @@
-//! Command-line interface: global flags and subcommands, and their
-//! conversion into the plain types the rest of the tool takes. Clap stops here.
+//! Command-line interface: clap's types for the global flags and the
+//! subcommands, and which arguments were typed or came from a variable.
+//! What they amount to is resolved once, in `commands::settings`.
 
-use crate::aws::AwsConfig;
 use crate::build::toolchain::Builder;
-use crate::error::Result;
-use crate::layers::{check, Given, Origin, Partial};
-use crate::ops::Place;
+use crate::layers::{check, Given, Origin};
 use crate::output::Format;
-use crate::spec::{Arch, Function, StackId};
-use crate::stackfile::StackFile;
+use crate::spec::{Arch, Function};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use wschat_lambdas::auth::{AuthMode, AuthSettings};
+use wschat_lambdas::auth::AuthMode;
 
 fn duration(text: &str) -> std::result::Result<Duration, String> {
     crate::duration::parse(text)
@@ -102,74 +99,6 @@ pub struct Global {
     /// The longest one AWS or sandbox call may take, retries included (twice this for uploading a function's code); a stalled endpoint fails the command after it.
     #[arg(long, global = true, default_value = "30s", value_parser = positive_duration, value_name = "DURATION", env = "WSCHAT_REQUEST_TIMEOUT")]
     pub request_timeout: Duration,
-    /// Which settings were typed and which came from the environment.
-    #[arg(skip)]
-    pub origins: ArgOrigins,
-    /// The stack file's settings for this stage, with --region and --profile over them.
-    #[arg(skip)]
-    pub layer: Partial,
-    /// The stack file read, if any.
-    #[arg(skip)]
-    pub stack_file: Option<PathBuf>,
-}
-
-impl Global {
-    /// The stack's name and stage, validated before anything else happens.
-    pub fn stack_id(&self) -> Result<StackId> {
-        StackId::new(self.name.as_deref().unwrap_or(DEFAULT_NAME), &self.stage)
-    }
-
-    /// Reads the stack file (`--config`, else the nearest wschat.toml) and
-    /// fills in what the command line left out.
-    pub fn read_stack_file(&mut self) -> Result<()> {
-        let path = match &self.config {
-            Some(path) => Some(path.clone()),
-            None => std::env::current_dir()
-                .ok()
-                .and_then(|dir| crate::stackfile::find(&dir)),
-        };
-        let file = path.map(|p| crate::stackfile::load(&p)).transpose()?;
-        self.apply(file.as_ref());
-        Ok(())
-    }
-
-    fn apply(&mut self, file: Option<&StackFile>) {
-        if self.name.is_none() {
-            self.name = file.and_then(|f| f.name.clone());
-        }
-        let flags = Partial {
-            region: self
-                .region
-                .clone()
-                .map(|r| Given::new(r, Origin::Flag("--region".into()))),
-            profile: self
-                .profile
-                .clone()
-                .map(|p| Given::new(p, Origin::Flag("--profile".into()))),
-            ..Partial::default()
-        };
-        self.layer = flags.or(file.map(|f| f.stage(&self.stage)).unwrap_or_default());
-        self.region = self.layer.region.as_ref().map(|g| g.value.clone());
-        self.profile = self.layer.profile.as_ref().map(|g| g.value.clone());
-        self.stack_file = file.map(|f| f.path.clone());
-    }
-
-    /// What the settings are compared against, for reports: the file, or the flags alone.
-    pub fn settings_source(&self) -> String {
-        match &self.stack_file {
-            Some(path) => path.display().to_string(),
-            None => "the flags and WSCHAT_* variables".to_owned(),
-        }
-    }
-
-    pub fn aws(&self) -> AwsConfig {
-        AwsConfig {
-            region: self.region.clone(),
-            profile: self.profile.clone(),
-            endpoint_url: self.endpoint_url.clone(),
-            timeout: self.request_timeout,
-        }
-    }
 }
 
 pub const DEFAULT_NAME: &str = "wschat";
@@ -195,14 +124,14 @@ impl ArgOrigins {
     }
 
     /// `--log-retention` or `WSCHAT_LOG_RETENTION`, for the argument `log_retention`.
-    fn origin(&self, id: &str) -> Origin {
+    pub fn origin(&self, id: &str) -> Origin {
         match self.0.get(id) {
             Some(ValueSource::EnvVariable) => Origin::Env(format!("WSCHAT_{}", id.to_uppercase())),
             _ => Origin::Flag(format!("--{}", id.replace('_', "-"))),
         }
     }
 
-    fn given<T>(&self, id: &str, value: Option<T>) -> Option<Given<T>> {
+    pub fn given<T>(&self, id: &str, value: Option<T>) -> Option<Given<T>> {
         value.map(|v| Given::new(v, self.origin(id)))
     }
 }
@@ -285,14 +214,6 @@ pub struct LocalArgs {
 }
 
 impl LocalArgs {
-    /// The sandbox when `--local` was given, else AWS.
-    pub fn place<'a>(&'a self, aws: &'a AwsConfig) -> Place<'a> {
-        match &self.local {
-            Some(url) => Place::Local(url, aws.timeout),
-            None => Place::Aws(aws),
-        }
-    }
-
     /// `--local` given either before or after a subcommand.
     pub fn or<'a>(&'a self, outer: &'a LocalArgs) -> &'a LocalArgs {
         if self.local.is_some() {
@@ -390,13 +311,12 @@ pub struct LogsArgs {
     pub target: LocalArgs,
 }
 
-impl LogsArgs {
-    pub fn functions(&self) -> Vec<Function> {
-        match self.function {
-            None => Function::ALL.to_vec(),
-            Some(FunctionArg::Connect) => vec![Function::Connect],
-            Some(FunctionArg::Disconnect) => vec![Function::Disconnect],
-            Some(FunctionArg::Message) => vec![Function::Message],
+impl From<FunctionArg> for Function {
+    fn from(function: FunctionArg) -> Function {
+        match function {
+            FunctionArg::Connect => Function::Connect,
+            FunctionArg::Disconnect => Function::Disconnect,
+            FunctionArg::Message => Function::Message,
         }
     }
 }
@@ -474,23 +394,6 @@ pub struct SettingsArgs {
     pub auth: AuthArgs,
 }
 
-impl SettingsArgs {
-    /// These flags over the stack file's layer.
-    pub fn layered(&self, global: &Global) -> Partial {
-        let o = &global.origins;
-        let flags = Partial {
-            memory: o.given("memory", self.memory),
-            timeout: o.given("timeout", self.timeout),
-            arch: o.given("arch", self.arch.map(Arch::from)),
-            log_retention: o.given("log_retention", self.log_retention),
-            throttle_rate: o.given("throttle_rate", self.throttle_rate),
-            throttle_burst: o.given("throttle_burst", self.throttle_burst),
-            ..self.auth.layer(o)
-        };
-        flags.or(global.layer.clone())
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthArg {
     /// Names are unverified display names: anyone may connect as anyone.
@@ -499,6 +402,16 @@ pub enum AuthArg {
     Token,
     /// Tokens from your identity provider (Cognito, Auth0, any OIDC issuer).
     Jwt,
+}
+
+impl From<AuthArg> for AuthMode {
+    fn from(auth: AuthArg) -> AuthMode {
+        match auth {
+            AuthArg::Open => AuthMode::Open,
+            AuthArg::Token => AuthMode::Token,
+            AuthArg::Jwt => AuthMode::Jwt,
+        }
+    }
 }
 
 /// Who may connect, and as whom. The same flags on deploy, status and dev.
@@ -521,34 +434,6 @@ pub struct AuthArgs {
     /// With --auth jwt: the claim that holds the username [default: sub].
     #[arg(long, value_name = "CLAIM")]
     pub jwt_name_claim: Option<String>,
-}
-
-impl AuthArgs {
-    fn layer(&self, o: &ArgOrigins) -> Partial {
-        let mode = self.auth.map(|a| match a {
-            AuthArg::Open => AuthMode::Open,
-            AuthArg::Token => AuthMode::Token,
-            AuthArg::Jwt => AuthMode::Jwt,
-        });
-        let origins = (!self.allowed_origins.is_empty()).then(|| self.allowed_origins.clone());
-        Partial {
-            auth: o.given("auth", mode),
-            allowed_origins: o.given("allowed_origins", origins),
-            jwt_issuer: o.given("jwt_issuer", self.jwt_issuer.clone()),
-            jwt_audience: o.given("jwt_audience", self.jwt_audience.clone()),
-            jwt_name_claim: o.given("jwt_name_claim", self.jwt_name_claim.clone()),
-            ..Partial::default()
-        }
-    }
-
-    /// These flags over the stack file's: dev takes only who may connect.
-    pub fn settings(&self, global: &Global) -> Result<AuthSettings> {
-        Ok(self
-            .layer(&global.origins)
-            .or(global.layer.clone())
-            .settings()?
-            .auth)
-    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -612,13 +497,6 @@ pub struct DoctorArgs {
     /// How deploy will compile lambdas/ (see `wschat deploy --help`).
     #[arg(long, value_enum, env = "WSCHAT_BUILDER", default_value_t)]
     pub builder: BuilderArg,
-}
-
-/// `--arch` if given, else wschat.toml's, else this machine's.
-pub fn arch_or_file(arch: Option<ArchArg>, global: &Global) -> Arch {
-    arch.map(Arch::from)
-        .or_else(|| global.layer.arch.as_ref().map(|g| g.value))
-        .unwrap_or_else(Arch::host)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -708,27 +586,6 @@ fn byte_size(text: &str) -> std::result::Result<usize, String> {
         Some(bytes) if bytes >= 1024 => Ok(bytes),
         Some(_) => Err("the buffer must hold at least 1KiB".to_owned()),
         None => Err(format!("'{text}' is not a size such as 512KiB or 4MiB")),
-    }
-}
-
-impl DevArgs {
-    pub fn options(self, global: &Global) -> Result<crate::sandbox::Options> {
-        Ok(crate::sandbox::Options {
-            id: global.stack_id()?,
-            region: global.region.clone(),
-            host: self.host,
-            port: self.port,
-            dynamodb_endpoint: self.dynamodb_endpoint,
-            idle_timeout: self.idle_timeout,
-            max_lifetime: self.max_lifetime,
-            integration_timeout: self.integration_timeout,
-            serial_frames: self.serial_frames,
-            outbound_limit: self.max_outbound_buffer,
-            outbound_total: self.max_outbound_total,
-            max_connections: self.max_connections.map(|n| n as usize),
-            auth: self.auth.settings(global)?,
-            verbose: global.verbose > 0,
-        })
     }
 }
 

@@ -39,8 +39,8 @@ pub mod stack;
 pub mod stackfile;
 
 /// Runs one parsed command line; `main` reports the error and exits.
-pub async fn run(cli: cli::Cli) -> error::Result<std::process::ExitCode> {
-    commands::run(cli).await
+pub async fn run(cli: cli::Cli, origins: cli::ArgOrigins) -> error::Result<std::process::ExitCode> {
+    commands::run(cli, origins).await
 }
 
 #[cfg(test)]

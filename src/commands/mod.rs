@@ -1,18 +1,21 @@
-//! The command layer: turns parsed flags into the plain types the layers
-//! below take, runs the command, prints its result and picks the exit code.
-//! Nothing below this layer (or `cli`) knows about clap.
+//! The command layer: resolves the parsed flags once ([`settings`]) into the
+//! plain types the layers below take, runs the command, prints its result
+//! and picks the exit code. Nothing below this layer (or `cli`) knows about clap.
 
 mod operate;
 mod prompt;
 mod provision;
+pub mod settings;
 mod shell;
 
-use crate::cli::{Cli, Command, Global};
+use crate::cli::{ArgOrigins, Cli, Command};
 use crate::error::Result;
-use crate::progress::Progress;
+use settings::Resolved;
 use std::process::ExitCode;
 
-pub async fn run(cli: Cli) -> Result<ExitCode> {
+/// `origins`: which of the command line's arguments were typed and which
+/// came from their `WSCHAT_*` variable (clap's matches know; the parsed `Cli` does not).
+pub async fn run(cli: Cli, origins: ArgOrigins) -> Result<ExitCode> {
     // These need no stack, so a broken wschat.toml cannot stop them.
     match cli.command {
         Command::Completions { shell } => return shell::completions(shell),
@@ -20,34 +23,28 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init => return shell::init(&cli.global),
         _ => {}
     }
-    let mut global = cli.global;
-    global.read_stack_file()?;
-    let global = &global;
-    crate::aws::set_verbose(global.verbose > 0);
+    let run = &Resolved::new(cli.global, origins)?;
+    crate::aws::set_verbose(run.verbose > 0);
     // `wschat dev` routes its logs to its own buffer.
     let dev = matches!(cli.command, Command::Dev(_));
-    if !dev && (global.verbose > 1 || std::env::var_os("RUST_LOG").is_some()) {
+    if !dev && (run.verbose > 1 || std::env::var_os("RUST_LOG").is_some()) {
         crate::aws::trace::install();
     }
     match cli.command {
-        Command::Dev(args) => crate::sandbox::run(args.options(global)?).await,
-        Command::Deploy(args) => provision::deploy(global, args).await,
-        Command::Status(args) => provision::status(global, args).await,
-        Command::Teardown(args) => provision::teardown(global, args).await,
-        Command::Package(args) => provision::package(global, args).await,
-        Command::Connections(args) => operate::connections(global, args).await,
-        Command::Broadcast(args) => operate::broadcast(global, args).await,
-        Command::Logs(args) => operate::logs(global, args).await,
-        Command::Token(args) => operate::token(global, args).await,
-        Command::Doctor(args) => provision::doctor(global, args).await,
+        Command::Dev(args) => crate::sandbox::run(run.dev_options(args)?).await,
+        Command::Deploy(args) => provision::deploy(run, args).await,
+        Command::Status(args) => provision::status(run, args).await,
+        Command::Teardown(args) => provision::teardown(run, args).await,
+        Command::Package(args) => provision::package(run, args).await,
+        Command::Connections(args) => operate::connections(run, args).await,
+        Command::Broadcast(args) => operate::broadcast(run, args).await,
+        Command::Logs(args) => operate::logs(run, args).await,
+        Command::Token(args) => operate::token(run, args).await,
+        Command::Doctor(args) => provision::doctor(run, args).await,
         Command::Completions { .. } | Command::Man { .. } | Command::Init => {
             unreachable!("run above")
         }
     }
-}
-
-fn progress(global: &Global) -> Progress {
-    Progress::new(global.quiet, global.verbose > 0)
 }
 
 /// `status`'s exit code when the stack is missing something or drifted from

@@ -1,9 +1,10 @@
 //! deploy, status, teardown and package: the stack on AWS.
 
-use super::{exit_code, progress};
+use super::exit_code;
+use super::settings::Resolved;
 use crate::build::package;
 use crate::build::toolchain::{Builder, Host, Plan};
-use crate::cli::{self, DeployArgs, DoctorArgs, Global, PackageArgs, StatusArgs, TeardownArgs};
+use crate::cli::{DeployArgs, DoctorArgs, PackageArgs, StatusArgs, TeardownArgs};
 use crate::error::{CliError, Result};
 use crate::layers::Partial;
 use crate::ops::{self, Place};
@@ -60,14 +61,13 @@ fn packages(
 }
 
 /// With `-v`: each setting and where it came from.
-fn explain(global: &Global, layered: &Partial) {
-    if global.verbose == 0 || global.quiet {
+fn explain(run: &Resolved, layered: &Partial) {
+    if run.verbose == 0 || run.quiet {
         return;
     }
     eprintln!(
         "settings (from a flag, a WSCHAT_* variable, {}, or the default):",
-        global
-            .stack_file
+        run.stack_file
             .as_ref()
             .map_or("no wschat.toml".to_owned(), |p| p.display().to_string())
     );
@@ -76,15 +76,15 @@ fn explain(global: &Global, layered: &Partial) {
     }
 }
 
-pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
+pub async fn deploy(run: &Resolved, args: DeployArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let layered = args.settings.layered(global);
+    let layered = run.layered(&args.settings);
     let settings = layered.settings()?;
-    let id = global.stack_id()?;
-    explain(global, &layered);
-    let stack = stack::open(&id, &global.aws(), settings.clone()).await?;
+    let id = run.stack_id()?;
+    explain(run, &layered);
+    let stack = stack::open(&id, &run.aws, settings.clone()).await?;
     let spec = &stack.spec;
-    let progress = progress(global);
+    let progress = run.progress();
     let source = match &args.prebuilt {
         Some(dir) => Source::Prebuilt(dir),
         None => Source::Build(args.builder.into()),
@@ -135,39 +135,39 @@ pub async fn deploy(global: &Global, args: DeployArgs) -> Result<ExitCode> {
         code_compared: !plan_without_code,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     };
-    print(global.output, &report);
+    print(run.output, &report);
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
-    let id = global.stack_id()?;
+pub async fn status(run: &Resolved, args: StatusArgs) -> Result<ExitCode> {
+    let id = run.stack_id()?;
     if let Some(url) = &args.target.local {
-        let target = ops::resolve(&id, Place::Local(url, global.request_timeout)).await?;
+        let target = ops::resolve(&id, Place::Local(url, run.aws.timeout)).await?;
         print(
-            global.output,
+            run.output,
             &ops::local::status(&target, url, &id.stage).await?,
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let layered = args.settings.layered(global);
+    let layered = run.layered(&args.settings);
     // Checked before any AWS call: the settings may be complete without the record.
     layered.settings()?;
-    let mut stack = stack::open(&id, &global.aws(), Settings::default()).await?;
+    let mut stack = stack::open(&id, &run.aws, Settings::default()).await?;
     // What the last deploy applied fills what neither flags nor file say, so a
     // plain `status` with no file checks the stack against its last deploy.
     let recorded = stack::api::applied_tags(&stack)
         .await?
         .map(|tags| Partial::from_applied_tags(&tags));
     let layered = layered.or(recorded.clone().unwrap_or_default());
-    explain(global, &layered);
+    explain(run, &layered);
     stack.spec.settings = layered.settings()?;
     let recorded = recorded.map(|r| r.settings()).transpose()?;
     let wanted = status::Wanted {
-        source: global.settings_source(),
+        source: run.settings_source(),
         recorded: recorded.as_ref(),
     };
     let report = status::status(&stack, wanted).await?;
-    print(global.output, &report);
+    print(run.output, &report);
     Ok(if report.complete {
         ExitCode::SUCCESS
     } else {
@@ -175,21 +175,21 @@ pub async fn status(global: &Global, args: StatusArgs) -> Result<ExitCode> {
     })
 }
 
-pub async fn doctor(global: &Global, args: DoctorArgs) -> Result<ExitCode> {
+pub async fn doctor(run: &Resolved, args: DoctorArgs) -> Result<ExitCode> {
     let cwd = std::env::current_dir().map_err(|e| CliError::failed(e.to_string()))?;
-    let arch = cli::arch_or_file(args.arch, global);
-    let report = crate::doctor::doctor(&cwd, arch, args.builder.into(), &global.aws()).await;
-    print(global.output, &report);
+    let arch = run.arch(args.arch);
+    let report = crate::doctor::doctor(&cwd, arch, args.builder.into(), &run.aws).await;
+    print(run.output, &report);
     Ok(exit_code(report.ready))
 }
 
-pub async fn teardown(global: &Global, args: TeardownArgs) -> Result<ExitCode> {
+pub async fn teardown(run: &Resolved, args: TeardownArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let stack = stack::open(&global.stack_id()?, &global.aws(), Settings::default()).await?;
+    let stack = stack::open(&run.stack_id()?, &run.aws, Settings::default()).await?;
     if !args.dry_run {
         super::prompt::confirm_teardown(&stack.spec, args.yes)?;
     }
-    let progress = progress(global);
+    let progress = run.progress();
     let ctx = Ctx {
         stack: &stack,
         progress: &progress,
@@ -212,15 +212,15 @@ pub async fn teardown(global: &Global, args: TeardownArgs) -> Result<ExitCode> {
         leftovers,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     };
-    print(global.output, &report);
+    print(run.output, &report);
     Ok(exit_code(report.clean()))
 }
 
-pub async fn package(global: &Global, args: PackageArgs) -> Result<ExitCode> {
-    let arch = cli::arch_or_file(args.arch, global);
+pub async fn package(run: &Resolved, args: PackageArgs) -> Result<ExitCode> {
+    let arch = run.arch(args.arch);
     let source = Source::Build(args.builder.into());
-    let (packages, how) = packages(source, arch, &progress(global))?;
+    let (packages, how) = packages(source, arch, &run.progress())?;
     let report = package::write_packages(&packages, arch, how, &args.out)?;
-    print(global.output, &report);
+    print(run.output, &report);
     Ok(ExitCode::SUCCESS)
 }

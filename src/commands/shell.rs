@@ -44,7 +44,7 @@ pub fn man(out: Option<&std::path::Path>) -> Result<ExitCode> {
 pub fn init(global: &Global) -> Result<ExitCode> {
     let name = global.name.as_deref().unwrap_or(DEFAULT_NAME);
     // The name is checked as every command checks it, before anything is written.
-    global.stack_id()?;
+    crate::spec::StackId::new(name, &global.stage)?;
     let path = std::path::Path::new(stackfile::FILE_NAME);
     let file = std::fs::OpenOptions::new()
         .write(true)
