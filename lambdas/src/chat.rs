@@ -262,14 +262,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                 if !ids.contains(&sender.connection_id) {
                     ids.push(sender.connection_id.clone());
                 }
-                fanout::deliver(
-                    &self.store,
-                    &self.gateway,
-                    ids,
-                    &payload,
-                    &self.config.fanout,
-                )
-                .await
+                self.deliver(ids, &payload).await
             }
             None => {
                 let mut report = fanout::deliver_to(
@@ -282,15 +275,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                 .await?;
                 if room != sender.room {
                     let echo = [sender.connection_id.clone()];
-                    report.delivered += fanout::deliver(
-                        &self.store,
-                        &self.gateway,
-                        echo,
-                        &payload,
-                        &self.config.fanout,
-                    )
-                    .await
-                    .delivered;
+                    report.delivered += self.deliver(echo, &payload).await.delivered;
                 }
                 report
             }
@@ -351,16 +336,25 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         Ok(())
     }
 
-    async fn send_to(&self, connection_id: &str, frame: &ServerFrame) {
-        let payload = frame.to_payload();
+    /// One payload to these connections, through the fan-out with the chat's settings.
+    async fn deliver(
+        &self,
+        ids: impl IntoIterator<Item = String>,
+        payload: &bytes::Bytes,
+    ) -> FanoutReport {
         fanout::deliver(
             &self.store,
             &self.gateway,
-            [connection_id.to_owned()],
-            &payload,
+            ids,
+            payload,
             &self.config.fanout,
         )
-        .await;
+        .await
+    }
+
+    async fn send_to(&self, connection_id: &str, frame: &ServerFrame) {
+        let payload = frame.to_payload();
+        self.deliver([connection_id.to_owned()], &payload).await;
     }
 
     /// Tells a small room about an arrival or departure. Returns whether it did.
@@ -387,14 +381,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             .map(|c| c.connection_id)
             .filter(|id| Some(id.as_str()) != except);
         let payload = frame.to_payload();
-        fanout::deliver(
-            &self.store,
-            &self.gateway,
-            ids,
-            &payload,
-            &self.config.fanout,
-        )
-        .await;
+        self.deliver(ids, &payload).await;
         true
     }
 }

@@ -48,35 +48,27 @@ fn chat() -> TestChat {
 }
 
 fn event(event_type: EventType, id: &str, route_key: &str) -> WebSocketEvent {
-    WebSocketEvent {
-        request_context: RequestContext {
-            route_key: route_key.to_owned(),
-            event_type,
-            connection_id: id.to_owned(),
-            connected_at: 1_700_000_000_000,
-            request_time_epoch: 1_700_000_000_000,
-            domain_name: "abc.execute-api.us-east-1.amazonaws.com".into(),
-            stage: "dev".into(),
-            api_id: "abc".into(),
-            request_id: "r".into(),
-            extended_request_id: None,
-            request_time: None,
-            message_id: None,
-            message_direction: "IN".into(),
-            identity: Identity {
-                source_ip: "127.0.0.1".into(),
-                user_agent: None,
-            },
-            disconnect_status_code: None,
-            disconnect_reason: None,
+    WebSocketEvent::new(RequestContext {
+        route_key: route_key.to_owned(),
+        event_type,
+        connection_id: id.to_owned(),
+        connected_at: 1_700_000_000_000,
+        request_time_epoch: 1_700_000_000_000,
+        domain_name: "abc.execute-api.us-east-1.amazonaws.com".into(),
+        stage: "dev".into(),
+        api_id: "abc".into(),
+        request_id: "r".into(),
+        extended_request_id: None,
+        request_time: None,
+        message_id: None,
+        message_direction: "IN".into(),
+        identity: Identity {
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
         },
-        headers: None,
-        multi_value_headers: None,
-        query_string_parameters: None,
-        multi_value_query_string_parameters: None,
-        body: None,
-        is_base64_encoded: false,
-    }
+        disconnect_status_code: None,
+        disconnect_reason: None,
+    })
 }
 
 async fn connect(chat: &TestChat, id: &str, query: &[(&str, &str)]) -> u16 {

@@ -4,7 +4,7 @@
 //! Only reads and writes live here, since this ships in every function; the
 //! CLI creates the table from the schema constants below.
 
-use crate::store::{Connection, ConnectionStore, Filter, Page, StoreError};
+use crate::store::{Connection, ConnectionStore, Filter, Listed, Page, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -124,12 +124,7 @@ impl ConnectionStore for DynamoStore {
         Ok(out.attributes.as_ref().and_then(from_item))
     }
 
-    async fn list(
-        &self,
-        filter: &Filter,
-        cursor: Option<String>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
+    async fn list(&self, filter: &Filter, cursor: Option<String>, limit: usize) -> Listed {
         let start = cursor.as_deref().map(decode_cursor).transpose()?;
         let limit = limit.clamp(1, 1000) as i32;
         let (items, last) = match filter {

@@ -85,6 +85,21 @@ pub struct WebSocketEvent {
     pub is_base64_encoded: bool,
 }
 
+impl WebSocketEvent {
+    /// An event with this context and nothing else: no headers, query or body.
+    pub fn new(request_context: RequestContext) -> Self {
+        WebSocketEvent {
+            request_context,
+            headers: None,
+            multi_value_headers: None,
+            query_string_parameters: None,
+            multi_value_query_string_parameters: None,
+            body: None,
+            is_base64_encoded: false,
+        }
+    }
+}
+
 /// The integration's answer. On `$connect` a non-2xx status rejects the handshake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -90,8 +90,11 @@ pub trait ConnectionStore: Send + Sync + 'static {
         filter: &Filter,
         cursor: Option<String>,
         limit: usize,
-    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
+    ) -> impl Future<Output = Listed> + Send;
 }
+
+/// One page of a listing, or why not.
+pub type Listed = Result<Page, StoreError>;
 
 /// Every row a filter matches, page by page. For small sets (a username's
 /// connections); rooms are walked page by page by the fan-out instead.
@@ -210,12 +213,7 @@ impl ConnectionStore for InMemoryStore {
         Ok(old)
     }
 
-    async fn list(
-        &self,
-        filter: &Filter,
-        cursor: Option<String>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
+    async fn list(&self, filter: &Filter, cursor: Option<String>, limit: usize) -> Listed {
         let inner = self.inner.lock().unwrap();
         let cursor = cursor.as_deref();
         let indexed = |index: &HashMap<String, BTreeSet<String>>, key: &str| match index.get(key) {
@@ -258,12 +256,7 @@ impl<A: ConnectionStore, B: ConnectionStore> ConnectionStore for EitherStore<A, 
         }
     }
 
-    async fn list(
-        &self,
-        filter: &Filter,
-        cursor: Option<String>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
+    async fn list(&self, filter: &Filter, cursor: Option<String>, limit: usize) -> Listed {
         match self {
             EitherStore::Left(s) => s.list(filter, cursor, limit).await,
             EitherStore::Right(s) => s.list(filter, cursor, limit).await,

@@ -27,15 +27,7 @@ fn event(event_type: EventType, route: &str) -> WebSocketEvent {
         "apiId": "a", "requestId": "r", "messageDirection": "IN", "identity": {"sourceIp": "1.1.1.1"}
     });
     let request_context: RequestContext = serde_json::from_value(context).unwrap();
-    WebSocketEvent {
-        request_context,
-        headers: None,
-        multi_value_headers: None,
-        query_string_parameters: None,
-        multi_value_query_string_parameters: None,
-        body: None,
-        is_base64_encoded: false,
-    }
+    WebSocketEvent::new(request_context)
 }
 
 /// Bodies that look like chat frames often enough to reach deep paths.

@@ -224,10 +224,11 @@ pub fn hint_for_code(code: &str) -> Option<&'static str> {
 /// and message; the hint follows from the failure's kind, never from its text.
 /// An answer with no AWS error in it (a web server, a proxy's error page)
 /// says its HTTP status and how it begins. The raw response is added only with `-v`.
-pub fn aws_error<E>(operation: &str, resource: &str, e: &SdkError<E, HttpResponse>) -> CliError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
+pub fn aws_error<E: ServiceError>(
+    operation: &str,
+    resource: &str,
+    e: &SdkError<E, HttpResponse>,
+) -> CliError {
     let (summary, hint) = match e {
         SdkError::ServiceError(context) => {
             let err = context.err();
@@ -295,46 +296,52 @@ fn beginning(body: Option<&[u8]>) -> String {
     }
 }
 
+/// An SDK call's answer.
+pub type Answer<T, E> = std::result::Result<T, SdkError<E, HttpResponse>>;
+
+/// What every service's modelled error is.
+pub trait ServiceError: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static {}
+
+impl<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static> ServiceError for E {}
+
 /// An AWS call's answer, or its failure as advice naming the operation and the resource.
-pub fn checked<T, E>(
-    answer: std::result::Result<T, SdkError<E, HttpResponse>>,
-    operation: &str,
-    resource: &str,
-) -> Result<T>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    answer.map_err(|e| aws_error(operation, resource, &e))
+pub fn checked<T, E: ServiceError>(answer: Answer<T, E>, operation: &str, on: &str) -> Result<T> {
+    answer.map_err(|e| aws_error(operation, on, &e))
 }
 
-/// As [`checked`], with the service's "no such resource" as `Ok(None)`: each
-/// describe (and each delete, where absent counts as done) is one line.
-pub fn or_absent<T, E>(
-    answer: std::result::Result<T, SdkError<E, HttpResponse>>,
-    operation: &str,
-    resource: &str,
-) -> Result<Option<T>>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    none_if(answer, operation, resource, is_not_found)
+/// The answer as [`checked`] has it, but with the service errors `expected`
+/// picks out as `Ok(None)`: each caller's one expected failure is one line.
+macro_rules! expecting {
+    ($(#[$doc:meta])* $name:ident, $expected:expr) => {
+        $(#[$doc])*
+        pub fn $name<T, E: ServiceError>(answer: Answer<T, E>, op: &str, on: &str) -> Result<Option<T>> {
+            none_if(answer, op, on, $expected)
+        }
+    };
 }
 
-/// A write whose target is gone (done already) or busy (API Gateway's
-/// ConflictException: in use, or another writer mid-change) as `Ok(None)`,
-/// for a caller that looks again before it tries again.
-pub fn or_gone_or_busy<T, E>(
-    answer: std::result::Result<T, SdkError<E, HttpResponse>>,
-    operation: &str,
-    resource: &str,
-) -> Result<Option<T>>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    none_if(answer, operation, resource, |e| {
-        is_not_found(e) || e.code() == Some("ConflictException")
-    })
-}
+expecting!(
+    /// The service's "no such resource" as `Ok(None)`: each describe (and
+    /// each delete, where absent counts as done) is one line.
+    or_absent,
+    is_not_found
+);
+
+expecting!(
+    /// A write whose target is gone (done already) or busy (API Gateway's
+    /// ConflictException: in use, or another writer mid-change) as `Ok(None)`,
+    /// for a caller that looks again before it tries again.
+    or_gone_or_busy,
+    |e: &E| is_not_found(e) || e.code() == Some("ConflictException")
+);
+
+expecting!(
+    /// A create's answer, with "already exists" as `Ok(None)`: the SDK retries a
+    /// create whose reply was lost, and the retry meets what the first attempt
+    /// made. The caller goes on with the resource it finds under its name.
+    created,
+    is_already_exists
+);
 
 /// The "does not exist" answers of the services wschat calls.
 fn is_not_found<E: ProvideErrorMetadata>(e: &E) -> bool {
@@ -379,20 +386,6 @@ fn is_already_exists<E: ProvideErrorMetadata>(e: &E) -> bool {
     )
 }
 
-/// A create's answer, with "already exists" as `Ok(None)`: the SDK retries a
-/// create whose reply was lost, and the retry meets what the first attempt
-/// made. The caller goes on with the resource it finds under its name.
-pub fn created<T, E>(
-    answer: std::result::Result<T, SdkError<E, HttpResponse>>,
-    operation: &str,
-    resource: &str,
-) -> Result<Option<T>>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    none_if(answer, operation, resource, is_already_exists)
-}
-
 /// Every item of a listing API Gateway pages with a `NextToken` (its SDK
 /// has no paginators): `page` fetches one page and the next page's token.
 pub async fn all_pages<T, Fut>(mut page: impl FnMut(Option<String>) -> Fut) -> Result<Vec<T>>
@@ -412,15 +405,12 @@ where
 }
 
 /// The answer, with the service errors `expected` picks out as `Ok(None)`.
-fn none_if<T, E>(
-    answer: std::result::Result<T, SdkError<E, HttpResponse>>,
+fn none_if<T, E: ServiceError>(
+    answer: Answer<T, E>,
     operation: &str,
     resource: &str,
     expected: fn(&E) -> bool,
-) -> Result<Option<T>>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
+) -> Result<Option<T>> {
     match answer {
         Ok(out) => Ok(Some(out)),
         Err(e) if e.as_service_error().is_some_and(expected) => Ok(None),

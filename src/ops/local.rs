@@ -10,7 +10,7 @@ use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::time::Duration;
 use wschat_lambdas::retry::{retry, Backoff, Limits, Verdict};
-use wschat_lambdas::store::{Connection, ConnectionStore, Filter, Page, StoreError};
+use wschat_lambdas::store::{Connection, ConnectionStore, Filter, Listed, Page, StoreError};
 
 /// Where `wschat dev` listens unless told otherwise.
 pub const DEFAULT_LOCAL_URL: &str = "http://127.0.0.1:8080";
@@ -211,12 +211,7 @@ impl ConnectionStore for HttpStore {
             .transpose()
     }
 
-    async fn list(
-        &self,
-        filter: &Filter,
-        cursor: Option<String>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
+    async fn list(&self, filter: &Filter, cursor: Option<String>, limit: usize) -> Listed {
         let mut query = format!("?limit={limit}");
         match filter {
             Filter::All => {}

@@ -92,13 +92,8 @@ impl Api<'_> {
         let mut request_context = self.context(origin, route_key, EventType::Message);
         request_context.message_id = Some(new_id());
         WebSocketEvent {
-            request_context,
-            headers: None,
-            multi_value_headers: None,
-            query_string_parameters: None,
-            multi_value_query_string_parameters: None,
             body: Some(body),
-            is_base64_encoded: false,
+            ..WebSocketEvent::new(request_context)
         }
     }
 
@@ -115,16 +110,12 @@ impl Api<'_> {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         WebSocketEvent {
-            request_context,
             headers: Some(HashMap::from(headers)),
             multi_value_headers: Some(HashMap::from([(
                 "Host".to_owned(),
                 vec![self.domain_name.to_owned()],
             )])),
-            query_string_parameters: None,
-            multi_value_query_string_parameters: None,
-            body: None,
-            is_base64_encoded: false,
+            ..WebSocketEvent::new(request_context)
         }
     }
 }

@@ -19,6 +19,10 @@
 //! - `leftovers(stack) -> Result<Vec<Leftover>>`: what of this stack's names
 //!   and tags still exists; teardown's check is the join of every module's.
 //!
+//! A resource that lives and dies with its parent (the stage, integrations
+//! and routes with the API; a function's permission with the function) has
+//! no `delete` or `leftovers` of its own: its parent's stand for it.
+//!
 //! Waiting is [`wschat_lambdas::retry`]'s: `retry` for calls that may fail
 //! for a while (IAM propagation, throttling, 409s), `poll_until` for a state.
 //!

@@ -2,7 +2,7 @@
 //! function's resource policy, limited to this stack's API. It lives and
 //! dies with its function.
 
-use super::{Change, Ctx, Leftover, Resource, Stack};
+use super::{Change, Ctx, Resource, Stack};
 use crate::aws::{checked, created, or_absent};
 use crate::error::Result;
 use crate::spec::Function;
@@ -111,17 +111,6 @@ pub async fn ensure(
         Ok(change)
     })
     .await
-}
-
-/// The statement goes with its function: [`super::function::delete`] removes
-/// both, so there is nothing of its own to delete.
-pub async fn delete(_ctx: &Ctx<'_>, _function: Function) -> Result<Vec<Resource>> {
-    Ok(Vec::new())
-}
-
-/// Nothing outlives its function; a function left over is reported as one.
-pub async fn leftovers(_stack: &Stack) -> Result<Vec<Leftover>> {
-    Ok(Vec::new())
 }
 
 #[cfg(test)]

@@ -394,16 +394,6 @@ async fn apply(ctx: &Ctx<'_>, api_id: &str, plan: &Settlement) -> Result<()> {
     Ok(())
 }
 
-/// Deleting the API deletes its integrations and routes: nothing of their own to delete.
-pub async fn delete(_ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
-    Ok(Vec::new())
-}
-
-/// Integrations and routes outlive no API; an API left over is reported as one.
-pub async fn leftovers(_stack: &super::Stack) -> Result<Vec<super::Leftover>> {
-    Ok(Vec::new())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! The API's stage: deployed automatically on every change, throttled as the
 //! settings say. It lives and dies with its API.
 
-use super::{Change, Ctx, Leftover, Resource, Stack};
+use super::{Change, Ctx, Resource, Stack};
 use crate::aws::{checked, created, or_absent};
 use crate::error::Result;
 use crate::spec::Settings;
@@ -119,16 +119,6 @@ pub async fn ensure(ctx: &Ctx<'_>, api_id: Option<&str>, api_created: bool) -> R
         })
     })
     .await
-}
-
-/// Deleting the API deletes its stage: nothing of its own to delete.
-pub async fn delete(_ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
-    Ok(Vec::new())
-}
-
-/// A stage outlives no API; an API left over is reported as one.
-pub async fn leftovers(_stack: &Stack) -> Result<Vec<Leftover>> {
-    Ok(Vec::new())
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! order allows, then scan every service for anything left.
 
 use super::{
-    api, function, logs, permission, policy, role, routing, secret, stage, table, Change, Ctx,
-    Leftover, Located, Resource, Stack,
+    api, function, logs, policy, role, secret, table, Change, Ctx, Leftover, Located, Resource,
+    Stack,
 };
 use crate::error::Result;
 use crate::spec::Function;
@@ -29,13 +29,11 @@ impl TeardownReport {
 }
 
 pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
-    // The API goes first with its stage, integrations and routes, so nothing
-    // invokes the functions while they go; the role's own policy before the role.
+    // The API goes first, and its stage, integrations and routes with it, so
+    // nothing invokes the functions while they go (each function takes its
+    // permission with it); the role's own policy before the role.
     let mut removed = api::delete(ctx).await?;
-    removed.extend(stage::delete(ctx).await?);
-    removed.extend(routing::delete(ctx).await?);
-    let (permissions, fns, log_groups, table, role, secret) = tokio::try_join!(
-        try_join_all(Function::ALL.map(|f| permission::delete(ctx, f))),
+    let (fns, log_groups, table, role, secret) = tokio::try_join!(
         try_join_all(Function::ALL.map(|f| function::delete(ctx, f))),
         try_join_all(Function::ALL.map(|f| logs::delete(ctx, f))),
         table::delete(ctx),
@@ -46,7 +44,6 @@ pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
         },
         secret::delete(ctx),
     )?;
-    removed.extend(permissions.into_iter().flatten());
     removed.extend(fns.into_iter().flatten());
     removed.extend(log_groups.into_iter().flatten());
     removed.extend(table);
@@ -56,13 +53,11 @@ pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
 }
 
 /// Everything of this stack's names and tags that still exists: the join of
-/// every resource module's leftovers, each found by listing its service.
+/// every resource module's leftovers, each found by listing its service (a
+/// stage, routes and permissions go with their API or function).
 pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
     let found = tokio::try_join!(
         api::leftovers(stack),
-        stage::leftovers(stack),
-        routing::leftovers(stack),
-        permission::leftovers(stack),
         function::leftovers(stack),
         logs::leftovers(stack),
         table::leftovers(stack),
@@ -70,20 +65,8 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
         role::leftovers(stack),
         secret::leftovers(stack),
     )?;
-    let (apis, stages, routing, permissions, fns, groups, table, policy, role, secret) = found;
-    Ok([
-        fns,
-        groups,
-        secret,
-        apis,
-        stages,
-        routing,
-        permissions,
-        policy,
-        role,
-        table,
-    ]
-    .concat())
+    let (apis, fns, groups, table, policy, role, secret) = found;
+    Ok([fns, groups, secret, apis, policy, role, table].concat())
 }
 
 impl fmt::Display for TeardownReport {

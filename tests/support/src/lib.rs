@@ -116,3 +116,32 @@ pub fn package_zips(wschat: &Path, out: &Path) {
         .expect("wschat package runs");
     assert!(status.success(), "wschat package failed");
 }
+
+/// `%3D` and friends decoded, as a path segment or a query value carries them.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A form's value decoded: `+` is a space, then as [`percent_decode`].
+pub fn form_decode(text: &str) -> String {
+    percent_decode(&text.replace('+', " "))
+}

@@ -222,35 +222,12 @@ fn json_request<'s>(service: &'s Service, request: &Request<'_>) -> Option<(&'s 
     Some((operation, input))
 }
 
-fn decode(text: &str) -> String {
-    let bytes = text.replace('+', " ").into_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn pairs(text: &str) -> Vec<(String, String)> {
     text.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
+            (crate::form_decode(k), crate::form_decode(v))
         })
         .collect()
 }
@@ -396,7 +373,10 @@ fn match_template(template: &[String], segments: &[&str]) -> Option<BTreeMap<Str
             if let Some(greedy) = label.strip_suffix('+') {
                 let rest = template.len() - t - 1;
                 let end = segments.len().checked_sub(rest)?;
-                labels.insert(greedy.to_owned(), decode(&segments.get(i..end)?.join("/")));
+                labels.insert(
+                    greedy.to_owned(),
+                    crate::percent_decode(&segments.get(i..end)?.join("/")),
+                );
                 i = end;
                 continue;
             }
@@ -404,7 +384,7 @@ fn match_template(template: &[String], segments: &[&str]) -> Option<BTreeMap<Str
             if value.is_empty() {
                 return None;
             }
-            labels.insert(label.to_owned(), decode(value));
+            labels.insert(label.to_owned(), crate::percent_decode(value));
         } else if segments.get(i) != Some(&part.as_str()) {
             return None;
         }

@@ -229,7 +229,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             if let Some(refusal) = crate::models::refusal("execute-api", checked) {
                 return refusal;
             }
-            let gone = settings.gone.contains(&percent_encoding_lite(id));
+            let gone = settings.gone.contains(&crate::percent_decode(id));
             drop(settings);
             record(&shared);
             return realism::management_answer(parts.method.as_str(), gone);
@@ -443,27 +443,4 @@ pub fn critical_path(calls: &[Call]) -> Vec<String> {
     }
     path.reverse();
     path
-}
-
-/// `%3D` and friends in a path segment, as connection ids carry them.
-fn percent_encoding_lite(segment: &str) -> String {
-    let mut out = Vec::new();
-    let bytes = segment.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

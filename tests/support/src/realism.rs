@@ -123,7 +123,7 @@ impl Request<'_> {
             .split('&')
             .find_map(|kv| {
                 let value = kv.strip_prefix(key)?.strip_prefix('=')?;
-                Some(percent_decode(value))
+                Some(crate::form_decode(value))
             })
     }
 
@@ -131,26 +131,8 @@ impl Request<'_> {
     fn lambda_function(&self) -> Option<(String, &str)> {
         let rest = self.path.strip_prefix("/2015-03-31/functions/")?;
         let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        Some((percent_decode(name), tail))
+        Some((crate::percent_decode(name), tail))
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.replace('+', " ").into_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An error in the service's own wire format.
