@@ -1,30 +1,12 @@
 //! `wschat deploy`, `status` and `teardown`: the real binary against moto,
 //! through a recording proxy that counts what was written.
 
+use crate::checks::{check_nothing_left, check_stack, moto_stack};
 use crate::harness::{lambda_zips, run, wschat, wschat_aws, Run};
 use serde_json::Value;
 use std::collections::HashMap;
 use wschat_test_support::moto::{unique, Moto};
 use wschat_test_support::proxy::{writes, Proxy};
-
-struct Aws {
-    dynamodb: aws_sdk_dynamodb::Client,
-    iam: aws_sdk_iam::Client,
-    lambda: aws_sdk_lambda::Client,
-    apigw: aws_sdk_apigatewayv2::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
-}
-
-async fn aws() -> Aws {
-    let sdk = Moto::shared().sdk_config().await;
-    Aws {
-        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
-        iam: aws_sdk_iam::Client::new(&sdk),
-        lambda: aws_sdk_lambda::Client::new(&sdk),
-        apigw: aws_sdk_apigatewayv2::Client::new(&sdk),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
-    }
-}
 
 async fn deploy(proxy: &Proxy, name: &str, extra: &[&str]) -> Run {
     let mut cmd = wschat_aws(&proxy.endpoint, name);
@@ -89,327 +71,12 @@ fn writes_by_service(calls: &[wschat_test_support::proxy::Call]) -> HashMap<Stri
     counts
 }
 
-fn tags_ok(tags: &HashMap<String, String>, name: &str) {
-    assert_eq!(
-        tags.get("wschat:stack").map(String::as_str),
-        Some(name),
-        "{tags:?}"
-    );
-    assert_eq!(
-        tags.get("wschat:stage").map(String::as_str),
-        Some("dev"),
-        "{tags:?}"
-    );
-}
-
-/// Every resource checked with describe calls, straight to moto.
-async fn verify_stack(aws: &Aws, name: &str, api_id: &str, zips: &std::path::Path) {
-    let prefix = format!("{name}-dev");
-    let table = aws
-        .dynamodb
-        .describe_table()
-        .table_name(format!("{prefix}-connections"))
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap();
-    let mut indexes: Vec<_> = table
-        .global_secondary_indexes()
-        .iter()
-        .filter_map(|i| i.index_name.clone())
-        .collect();
-    indexes.sort();
-    assert_eq!(indexes, ["room-index", "username-index"]);
-    assert_eq!(
-        table
-            .billing_mode_summary
-            .unwrap()
-            .billing_mode
-            .unwrap()
-            .as_str(),
-        "PAY_PER_REQUEST"
-    );
-    let ttl = aws
-        .dynamodb
-        .describe_time_to_live()
-        .table_name(format!("{prefix}-connections"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        ttl.time_to_live_description
-            .unwrap()
-            .attribute_name
-            .as_deref(),
-        Some("ttl")
-    );
-    let tags = aws
-        .dynamodb
-        .list_tags_of_resource()
-        .resource_arn(table.table_arn.unwrap())
-        .send()
-        .await
-        .unwrap();
-    tags_ok(
-        &tags
-            .tags
-            .unwrap()
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect(),
-        name,
-    );
-
-    let role = aws
-        .iam
-        .get_role()
-        .role_name(format!("{prefix}-lambda"))
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap();
-    assert!(
-        percent_decode(role.assume_role_policy_document.as_deref().unwrap())
-            .contains("lambda.amazonaws.com")
-    );
-    let policy = aws
-        .iam
-        .get_role_policy()
-        .role_name(format!("{prefix}-lambda"))
-        .policy_name(format!("{prefix}-access"))
-        .send()
-        .await
-        .unwrap();
-    let policy: Value = serde_json::from_str(&percent_decode(&policy.policy_document)).unwrap();
-    let mut resources = Vec::new();
-    for statement in policy["Statement"].as_array().unwrap() {
-        match &statement["Resource"] {
-            Value::Array(list) => {
-                resources.extend(list.iter().map(|r| r.as_str().unwrap().to_owned()))
-            }
-            one => resources.push(one.as_str().unwrap().to_owned()),
-        }
-    }
-    assert!(
-        resources
-            .iter()
-            .all(|r| r != "*" && r.starts_with("arn:aws:")),
-        "{resources:?}"
-    );
-    assert!(resources.contains(&format!(
-        "arn:aws:dynamodb:us-east-1:123456789012:table/{prefix}-connections"
-    )));
-    assert!(resources.contains(&format!(
-        "arn:aws:execute-api:us-east-1:123456789012:{api_id}/dev/*/@connections/*"
-    )));
-    assert!(
-        resources
-            .iter()
-            .filter(|r| r.contains(":log-group:/aws/lambda/"))
-            .count()
-            == 3
-    );
-    assert!(aws
-        .iam
-        .list_attached_role_policies()
-        .role_name(format!("{prefix}-lambda"))
-        .send()
-        .await
-        .unwrap()
-        .attached_policies()
-        .is_empty());
-
-    for f in ["connect", "disconnect", "message"] {
-        let out = aws
-            .lambda
-            .get_function()
-            .function_name(format!("{prefix}-{f}"))
-            .send()
-            .await
-            .unwrap();
-        let config = out.configuration.unwrap();
-        assert_eq!(config.runtime.unwrap().as_str(), "provided.al2023");
-        assert_eq!(config.handler.as_deref(), Some("bootstrap"));
-        assert_eq!(
-            config.role.as_deref(),
-            Some(format!("arn:aws:iam::123456789012:role/{prefix}-lambda").as_str())
-        );
-        let env = config.environment.unwrap().variables.unwrap();
-        assert_eq!(env["TABLE_NAME"], format!("{prefix}-connections"));
-        let zip = std::fs::read(zips.join(format!("{f}.zip"))).unwrap();
-        let sha = aws_smithy_types::base64::encode(<sha2::Sha256 as sha2::Digest>::digest(&zip));
-        assert_eq!(
-            config.code_sha256.as_deref(),
-            Some(sha.as_str()),
-            "the uploaded code is the local zip"
-        );
-        tags_ok(&out.tags.unwrap(), name);
-        let policy = aws
-            .lambda
-            .get_policy()
-            .function_name(format!("{prefix}-{f}"))
-            .send()
-            .await
-            .unwrap()
-            .policy
-            .unwrap();
-        assert!(policy.contains("apigateway.amazonaws.com"), "{policy}");
-        assert!(
-            policy.contains(&format!(
-                "arn:aws:execute-api:us-east-1:123456789012:{api_id}/*"
-            )),
-            "{policy}"
-        );
-        let group = format!("/aws/lambda/{prefix}-{f}");
-        let groups = aws
-            .logs
-            .describe_log_groups()
-            .log_group_name_prefix(&group)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(groups.log_groups()[0].retention_in_days, Some(14));
-    }
-
-    let api = aws.apigw.get_api().api_id(api_id).send().await.unwrap();
-    assert_eq!(api.protocol_type.unwrap().as_str(), "WEBSOCKET");
-    assert_eq!(
-        api.route_selection_expression.as_deref(),
-        Some("$request.body.action")
-    );
-    tags_ok(&api.tags.unwrap(), name);
-    let integrations = aws
-        .apigw
-        .get_integrations()
-        .api_id(api_id)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap();
-    assert_eq!(integrations.len(), 3);
-    let by_id: HashMap<String, String> = integrations
-        .iter()
-        .map(|i| {
-            (
-                i.integration_id.clone().unwrap(),
-                i.integration_uri.clone().unwrap(),
-            )
-        })
-        .collect();
-    assert!(integrations
-        .iter()
-        .all(|i| i.integration_type.as_ref().unwrap().as_str() == "AWS_PROXY"));
-    let routes = aws
-        .apigw
-        .get_routes()
-        .api_id(api_id)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap();
-    let mut keys: Vec<String> = routes
-        .iter()
-        .map(|r| r.route_key.clone().unwrap())
-        .collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "$connect",
-            "$default",
-            "$disconnect",
-            "join",
-            "sendMessage",
-            "who"
-        ]
-    );
-    for route in &routes {
-        let target = route
-            .target
-            .as_deref()
-            .unwrap()
-            .strip_prefix("integrations/")
-            .unwrap();
-        let wanted = match route.route_key.as_deref().unwrap() {
-            "$connect" => "connect",
-            "$disconnect" => "disconnect",
-            _ => "message",
-        };
-        assert!(
-            by_id[target].contains(&format!(":function:{prefix}-{wanted}/")),
-            "{:?} → {}",
-            route.route_key,
-            by_id[target]
-        );
-    }
-    let stage = aws
-        .apigw
-        .get_stage()
-        .api_id(api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stage.auto_deploy, Some(true));
-    assert_eq!(
-        stage.default_route_settings.unwrap().throttling_rate_limit,
-        Some(500.0)
-    );
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .unwrap()
-        .into_owned()
-}
-
-async fn nothing_left(aws: &Aws, name: &str) {
-    let prefix = format!("{name}-dev");
-    let functions = aws.lambda.list_functions().send().await.unwrap();
-    assert!(!functions
-        .functions()
-        .iter()
-        .any(|f| f.function_name().unwrap_or_default().starts_with(&prefix)));
-    let apis = aws.apigw.get_apis().send().await.unwrap();
-    assert!(!apis
-        .items()
-        .iter()
-        .any(|a| a.name.as_deref() == Some(prefix.as_str())));
-    let tables = aws.dynamodb.list_tables().send().await.unwrap();
-    assert!(!tables
-        .table_names()
-        .contains(&format!("{prefix}-connections")));
-    let role = aws
-        .iam
-        .get_role()
-        .role_name(format!("{prefix}-lambda"))
-        .send()
-        .await;
-    assert!(
-        role.is_err_and(|e| e.into_service_error().is_no_such_entity_exception()),
-        "the role is gone (NoSuchEntity), not merely unreadable"
-    );
-    let groups = aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(format!("/aws/lambda/{prefix}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(groups.log_groups().is_empty());
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
     let moto = Moto::shared();
     let proxy = Proxy::start(&moto.endpoint).await;
-    let aws = aws().await;
     let name = unique("life");
+    let stack = moto_stack(&name).await;
 
     let plan = deploy(&proxy, &name, &["--dry-run"]).await.json();
     assert_eq!(plan["dry_run"], true);
@@ -431,7 +98,7 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
         .next()
         .unwrap()
         .to_owned();
-    verify_stack(&aws, &name, &api_id, lambda_zips()).await;
+    check_stack(&stack, &api_id, lambda_zips()).await;
     let page = std::fs::read_to_string(first["web_client"].as_str().unwrap()).unwrap();
     assert!(
         page.contains(ws) && !page.contains("{{WEBSOCKET_URL}}"),
@@ -554,7 +221,7 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
     .await;
     assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
     assert_eq!(down.json()["leftovers"], serde_json::json!([]));
-    nothing_left(&aws, &name).await;
+    check_nothing_left(&stack).await;
 
     let gone = run({
         let mut c = wschat_aws(&proxy.endpoint, &name);
@@ -607,14 +274,13 @@ async fn a_deploy_killed_part_way_converges_on_the_next_run() {
     let mut down = wschat_aws(&proxy.endpoint, &name);
     down.args(["teardown", "--yes"]);
     assert_eq!(run(down).await.code, 0);
-    nothing_left(&aws().await, &name).await;
+    check_nothing_left(&moto_stack(&name).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn teardown_leaves_resources_that_are_not_this_stacks() {
     let moto = Moto::shared();
     let proxy = Proxy::start(&moto.endpoint).await;
-    let aws = aws().await;
     let name = unique("foreign");
     let table = format!("{name}-dev-connections");
     crate::harness::connections_table(&table).await;
@@ -627,15 +293,8 @@ async fn teardown_leaves_resources_that_are_not_this_stacks() {
         "{}",
         out.stdout
     );
-    assert!(
-        aws.dynamodb
-            .describe_table()
-            .table_name(&table)
-            .send()
-            .await
-            .is_ok(),
-        "the untagged table survives"
-    );
+    let found = wschat::stack::table::find(&moto_stack(&name).await).await;
+    assert!(found.unwrap().is_some(), "the untagged table survives");
     assert!(writes(&proxy.take()).is_empty());
 }
 

@@ -1,8 +1,6 @@
 //! `wschat dev` with real WebSocket clients: the chat, API Gateway's behaviour, the management API.
 
-use crate::harness::{said, Client, Closed, Dev};
-use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
-use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
+use crate::harness::{eventually, is_gone, management_client, said, Client, Closed, Dev};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use serde_json::json;
 use std::time::Duration;
@@ -209,19 +207,16 @@ async fn idle_connections_close_and_fire_disconnect() {
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     let mut bob = Client::join(&dev.ws_url("username=bob")).await;
     // Bob keeps talking inside the idle window; Ada stays silent.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let leave = loop {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ada was never closed for idling"
-        );
-        bob.send_json(json!({"action": "who"})).await;
-        if let Some(frame) = bob.next_within(Duration::from_millis(400)).await {
-            if frame["type"] == "leave" {
-                break frame;
-            }
-        }
-    };
+    let leave = eventually(
+        Duration::from_secs(20),
+        "ada closed for idling",
+        async || {
+            bob.send_json(json!({"action": "who"})).await;
+            let frame = bob.next_within(Duration::from_millis(400)).await?;
+            (frame["type"] == "leave").then_some(frame)
+        },
+    )
+    .await;
     assert_eq!(leave["data"]["username"], "ada");
     assert_eq!(
         ada.closed(Duration::from_secs(5)).await,
@@ -231,32 +226,6 @@ async fn idle_connections_close_and_fire_disconnect() {
 }
 
 /// Refused as AWS refuses a gone connection: status 410, `GoneException`.
-pub fn is_gone<T, E>(answer: Result<T, SdkError<E, HttpResponse>>) -> bool
-where
-    E: ProvideErrorMetadata,
-{
-    answer.is_err_and(|e| {
-        e.raw_response().is_some_and(|r| r.status().as_u16() == 410)
-            && e.code() == Some("GoneException")
-    })
-}
-
-/// The real SDK client, with the credentials the sandbox wrote for its owner.
-pub async fn management_client(dev: &Dev) -> aws_sdk_apigatewaymanagement::Client {
-    let (key, secret) = wschat_test_support::dev_credentials(dev.port);
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-3"))
-        .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
-            key, secret, None, None, "test",
-        ))
-        .load()
-        .await;
-    let config = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
-        .endpoint_url(format!("{}/{}", dev.base(), dev.stage))
-        .build();
-    aws_sdk_apigatewaymanagement::Client::from_conf(config)
-}
-
 /// `wschat dev` keeping its connections in moto's DynamoDB, so the test reads ids as an operator would.
 fn dev_over_moto(name: &str, stage: &str) -> (Dev, DynamoStore) {
     let moto = Moto::shared();
@@ -379,7 +348,7 @@ async fn ctrl_c_closes_every_connection_and_each_gets_its_disconnect() {
         clients.push(Client::join(&dev.ws_url(&format!("username={name}"))).await);
     }
     assert_eq!(list_all(&store, &Filter::All).await.unwrap().len(), 3);
-    let status = tokio::task::block_in_place(|| dev.interrupt());
+    let status = dev.interrupt().await;
     assert!(status.success(), "{status:?}");
     for client in &mut clients {
         assert!(matches!(

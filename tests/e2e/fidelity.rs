@@ -1,8 +1,7 @@
 //! `wschat dev` against API Gateway's documented behaviour, one test per row
 //! of docs/fidelity.md: what code meets on AWS, it meets here first.
 
-use crate::dev::{is_gone, management_client};
-use crate::harness::{Client, Closed, Dev};
+use crate::harness::{eventually, is_gone, management_client, Client, Closed, Dev};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -12,31 +11,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
 
-fn hooked(extra: &[&str]) -> Dev {
-    Dev::hooked(extra)
-}
-
-async fn local(dev: &Dev, args: &[&str]) -> Value {
-    dev.local_json(args).await
-}
-
-async fn connection_id(dev: &Dev, username: &str) -> Option<String> {
-    dev.connection_id(username).await
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn until_connect_returns_posts_are_gone_and_the_new_row_is_kept() {
-    let dev = hooked(&[]);
+    let dev = Dev::hooked(&[]);
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     // Bob's $connect writes his row, then runs 3 s longer.
     let slow = dev.ws_url("username=bob&hook=sleep&ms=3000");
     let opening = tokio::spawn(async move { Client::connect(&slow).await });
-    let bob_id = loop {
-        if let Some(id) = connection_id(&dev, "bob").await {
-            break id;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let bob_id = registered(&dev, "bob").await;
     let client = management_client(&dev).await;
     let post = client
         .post_to_connection()
@@ -45,7 +27,7 @@ async fn until_connect_returns_posts_are_gone_and_the_new_row_is_kept() {
         .send()
         .await;
     assert!(is_gone(post), "AWS answers 410 until $connect returns");
-    let report = local(&dev, &["broadcast", "while bob connects"]).await;
+    let report = dev.local_json(&["broadcast", "while bob connects"]).await;
     assert_eq!(
         (
             &report["delivered"],
@@ -115,17 +97,21 @@ async fn the_connection_lifetime_ends_even_a_busy_connection() {
     let dev = Dev::start(&["--max-lifetime", "2s"]);
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     let started = Instant::now();
-    let closed = loop {
-        assert!(started.elapsed() < Duration::from_secs(10), "never closed");
-        ada.send_json(json!({"action": "who"})).await;
-        match tokio::time::timeout(Duration::from_millis(300), ada.socket.next()).await {
-            Ok(Some(Ok(Message::Close(Some(frame))))) => {
-                break (u16::from(frame.code), frame.reason.to_string())
+    let closed = eventually(
+        Duration::from_secs(10),
+        "the lifetime's close",
+        async || {
+            ada.send_json(json!({"action": "who"})).await;
+            match tokio::time::timeout(Duration::from_millis(300), ada.socket.next()).await {
+                Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                    Some((u16::from(frame.code), frame.reason.to_string()))
+                }
+                Ok(Some(Ok(_))) | Err(_) => None,
+                Ok(other) => panic!("expected a close frame, got {other:?}"),
             }
-            Ok(Some(Ok(_))) | Err(_) => continue,
-            Ok(other) => panic!("expected a close frame, got {other:?}"),
-        }
-    };
+        },
+    )
+    .await;
     assert_eq!(closed, (1001, "Going away".to_owned()));
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
@@ -167,9 +153,9 @@ async fn invalid_utf8_closes_with_1007_and_protocol_errors_with_1002() {
 
 #[tokio::test]
 async fn failed_and_timed_out_handlers_send_api_gateways_error_frames() {
-    let dev = hooked(&["--integration-timeout", "1s"]);
+    let dev = Dev::hooked(&["--integration-timeout", "1s"]);
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
-    let ada_id = connection_id(&dev, "ada").await.unwrap();
+    let ada_id = dev.connection_id("ada").await.unwrap();
     for (hook, message) in [
         (json!({"hook": "panic"}), "Internal server error"),
         (
@@ -209,7 +195,7 @@ async fn time_to(client: &mut Client, kind: &str) -> Duration {
 #[tokio::test]
 async fn frames_are_concurrent_invocations_unless_serialised() {
     for (flags, concurrent) in [(&[][..], true), (&["--serial-frames"][..], false)] {
-        let dev = hooked(flags);
+        let dev = Dev::hooked(flags);
         let mut ada = Client::join(&dev.ws_url("username=ada")).await;
         ada.send_json(
             json!({"hook": "sleep", "ms": 2000, "action": "sendMessage", "message": "slow"}),
@@ -303,15 +289,15 @@ async fn events_are_shaped_as_aws_sends_them_with_the_clients_header_casing() {
         .unwrap();
     // Stopping the sandbox closes what is still open with 1001: wait until it
     // has read every close (on a loaded machine carol's may still be queued).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let logged = loop {
-        let text = std::fs::read_to_string(&log).unwrap();
-        if text.matches(r#""routeKey":"$disconnect""#).count() >= 3 {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "three $disconnect events");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let logged = eventually(
+        Duration::from_secs(10),
+        "three $disconnect events",
+        async || {
+            let text = std::fs::read_to_string(&log).unwrap();
+            (text.matches(r#""routeKey":"$disconnect""#).count() >= 3).then_some(text)
+        },
+    )
+    .await;
     drop(dev);
 
     let events: Vec<Value> = logged
@@ -399,12 +385,11 @@ fn tempfile_path(name: &str) -> std::path::PathBuf {
 /// A WebSocket client whose socket takes almost nothing in and never reads.
 /// The connection id of `username` once its `$connect` has stored it.
 async fn registered(dev: &Dev, username: &str) -> String {
-    loop {
-        if let Some(id) = connection_id(dev, username).await {
-            return id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let what = format!("{username}'s row");
+    eventually(Duration::from_secs(10), &what, async || {
+        dev.connection_id(username).await
+    })
+    .await
 }
 
 async fn stalled_client(url: &str) -> impl Sized {
@@ -487,24 +472,23 @@ async fn a_client_whose_link_died_is_let_go_at_the_idle_timeout() {
         "{queued} posts of 120 KB queued: far past what the socket takes"
     );
     // Ada keeps talking; the dead link can neither take data nor say anything.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        assert!(Instant::now() < deadline, "the dead link was never let go");
-        ada.send_json(json!({"action": "who"})).await;
-        if let Some(frame) = ada.next_within(Duration::from_millis(500)).await {
-            if frame["type"] == "leave" && frame["data"]["username"] == "dead" {
-                break;
-            }
-        }
-    }
+    eventually(
+        Duration::from_secs(10),
+        "the dead link let go",
+        async || {
+            ada.send_json(json!({"action": "who"})).await;
+            let frame = ada.next_within(Duration::from_millis(500)).await?;
+            (frame["type"] == "leave" && frame["data"]["username"] == "dead").then_some(())
+        },
+    )
+    .await;
     // Its writer, queue and socket go within the 1 s grace, not when TCP gives up.
     drop(client);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        dev.open_files() <= files_before,
-        "{} descriptors, {files_before} before",
-        dev.open_files()
-    );
+    let what = format!("back to {files_before} descriptors");
+    eventually(Duration::from_secs(2), &what, async || {
+        (dev.open_files() <= files_before).then_some(())
+    })
+    .await;
     drop(stalled);
 }
 
@@ -562,12 +546,9 @@ async fn at_the_connection_limit_newcomers_get_503_and_the_connected_keep_chatti
         "still fine"
     );
     drop(bob);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match tokio_tungstenite::connect_async(dev.ws_url("username=eve")).await {
-            Ok(_) => break,
-            Err(e) => assert!(Instant::now() < deadline, "a freed place is taken: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(5), "a freed place taken", async || {
+        let joined = tokio_tungstenite::connect_async(dev.ws_url("username=eve")).await;
+        joined.ok()
+    })
+    .await;
 }

@@ -30,6 +30,27 @@ pub fn path_with_only(tools: &[&str]) -> std::path::PathBuf {
     dir
 }
 
+/// Probes until `probe` answers `Some` (every 50 ms, and at once the first
+/// time); after `within`, fails the test naming `what` did not happen. Every
+/// wait for something to happen goes through here: no test sleeps to sync.
+pub async fn eventually<T>(
+    within: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// One raw HTTP/1.1 exchange with `ip:port`: the status and the whole answer.
 pub fn raw_http(ip: &str, port: u16, request: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -47,6 +68,42 @@ pub fn raw_http(ip: &str, port: u16, request: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, answer)
+}
+
+/// A 410 GoneException, as API Gateway answers for a closed or unknown id.
+pub fn is_gone<T, E>(
+    answer: Result<
+        T,
+        aws_sdk_apigatewaymanagement::error::SdkError<
+            E,
+            aws_sdk_apigatewaymanagement::config::http::HttpResponse,
+        >,
+    >,
+) -> bool
+where
+    E: aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata,
+{
+    use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
+    answer.is_err_and(|e| {
+        e.raw_response().is_some_and(|r| r.status().as_u16() == 410)
+            && e.code() == Some("GoneException")
+    })
+}
+
+/// The real SDK client, with the credentials the sandbox wrote for its owner.
+pub async fn management_client(dev: &Dev) -> aws_sdk_apigatewaymanagement::Client {
+    let (key, secret) = wschat_test_support::dev_credentials(dev.port);
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-3"))
+        .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
+            key, secret, None, None, "test",
+        ))
+        .load()
+        .await;
+    let config = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+        .endpoint_url(format!("{}/{}", dev.base(), dev.stage))
+        .build();
+    aws_sdk_apigatewaymanagement::Client::from_conf(config)
 }
 
 pub fn free_port() -> u16 {
@@ -152,13 +209,18 @@ impl Dev {
         format!("ws://127.0.0.1:{}/{}{query}", self.port, self.stage)
     }
 
-    /// A `--local` command against this sandbox, its JSON result.
-    pub async fn local_json(&self, args: &[&str]) -> Value {
+    /// A `--local` command against this sandbox (JSON output).
+    pub async fn local(&self, args: &[&str]) -> Run {
         let mut cmd = wschat();
         cmd.args(["--output", "json", "--stage", &self.stage])
             .args(args)
             .args(["--local", &self.base()]);
-        let out = run(cmd).await;
+        run(cmd).await
+    }
+
+    /// A `--local` command against this sandbox, its JSON result.
+    pub async fn local_json(&self, args: &[&str]) -> Value {
+        let out = self.local(args).await;
         assert!(out.code <= 1, "{args:?}: {}{}", out.stdout, out.stderr);
         out.json()
     }
@@ -189,17 +251,17 @@ impl Dev {
     }
 
     /// Sends SIGINT, as Ctrl-C does, and waits for a clean exit.
-    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+    pub async fn interrupt(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status();
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("wschat dev did not exit within 10 s of Ctrl-C");
+        let child = &mut self.child;
+        eventually(
+            Duration::from_secs(10),
+            "wschat dev's exit after Ctrl-C",
+            async || child.try_wait().unwrap(),
+        )
+        .await
     }
 }
 

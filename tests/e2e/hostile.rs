@@ -4,7 +4,7 @@
 //! drop during their handshake, the machine's other addresses, port 80, and
 //! token lifetimes past the CLI's limits.
 
-use crate::harness::{raw_http, run, wschat, Client, Dev};
+use crate::harness::{eventually, raw_http, run, wschat, Client, Dev};
 use futures_util::SinkExt;
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -223,9 +223,12 @@ async fn flood_unread(url: &str, text: &str, frames: usize) -> bool {
             return true;
         }
     }
-    // Still open after every frame: it was never cut off.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    ws.send(Message::text(frame)).await.is_err()
+    // Every frame went out: is it cut off once the sandbox has read them?
+    let cut = eventually(Duration::from_secs(10), "the flooder cut off", async || {
+        let sent = ws.send(Message::text(frame.clone())).await;
+        sent.is_err().then_some(true)
+    });
+    cut.await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -235,17 +238,14 @@ async fn every_outbound_queue_shares_one_memory_budget() {
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     let before = wschat_test_support::bench::memory_mb(dev.pid()).unwrap().0;
     let text = "x".repeat(4000);
-    let floods = (0..FLOODERS).map(|i| {
-        let url = dev.ws_url(&format!("username=flood{i}&room=alone{i}"));
-        let text = text.clone();
-        tokio::spawn(async move { flood_unread(&url, &text, 2_500).await })
-    });
+    let urls: Vec<String> = (0..FLOODERS)
+        .map(|i| dev.ws_url(&format!("username=flood{i}&room=alone{i}")))
+        .collect();
+    // All at once, on this task: each is a socket to the sandbox's process.
+    let floods = urls.iter().map(|url| flood_unread(url, &text, 2_500));
     let cut = futures_util::future::join_all(floods).await;
     let grew = peak_mb(dev.pid()) - before;
-    assert!(
-        cut.iter().all(|c| *c.as_ref().unwrap()),
-        "every flooder is cut off: {cut:?}"
-    );
+    assert!(cut.iter().all(|c| *c), "every flooder is cut off: {cut:?}");
     // 8 queues of 4 MiB each would be 32 MiB counted (and cost twice that on
     // today's frames); the budget holds all of them to 8 MiB.
     assert!(
@@ -351,17 +351,11 @@ async fn a_connection_dropped_during_its_handshake_still_gets_its_disconnect() {
         }
     });
     churn.await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut left = usize::MAX;
-    while Instant::now() < deadline {
+    eventually(Duration::from_secs(10), "only ada's row left", async || {
         let listing = dev.local_json(&["connections"]).await;
-        left = listing["count"].as_u64().unwrap() as usize;
-        if left == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(left, 1, "only ada's row is left");
+        (listing["count"] == 1).then_some(())
+    })
+    .await;
     // The room heard each hooked one leave, as it heard each join.
     let frames = ada.sync().await;
     let joined = frames.iter().filter(|f| f["type"] == "join").count();

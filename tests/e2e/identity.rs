@@ -2,8 +2,7 @@
 //! that pass for others, the ops marker, origins, and a sandbox only its
 //! owner (holding its credentials) can drive.
 
-use crate::dev::management_client;
-use crate::harness::{run, wschat, Client, Dev};
+use crate::harness::{management_client, run, wschat, Client, Dev};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};

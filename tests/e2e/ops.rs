@@ -8,14 +8,6 @@ use wschat_lambdas::dynamo::DynamoStore;
 use wschat_lambdas::store::{list_all, Connection, ConnectionStore, Filter};
 use wschat_test_support::moto::{unique, Moto};
 
-async fn local(dev: &Dev, args: &[&str]) -> crate::harness::Run {
-    let mut cmd = wschat();
-    cmd.args(["--output", "json", "--stage", &dev.stage])
-        .args(args)
-        .args(["--local", &dev.base()]);
-    run(cmd).await
-}
-
 #[tokio::test]
 async fn broadcast_reaches_a_room_one_user_or_everyone() {
     let dev = Dev::start(&[]);
@@ -23,11 +15,9 @@ async fn broadcast_reaches_a_room_one_user_or_everyone() {
         .join_all(["username=ada", "username=bob", "username=cy&room=ops"])
         .await;
 
-    let out = local(
-        &dev,
-        &["broadcast", "--room", "lobby", "maintenance in 5 minutes"],
-    )
-    .await;
+    let out = dev
+        .local(&["broadcast", "--room", "lobby", "maintenance in 5 minutes"])
+        .await;
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert_eq!(
         (
@@ -42,18 +32,16 @@ async fn broadcast_reaches_a_room_one_user_or_everyone() {
     }
     cy.expect_no_message().await;
 
-    let out = local(
-        &dev,
-        &[
+    let out = dev
+        .local(&[
             "broadcast",
             "--to",
             "cy",
             "--from",
             "alice-oncall",
             "just you",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(out.json()["delivered"], 1);
     assert_eq!(
         cy.next_of_type("message").await["data"]["username"],
@@ -61,7 +49,7 @@ async fn broadcast_reaches_a_room_one_user_or_everyone() {
     );
     ada.expect_no_message().await;
 
-    let out = local(&dev, &["broadcast", "everyone, hello"]).await;
+    let out = dev.local(&["broadcast", "everyone, hello"]).await;
     assert_eq!(out.json()["recipients"], 3);
     for client in [&mut ada, &mut bob, &mut cy] {
         assert_eq!(
@@ -70,7 +58,7 @@ async fn broadcast_reaches_a_room_one_user_or_everyone() {
         );
     }
 
-    let dry = local(&dev, &["broadcast", "--dry-run", "not sent"]).await;
+    let dry = dev.local(&["broadcast", "--dry-run", "not sent"]).await;
     assert_eq!(
         (
             dry.json()["recipients"].as_u64(),
@@ -108,7 +96,7 @@ async fn dropped_clients_are_ghosts_that_check_marks_and_broadcast_prunes() {
     let dev = start(&name);
     let mut live = Client::join(&dev.ws_url("username=live")).await;
 
-    let checked = local(&dev, &["connections", "--check"]).await;
+    let checked = dev.local(&["connections", "--check"]).await;
     assert_eq!(checked.code, 0, "{}", checked.stderr);
     let report = checked.json();
     assert_eq!(
@@ -126,7 +114,7 @@ async fn dropped_clients_are_ghosts_that_check_marks_and_broadcast_prunes() {
     assert_eq!(live_row["state"], "alive");
     assert_eq!(live_row["source_ip"], "127.0.0.1");
 
-    let out = local(&dev, &["broadcast", "after the outage"]).await;
+    let out = dev.local(&["broadcast", "after the outage"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let report = out.json();
     assert_eq!(
@@ -141,7 +129,7 @@ async fn dropped_clients_are_ghosts_that_check_marks_and_broadcast_prunes() {
         live.next_of_type("message").await["data"]["message"],
         "after the outage"
     );
-    let left = local(&dev, &["connections", "--count"]).await.json();
+    let left = dev.local(&["connections", "--count"]).await.json();
     assert_eq!(left["count"], 1, "the ghosts' rows are gone");
 }
 
@@ -165,7 +153,7 @@ async fn prune_removes_ghost_rows_without_sending() {
         .put(&Connection::new("ghostghostghost=", "old", "lobby", 1))
         .await
         .unwrap();
-    let out = local(&dev, &["connections", "--prune"]).await.json();
+    let out = dev.local(&["connections", "--prune"]).await.json();
     assert_eq!(
         (out["ghosts"].as_u64(), out["pruned"].as_u64()),
         (Some(1), Some(1))
@@ -179,7 +167,7 @@ async fn kick_closes_the_socket_and_fires_disconnect() {
     let dev = Dev::start(&[]);
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     let mut bob = Client::join(&dev.ws_url("username=bob")).await;
-    let listed = local(&dev, &["connections"]).await.json();
+    let listed = dev.local(&["connections"]).await.json();
     let ada_id = listed["connections"]
         .as_array()
         .unwrap()
@@ -189,7 +177,7 @@ async fn kick_closes_the_socket_and_fires_disconnect() {
         .as_str()
         .unwrap()
         .to_owned();
-    let out = local(&dev, &["connections", "kick", &ada_id]).await;
+    let out = dev.local(&["connections", "kick", &ada_id]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()["closed"], true);
     assert!(matches!(
@@ -197,7 +185,7 @@ async fn kick_closes_the_socket_and_fires_disconnect() {
         Closed::Frame(1000, _)
     ));
     assert_eq!(bob.next_of_type("leave").await["data"]["username"], "ada");
-    let again = local(&dev, &["connections", "kick", &ada_id]).await;
+    let again = dev.local(&["connections", "kick", &ada_id]).await;
     assert_eq!(again.code, 1, "an unknown id is an error");
     assert!(again.stderr.contains("no connection"), "{}", again.stderr);
 }
@@ -223,7 +211,7 @@ async fn bad_broadcasts_say_why_and_send_nothing() {
             "no connection or user 'nobody'",
         ),
     ] {
-        let out = local(&dev, &args).await;
+        let out = dev.local(&args).await;
         assert_eq!(out.code, code, "{args:?}: {}", out.stderr);
         assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
     }
@@ -256,7 +244,7 @@ async fn bad_broadcasts_say_why_and_send_nothing() {
 async fn status_local_reports_the_sandbox() {
     let dev = Dev::start(&[]);
     let _ada = Client::join(&dev.ws_url("username=ada")).await;
-    let out = local(&dev, &["status"]).await;
+    let out = dev.local(&["status"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()["connections"], 1);
     assert_eq!(
@@ -380,7 +368,7 @@ async fn logs_local_shows_the_handlers_logs() {
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     ada.send_text("not json").await;
     ada.next_of_type("error").await;
-    let out = local(&dev, &["logs", "message"]).await;
+    let out = dev.local(&["logs", "message"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let events = out.json()["events"].as_array().unwrap().clone();
     assert!(events.iter().all(|e| e["function"] == "message"));
@@ -390,7 +378,7 @@ async fn logs_local_shows_the_handlers_logs() {
             .any(|e| e["message"].as_str().unwrap().contains("bad_json")),
         "{events:?}"
     );
-    let connects = local(&dev, &["logs", "connect"]).await.json();
+    let connects = dev.local(&["logs", "connect"]).await.json();
     let lines: Vec<&Value> = connects["events"].as_array().unwrap().iter().collect();
     assert!(
         lines.iter().any(|e| e["message"]
