@@ -389,7 +389,6 @@ pub async fn run(options: Options) -> Result<ExitCode> {
     let logs = logbuffer::LogBuffer::new(options.verbose);
     logbuffer::install(&logs);
     let store = open_store(&options).await?;
-    let stage = &options.id.stage;
     let listener = tokio::net::TcpListener::bind((options.host, options.port))
         .await
         .map_err(|e| {
@@ -402,83 +401,93 @@ pub async fn run(options: Options) -> Result<ExitCode> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::failed(e.to_string()))?;
-    let (stop, shutdown) = watch::channel(false);
     let store_name = store::describe(&store);
-    let base_url = format!("http://{addr}");
     let credentials = credentials::Credentials::generate()?;
-    let credentials_file = credentials::write(&credentials, addr.port(), &base_url)?;
-    let (auth, tokens) = sandbox_auth(&options, addr)?;
-    let sandbox = Arc::new(Sandbox {
-        chat: Chat::new(
-            store,
-            Registry::new(options.outbound_total),
-            ChatConfig::from_env(),
-        )
-        .with_auth(auth),
-        stage: stage.clone(),
-        domain_name: addr.to_string(),
-        limits: Limits {
-            idle_timeout: options.idle_timeout,
-            max_lifetime: options.max_lifetime,
-        },
-        shutdown,
-        integration_timeout: options.integration_timeout,
-        serial_frames: options.serial_frames,
-        outbound_limit: options.outbound_limit,
-        hooks: hooks::Hooks::from_env(),
-        open_sockets: AtomicUsize::new(0),
-        invocations: Arc::new(tokio::sync::Semaphore::new(MAX_INVOCATIONS)),
-        logs,
-        page: render_page("", stage, options.auth.mode),
-        port: addr.port(),
-        credentials,
-        tokens,
-    });
+    let credentials_file =
+        credentials::write(&credentials, addr.port(), &format!("http://{addr}"))?;
+    let (stop, shutdown) = watch::channel(false);
+    let sandbox = Sandbox::new(&options, addr, store, logs, credentials, shutdown)?;
     crate::output::line(&banner(
         addr,
-        stage,
+        &options.id.stage,
         store_name,
         options.auth.mode,
         &credentials_file,
     ));
     if !addr.ip().is_loopback() {
-        eprintln!(
-            "warning: listening on {addr}, not on loopback: anyone who can reach this machine can open chat connections{}. \
-             @connections and the control endpoints still need the credentials in {}.",
-            match options.auth.mode {
-                AuthMode::Open => " under any name (auth: open)",
-                _ => "",
-            },
-            credentials_file.display()
-        );
+        warn_beyond_loopback(addr, options.auth.mode, &credentials_file);
     }
     tokio::spawn(memory::give_back_every(memory::TRIM_PERIOD));
     let gauges = Arc::new(listener::Gauges::default());
-    listener::serve(
-        listener,
-        router(sandbox.clone()),
-        limits,
-        gauges,
-        interrupted(),
-    )
-    .await;
-    // Upgraded sockets outlive the HTTP server: close each and let its $disconnect run.
-    let open = sandbox.open_sockets.load(Ordering::SeqCst);
-    let _ = stop.send(true);
-    let all_closed = || async {
-        let open = sandbox.open_sockets.load(Ordering::SeqCst);
-        Ok::<_, ()>((open == 0).then_some(()))
-    };
-    // Best effort: what has not closed in 5 s is dropped with the process.
-    let _ = poll_until(
-        Duration::from_millis(20),
-        Duration::from_secs(5),
-        all_closed,
-    )
-    .await;
+    let app = router(sandbox.clone());
+    listener::serve(listener, app, limits, gauges, interrupted()).await;
+    let open = sandbox.close_all(&stop).await;
     let _ = std::fs::remove_file(&credentials_file);
     crate::output::line(&format!(
         "wschat dev: stopped; closed {open} connection(s)."
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+impl Sandbox {
+    fn new(
+        options: &Options,
+        addr: SocketAddr,
+        store: SandboxStore,
+        logs: logbuffer::LogBuffer,
+        credentials: credentials::Credentials,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Sandbox>> {
+        let (auth, tokens) = sandbox_auth(options, addr)?;
+        let registry = Registry::new(options.outbound_total);
+        let stage = &options.id.stage;
+        Ok(Arc::new(Sandbox {
+            chat: Chat::new(store, registry, ChatConfig::from_env()).with_auth(auth),
+            stage: stage.clone(),
+            domain_name: addr.to_string(),
+            limits: Limits {
+                idle_timeout: options.idle_timeout,
+                max_lifetime: options.max_lifetime,
+            },
+            shutdown,
+            integration_timeout: options.integration_timeout,
+            serial_frames: options.serial_frames,
+            outbound_limit: options.outbound_limit,
+            hooks: hooks::Hooks::from_env(),
+            open_sockets: AtomicUsize::new(0),
+            invocations: Arc::new(tokio::sync::Semaphore::new(MAX_INVOCATIONS)),
+            logs,
+            page: render_page("", stage, options.auth.mode),
+            port: addr.port(),
+            credentials,
+            tokens,
+        }))
+    }
+
+    /// Upgraded sockets outlive the HTTP server: closes each and lets its
+    /// `$disconnect` run (best effort: what has not closed in 5 s goes with
+    /// the process). Returns how many were open.
+    async fn close_all(&self, stop: &watch::Sender<bool>) -> usize {
+        let open = self.open_sockets.load(Ordering::SeqCst);
+        let _ = stop.send(true);
+        let all_closed = || async {
+            let open = self.open_sockets.load(Ordering::SeqCst);
+            Ok::<_, ()>((open == 0).then_some(()))
+        };
+        let every = Duration::from_millis(20);
+        let _ = poll_until(every, Duration::from_secs(5), all_closed).await;
+        open
+    }
+}
+
+fn warn_beyond_loopback(addr: SocketAddr, auth: AuthMode, credentials_file: &std::path::Path) {
+    eprintln!(
+        "warning: listening on {addr}, not on loopback: anyone who can reach this machine can open chat connections{}. \
+         @connections and the control endpoints still need the credentials in {}.",
+        match auth {
+            AuthMode::Open => " under any name (auth: open)",
+            _ => "",
+        },
+        credentials_file.display()
+    );
 }

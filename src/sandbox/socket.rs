@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::{sleep, sleep_until, Instant};
 use tungstenite::error::ProtocolError;
 use wschat_lambdas::clock::now_ms;
@@ -261,113 +261,20 @@ impl Ending {
     }
 }
 
+/// Serves an admitted connection until it ends, then runs its `$disconnect`.
 async fn serve(socket: WebSocket, mut admitted: Admitted) {
-    let mut outlet = admitted.inbox.take().expect("served once");
+    let outlet = admitted.inbox.take().expect("served once");
     let (sandbox, origin, live) = (
         admitted.sandbox.clone(),
         admitted.origin.clone(),
         admitted.live.clone(),
     );
     drop(admitted);
-    let (mut sink, mut stream) = socket.split();
-    let (close_tx, mut close_rx) = mpsc::channel::<CloseFrame>(1);
-    let mut writer = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                biased;
-                frame = outlet.inbox.recv() => {
-                    let Some(frame) = frame else { break };
-                    let len = frame.len();
-                    if sink.send(frame.into()).await.is_err() {
-                        break;
-                    }
-                    outlet.sent(len);
-                }
-                close = close_rx.recv() => {
-                    // Frames queued before the close still go out first.
-                    while let Ok(frame) = outlet.inbox.try_recv() {
-                        let len = frame.len();
-                        let _ = sink.send(frame.into()).await;
-                        outlet.sent(len);
-                    }
-                    if let Some(close) = close {
-                        let _ = sink.send(Message::Close(Some(close))).await;
-                    }
-                    break;
-                }
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let (sink, stream) = socket.split();
+    let (close_tx, close_rx) = mpsc::channel::<CloseFrame>(1);
+    let mut writer = tokio::spawn(write(sink, outlet, close_rx));
     live.set_writer(writer.abort_handle());
-
-    let limits = &sandbox.limits;
-    let in_flight = Arc::new(Semaphore::new(if sandbox.serial_frames {
-        1
-    } else {
-        MAX_IN_FLIGHT
-    }));
-    let lifetime_end = Instant::now() + limits.max_lifetime;
-    // Data frames either way keep a connection alive; pings and pongs do not.
-    let idle_left = || {
-        let since = now_ms() - live.last_data.load(Ordering::Relaxed);
-        limits
-            .idle_timeout
-            .saturating_sub(Duration::from_millis(since.max(0) as u64))
-    };
-    let mut shutdown = sandbox.shutdown.clone();
-    let ending = loop {
-        let frame = tokio::select! {
-            frame = stream.next() => frame,
-            () = sleep(idle_left()) => {
-                if idle_left().is_zero() {
-                    tracing::info!(connection_id = %origin.connection_id, "idle timeout");
-                    break Ending::server(close_code::AWAY, GOING_AWAY);
-                }
-                continue;
-            }
-            () = sleep_until(lifetime_end) => {
-                tracing::info!(connection_id = %origin.connection_id, "connection lifetime reached");
-                break Ending::server(close_code::AWAY, GOING_AWAY);
-            }
-            () = live.kicked.notified() => break Ending::server(close_code::NORMAL, NORMAL_REASON),
-            () = live.overflowed.notified() => break Ending::overflowed(&origin, &live),
-            _ = shutdown.wait_for(|stop| *stop) => break Ending::server(close_code::AWAY, GOING_AWAY),
-        };
-        match frame {
-            Some(Ok(Message::Text(text))) => {
-                live.received_data();
-                let route = select_route(&text);
-                let event = sandbox.api().message(&origin, route, text.to_string());
-                // A permit of this connection's, then one of the sandbox's; a
-                // kick, a cut or Ctrl-C while waiting for them ends the connection.
-                let permits = async {
-                    let own = in_flight.clone().acquire_owned().await;
-                    (own, sandbox.invocations.clone().acquire_owned().await)
-                };
-                let permits = tokio::select! {
-                    permits = permits => permits,
-                    () = live.kicked.notified() => break Ending::server(close_code::NORMAL, NORMAL_REASON),
-                    () = live.overflowed.notified() => break Ending::overflowed(&origin, &live),
-                    _ = shutdown.wait_for(|stop| *stop) => break Ending::server(close_code::AWAY, GOING_AWAY),
-                };
-                let sandbox = sandbox.clone();
-                tokio::spawn(async move {
-                    let _permits = permits;
-                    sandbox.invoke_for_client(event).await;
-                });
-            }
-            // API Gateway: "If a client app sends a binary frame, API Gateway
-            // rejects it and disconnects the client with code 1003."
-            Some(Ok(Message::Binary(_))) => {
-                break Ending::server(close_code::UNSUPPORTED, "Binary frames are not supported")
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            Some(Ok(Message::Close(frame))) => break Ending::client_frame(frame),
-            Some(Err(e)) => break Ending::read_error(&e),
-            None => break Ending::client(close_code::ABNORMAL, ABNORMAL_REASON),
-        }
-    };
+    let ending = read(&sandbox, &origin, &live, stream).await;
     if ending.frame && !ending.abandon {
         let _ = close_tx.try_send(CloseFrame {
             code: ending.code,
@@ -382,6 +289,119 @@ async fn serve(socket: WebSocket, mut admitted: Admitted) {
     // A client that stopped reading would hold the writer, its queue and the
     // descriptor until TCP gave up, minutes later.
     writer.abort();
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+type Stream = futures_util::stream::SplitStream<WebSocket>;
+
+/// Writes what is posted to the connection, in order; on the close, what was
+/// queued before it, then the close frame.
+async fn write(mut sink: Sink, mut outlet: Outlet, mut close_rx: mpsc::Receiver<CloseFrame>) {
+    loop {
+        tokio::select! {
+            biased;
+            frame = outlet.inbox.recv() => {
+                let Some(frame) = frame else { break };
+                let len = frame.len();
+                if sink.send(frame.into()).await.is_err() {
+                    break;
+                }
+                outlet.sent(len);
+            }
+            close = close_rx.recv() => {
+                while let Ok(frame) = outlet.inbox.try_recv() {
+                    let len = frame.len();
+                    let _ = sink.send(frame.into()).await;
+                    outlet.sent(len);
+                }
+                if let Some(close) = close {
+                    let _ = sink.send(Message::Close(Some(close))).await;
+                }
+                break;
+            }
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// Reads the client's frames, each its own invocation, until the connection
+/// ends: the client's close or error, the idle timeout, the lifetime, a
+/// kick, a cut for what it holds, or Ctrl-C.
+async fn read(sandbox: &Arc<Sandbox>, origin: &Origin, live: &Live, mut stream: Stream) -> Ending {
+    let limits = &sandbox.limits;
+    let per_connection = if sandbox.serial_frames {
+        1
+    } else {
+        MAX_IN_FLIGHT
+    };
+    let in_flight = Arc::new(Semaphore::new(per_connection));
+    let lifetime_end = Instant::now() + limits.max_lifetime;
+    // Data frames either way keep a connection alive; pings and pongs do not.
+    let idle_left = || {
+        let since = now_ms() - live.last_data.load(Ordering::Relaxed);
+        limits
+            .idle_timeout
+            .saturating_sub(Duration::from_millis(since.max(0) as u64))
+    };
+    let mut shutdown = sandbox.shutdown.clone();
+    loop {
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            () = sleep(idle_left()) => {
+                if idle_left().is_zero() {
+                    tracing::info!(connection_id = %origin.connection_id, "idle timeout");
+                    return Ending::server(close_code::AWAY, GOING_AWAY);
+                }
+                continue;
+            }
+            () = sleep_until(lifetime_end) => {
+                tracing::info!(connection_id = %origin.connection_id, "connection lifetime reached");
+                return Ending::server(close_code::AWAY, GOING_AWAY);
+            }
+            ending = interrupted(live, &mut shutdown, origin) => return ending,
+        };
+        let text = match frame {
+            Some(Ok(Message::Text(text))) => text,
+            // API Gateway: "If a client app sends a binary frame, API Gateway
+            // rejects it and disconnects the client with code 1003."
+            Some(Ok(Message::Binary(_))) => {
+                return Ending::server(close_code::UNSUPPORTED, "Binary frames are not supported")
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(frame))) => return Ending::client_frame(frame),
+            Some(Err(e)) => return Ending::read_error(&e),
+            None => return Ending::client(close_code::ABNORMAL, ABNORMAL_REASON),
+        };
+        live.received_data();
+        let event = sandbox
+            .api()
+            .message(origin, select_route(&text), text.to_string());
+        // A permit of this connection's, then one of the sandbox's; a kick, a
+        // cut or Ctrl-C while waiting for them ends the connection.
+        let permits = async {
+            let own = in_flight.clone().acquire_owned().await;
+            (own, sandbox.invocations.clone().acquire_owned().await)
+        };
+        let permits = tokio::select! {
+            permits = permits => permits,
+            ending = interrupted(live, &mut shutdown, origin) => return ending,
+        };
+        let sandbox = sandbox.clone();
+        tokio::spawn(async move {
+            let _permits = permits;
+            sandbox.invoke_for_client(event).await;
+        });
+    }
+}
+
+/// What ends a connection from the server's side at any moment: a kick
+/// (`DELETE @connections`), a cut for what it holds, or the sandbox stopping.
+async fn interrupted(live: &Live, shutdown: &mut watch::Receiver<bool>, origin: &Origin) -> Ending {
+    tokio::select! {
+        () = live.kicked.notified() => Ending::server(close_code::NORMAL, NORMAL_REASON),
+        () = live.overflowed.notified() => Ending::overflowed(origin, live),
+        _ = shutdown.wait_for(|stop| *stop) => Ending::server(close_code::AWAY, GOING_AWAY),
+    }
 }
 
 impl Invocation {

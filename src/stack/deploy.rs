@@ -124,66 +124,20 @@ async fn reconcile_once(
             }
         }
     };
-
     let api_side = async {
         let ensured = api::ensure(ctx).await?;
         if let Some(id) = &ensured.id {
             let _ = used.set(id.clone());
         }
         let _ = api_known.send(ensured.id.clone());
-        let created = ensured.report.change == Change::Created;
-        let id = ensured.id.as_deref();
-        let api_tree = async {
-            let (integrations, ids) = routing::ensure_integrations(ctx, id, created).await?;
-            let mut routes = routing::ensure_routes(ctx, id, &ids, created).await?;
-            // The stage after the routes, so its first automatic deployment
-            // carries every one; what `settle` mends deploys automatically too.
-            let (stage, extras) =
-                tokio::try_join!(stage::ensure(ctx, id, created), routing::settle(ctx, id),)?;
-            routes.extend(extras);
-            Ok::<_, crate::error::CliError>((integrations, routes, stage))
-        };
-        let ((integrations, routes, stage), duplicates) =
-            tokio::try_join!(api_tree, api::remove_duplicates(ctx, ensured.extras))?;
-        let mut resources = vec![ensured.report];
-        resources.extend(duplicates);
-        resources.extend(integrations);
-        resources.extend(routes);
-        resources.push(stage);
-        Ok::<_, crate::error::CliError>((resources, ensured.id, ensured.tags))
+        let resources = api_tree(ctx, ensured.report, ensured.id.as_deref(), ensured.extras);
+        Ok::<_, crate::error::CliError>((resources.await?, ensured.id, ensured.tags))
     };
-
-    let lambda_side =
-        async {
-            let (role, (secret, secret_version)) =
-                tokio::try_join!(role::ensure(ctx), secret::ensure(ctx, rotate_secret))?;
-            let role_created = role.change == Change::Created;
-            let policy = async {
-                let id = api_id().await;
-                policy::ensure(ctx, id.as_deref(), role_created).await
-            };
-            let gate = waits::RoleGate::new(role_created);
-            let functions = try_join_all(Function::ALL.map(|f| {
-                function::ensure(ctx, f, packages.map(|p| &p[&f]), secret_version, &gate)
-            }));
-            let (policy, fns) = tokio::try_join!(policy, functions)?;
-            let id = api_id().await;
-            let permissions = try_join_all(Function::ALL.iter().zip(&fns).map(|(f, r)| {
-                permission::ensure(ctx, *f, id.as_deref(), r.change == Change::Created)
-            }))
-            .await?;
-            let mut resources: Vec<Resource> = secret.into_iter().collect();
-            resources.extend([role, policy]);
-            resources.extend(fns);
-            resources.extend(permissions);
-            Ok::<_, crate::error::CliError>(resources)
-        };
-
     let (table, log_groups, (api_resources, api_id, api_tags), lambda_resources) = tokio::try_join!(
         table::ensure(ctx),
         try_join_all(Function::ALL.map(|f| logs::ensure(ctx, f))),
         api_side,
-        lambda_side,
+        lambda_side(ctx, packages, rotate_secret, api_id),
     )?;
     // Last, so the record says what is applied, not what a failed deploy meant to apply.
     if let (false, Some(id)) = (ctx.dry_run, &api_id) {
@@ -194,6 +148,74 @@ async fn reconcile_once(
     resources.extend(lambda_resources);
     resources.extend(api_resources);
     Ok(Reconciled { resources, api_id })
+}
+
+/// Under the API `id`: integrations, routes and the stage; its duplicates
+/// (`extras`) deleted alongside. Returns every report, the API's first.
+async fn api_tree(
+    ctx: &Ctx<'_>,
+    api: Resource,
+    id: Option<&str>,
+    extras: Vec<aws_sdk_apigatewayv2::types::Api>,
+) -> Result<Vec<Resource>> {
+    let created = api.change == Change::Created;
+    let tree = async {
+        let (integrations, ids) = routing::ensure_integrations(ctx, id, created).await?;
+        let mut routes = routing::ensure_routes(ctx, id, &ids, created).await?;
+        // The stage after the routes, so its first automatic deployment
+        // carries every one; what `settle` mends deploys automatically too.
+        let (stage, settled) =
+            tokio::try_join!(stage::ensure(ctx, id, created), routing::settle(ctx, id))?;
+        routes.extend(settled);
+        Ok::<_, crate::error::CliError>((integrations, routes, stage))
+    };
+    let ((integrations, routes, stage), duplicates) =
+        tokio::try_join!(tree, api::remove_duplicates(ctx, extras))?;
+    let mut resources = vec![api];
+    resources.extend(duplicates);
+    resources.extend(integrations);
+    resources.extend(routes);
+    resources.push(stage);
+    Ok(resources)
+}
+
+/// The secret, the role and its policy, the functions and their permissions;
+/// `api_id` resolves to the API's id once the API side knows it.
+async fn lambda_side<Fut>(
+    ctx: &Ctx<'_>,
+    packages: Option<&Packages>,
+    rotate_secret: bool,
+    api_id: impl Fn() -> Fut,
+) -> Result<Vec<Resource>>
+where
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    let (role, (secret, secret_version)) =
+        tokio::try_join!(role::ensure(ctx), secret::ensure(ctx, rotate_secret))?;
+    let role_created = role.change == Change::Created;
+    let policy = async {
+        let id = api_id().await;
+        policy::ensure(ctx, id.as_deref(), role_created).await
+    };
+    let gate = waits::RoleGate::new(role_created);
+    let functions = try_join_all(
+        Function::ALL
+            .map(|f| function::ensure(ctx, f, packages.map(|p| &p[&f]), secret_version, &gate)),
+    );
+    let (policy, fns) = tokio::try_join!(policy, functions)?;
+    let id = api_id().await;
+    let permissions = try_join_all(
+        Function::ALL
+            .iter()
+            .zip(&fns)
+            .map(|(f, r)| permission::ensure(ctx, *f, id.as_deref(), r.change == Change::Created)),
+    )
+    .await?;
+    let mut resources: Vec<Resource> = secret.into_iter().collect();
+    resources.extend([role, policy]);
+    resources.extend(fns);
+    resources.extend(permissions);
+    Ok(resources)
 }
 
 #[derive(Debug, Serialize)]
