@@ -37,6 +37,27 @@ fn throttle_rate(text: &str) -> std::result::Result<f64, String> {
     check::throttle_rate(rate).map_err(|why| format!("'{text}' is not a rate {why}"))
 }
 
+fn connections_rate(text: &str) -> std::result::Result<u32, String> {
+    let rate = text
+        .parse::<i64>()
+        .map_err(|_| format!("'{text}' is not a whole number"))?;
+    check::connections_rate(rate)
+}
+
+fn max_message_rate(text: &str) -> std::result::Result<f64, String> {
+    let rate = text
+        .parse::<f64>()
+        .map_err(|_| format!("'{text}' is not a rate"))?;
+    check::max_message_rate(rate)
+}
+
+fn max_room_size(text: &str) -> std::result::Result<u32, String> {
+    let members = text
+        .parse::<i64>()
+        .map_err(|_| format!("'{text}' is not a whole number"))?;
+    check::max_room_size(members)
+}
+
 const EXAMPLES: &str = "Examples:
   wschat dev                                   the chat on http://127.0.0.1:8080, no AWS needed
   wschat init                                  write wschat.toml, the stack's settings to check in
@@ -158,7 +179,7 @@ pub enum Command {
     /// Only resources named `{name}-{stage}...` and tagged `wschat:stack={name}`,
     /// `wschat:stage={stage}` are touched. Asks for confirmation on a terminal; needs --yes otherwise.
     Teardown(TeardownArgs),
-    /// Build and zip the three functions without deploying (for `deploy --prebuilt`).
+    /// Build and zip the four functions without deploying (for `deploy --prebuilt`).
     Package(PackageArgs),
     /// Live connections: list, count, check liveness, prune ghosts, kick one.
     Connections(ConnectionsArgs),
@@ -169,6 +190,14 @@ pub enum Command {
     Broadcast(BroadcastArgs),
     /// The stack's Lambda logs, merged in time order.
     Logs(LogsArgs),
+    /// Send again the large-room deliveries Lambda gave up on.
+    ///
+    /// A room past the shard threshold is delivered by one invocation of the
+    /// delivery function per shard; one that fails three times lands in the
+    /// stack's dead-letter queue (`wschat status` counts them). This hands each
+    /// back to the delivery function and removes it from the queue once Lambda
+    /// has accepted it. Clients deduplicate by message id, so a repeat is harmless.
+    Redrive(RedriveArgs),
     /// Print a connection token for a stack deployed with --auth token (alone on stdout).
     ///
     /// Clients connect with `?token=...`; the name comes from the token, not the query.
@@ -291,11 +320,13 @@ pub enum FunctionArg {
     Connect,
     Disconnect,
     Message,
+    /// A large room's shard deliveries.
+    Deliver,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
-    /// Only this function's logs [default: all three].
+    /// Only this function's logs [default: all four].
     #[arg(value_enum)]
     pub function: Option<FunctionArg>,
     /// How far back to start.
@@ -317,6 +348,7 @@ impl From<FunctionArg> for Function {
             FunctionArg::Connect => Function::Connect,
             FunctionArg::Disconnect => Function::Disconnect,
             FunctionArg::Message => Function::Message,
+            FunctionArg::Deliver => Function::Deliver,
         }
     }
 }
@@ -391,7 +423,28 @@ pub struct SettingsArgs {
     #[arg(long, env = "WSCHAT_THROTTLE_BURST", value_parser = clap::value_parser!(i32).range(0..))]
     pub throttle_burst: Option<i32>,
     #[command(flatten)]
+    pub limits: LimitsArgs,
+    #[command(flatten)]
     pub auth: AuthArgs,
+}
+
+/// What one client and one message may cost: the same flags on deploy, status and dev.
+#[derive(Debug, Clone, Args)]
+pub struct LimitsArgs {
+    /// `@connections` posts per second that a large room's delivery workers
+    /// share. The account's quota (10,000/s, shared with all its API Gateway
+    /// traffic) bounds it: raise this once the quota is raised [default: 5000].
+    #[arg(long, env = "WSCHAT_CONNECTIONS_RATE", value_parser = connections_rate, value_name = "PER_SECOND")]
+    pub connections_rate: Option<u32>,
+    /// Messages per second one connection may send; beyond it the client
+    /// gets a `rate_limited` error frame. Bounds what one client can cost
+    /// (each message is one delivery per room member). 0 for no limit [default: 10].
+    #[arg(long, env = "WSCHAT_MAX_MESSAGE_RATE", value_parser = max_message_rate, value_name = "PER_SECOND")]
+    pub max_message_rate: Option<f64>,
+    /// Members a room may have; a join beyond it gets a `room_full` error
+    /// frame. 0 for no limit [default: 0].
+    #[arg(long, env = "WSCHAT_MAX_ROOM_SIZE", value_parser = max_room_size, value_name = "MEMBERS")]
+    pub max_room_size: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -510,6 +563,16 @@ pub struct TeardownArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct RedriveArgs {
+    /// Count what waits in the queue; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send at most this many [default: every one waiting].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct PackageArgs {
     /// CPU architecture to build for [default: wschat.toml's, else this machine's].
     #[arg(long, value_enum, env = "WSCHAT_ARCH")]
@@ -562,6 +625,8 @@ pub struct DevArgs {
     pub max_connections: Option<u32>,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub limits: LimitsArgs,
 }
 
 /// `4096`, `512KiB`, `4MiB`, `1MB`.

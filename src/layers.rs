@@ -57,6 +57,9 @@ pub struct Partial {
     pub log_retention: Option<Given<i32>>,
     pub throttle_rate: Option<Given<f64>>,
     pub throttle_burst: Option<Given<i32>>,
+    pub connections_rate: Option<Given<u32>>,
+    pub max_message_rate: Option<Given<f64>>,
+    pub max_room_size: Option<Given<u32>>,
     pub auth: Option<Given<AuthMode>>,
     pub allowed_origins: Option<Given<Vec<String>>>,
     pub jwt_issuer: Option<Given<String>>,
@@ -75,6 +78,9 @@ macro_rules! each_field {
             log_retention,
             throttle_rate,
             throttle_burst,
+            connections_rate,
+            max_message_rate,
+            max_room_size,
             auth,
             allowed_origins,
             jwt_issuer,
@@ -123,6 +129,17 @@ impl Partial {
             ),
             throttle_burst: recorded(
                 number("throttle-burst").and_then(|v| check::throttle_burst(v).ok()),
+            ),
+            connections_rate: recorded(
+                number("connections-rate").and_then(|v| check::connections_rate(v).ok()),
+            ),
+            max_message_rate: recorded(
+                get("max-message-rate")
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .and_then(|v| check::max_message_rate(v).ok()),
+            ),
+            max_room_size: recorded(
+                number("max-room-size").and_then(|v| check::max_room_size(v).ok()),
             ),
             auth: recorded(get("auth").and_then(|a| AuthMode::parse(a))),
             allowed_origins: recorded(
@@ -180,6 +197,18 @@ impl Partial {
                 .throttle_burst
                 .as_ref()
                 .map_or(defaults.throttle_burst, |g| g.value),
+            connections_rate: self
+                .connections_rate
+                .as_ref()
+                .map_or(defaults.connections_rate, |g| g.value),
+            max_message_rate: self
+                .max_message_rate
+                .as_ref()
+                .map_or(defaults.max_message_rate, |g| g.value),
+            max_room_size: self
+                .max_room_size
+                .as_ref()
+                .map_or(defaults.max_room_size, |g| g.value),
             auth: AuthSettings {
                 mode,
                 allowed_origins: self
@@ -217,6 +246,9 @@ impl Partial {
             line("log-retention", self.log_retention.as_ref()),
             line("throttle-rate", self.throttle_rate.as_ref()),
             line("throttle-burst", self.throttle_burst.as_ref()),
+            line("connections-rate", self.connections_rate.as_ref()),
+            line("max-message-rate", self.max_message_rate.as_ref()),
+            line("max-room-size", self.max_room_size.as_ref()),
             line("auth", auth.as_ref()),
             line("allowed-origins", self.allowed_origins.as_ref()),
             line("jwt-issuer", self.jwt_issuer.as_ref()),
@@ -293,6 +325,27 @@ pub mod check {
             Ok(b) if b >= 0 => Ok(b),
             _ => Err("a burst is a number of requests from 0 up".into()),
         }
+    }
+
+    /// The account's `@connections` quota is 10,000 per second unless raised;
+    /// a million is far past any raise.
+    pub fn connections_rate(rate: i64) -> Result<u32, String> {
+        match u32::try_from(rate) {
+            Ok(r @ 1..=1_000_000) => Ok(r),
+            _ => Err("a number of @connections posts per second from 1 to 1000000 (the account's quota is 10000 unless raised)".into()),
+        }
+    }
+
+    pub fn max_message_rate(rate: f64) -> Result<f64, String> {
+        if rate.is_finite() && (0.0..=1_000.0).contains(&rate) {
+            Ok(rate)
+        } else {
+            Err("a number of messages per second per connection from 0 (no limit) to 1000".into())
+        }
+    }
+
+    pub fn max_room_size(members: i64) -> Result<u32, String> {
+        u32::try_from(members).map_err(|_| "a number of members from 0 (no limit) up".to_owned())
     }
 
     /// `scheme://host[:port]`, as browsers send it in `Origin`.

@@ -66,6 +66,9 @@ struct RawStage {
     log_retention: Option<Spanned<i64>>,
     throttle_rate: Option<Spanned<f64>>,
     throttle_burst: Option<Spanned<i64>>,
+    connections_rate: Option<Spanned<i64>>,
+    max_message_rate: Option<Spanned<f64>>,
+    max_room_size: Option<Spanned<i64>>,
     auth: Option<Spanned<String>>,
     allowed_origins: Option<Spanned<Vec<String>>>,
     jwt_issuer: Option<Spanned<String>>,
@@ -183,6 +186,24 @@ impl Checker<'_> {
                 raw.throttle_burst,
                 check::throttle_burst,
             )?,
+            connections_rate: self.given(
+                table,
+                "connections-rate",
+                raw.connections_rate,
+                check::connections_rate,
+            )?,
+            max_message_rate: self.given(
+                table,
+                "max-message-rate",
+                raw.max_message_rate,
+                check::max_message_rate,
+            )?,
+            max_room_size: self.given(
+                table,
+                "max-room-size",
+                raw.max_room_size,
+                check::max_room_size,
+            )?,
             auth: self.given(table, "auth", raw.auth, |a| {
                 AuthMode::parse(&a)
                     .ok_or_else(|| format!("'{a}' is not one of \"open\", \"token\", \"jwt\""))
@@ -224,6 +245,9 @@ arch = "{arch}"               # "x86_64" or "arm64"; pinned so every machine agr
 log-retention = {retention}   # days the functions' logs are kept
 throttle-rate = {rate:?}      # steady requests per second per route
 throttle-burst = {burst}      # burst of requests per route
+connections-rate = {connections}   # @connections posts per second, all deliveries together
+max-message-rate = {messages:?}    # messages per second one connection may send; 0 for no limit
+max-room-size = 0             # members a room may have; 0 for no limit
 auth = "open"                 # "open" (unverified names), "token" or "jwt"
 # allowed-origins = ["https://chat.example.com"]   # browsers from other origins get 403
 # jwt-issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123"
@@ -243,6 +267,8 @@ auth = "open"                 # "open" (unverified names), "token" or "jwt"
         retention = defaults.log_retention_days,
         rate = defaults.throttle_rate,
         burst = defaults.throttle_burst,
+        connections = defaults.connections_rate,
+        messages = defaults.max_message_rate,
     )
 }
 

@@ -1,13 +1,15 @@
-//! The three route handlers, generic over where connections live and how frames go out.
+//! The route handlers and the delivery worker, generic over where connections live and how frames go out.
 
 use crate::auth::Auth;
 use crate::clock::now_ms;
+use crate::delivery::{DeliveryJob, DeliveryReport, Dispatch, Part};
 use crate::event::{EventType, Response, WebSocketEvent};
 use crate::fanout::{self, FanoutOptions, FanoutReport};
 use crate::gateway::Gateway;
 use crate::protocol::{
     self, Action, ChatMessage, Presence, ProtocolError, RoomNotice, ServerFrame, MAX_FRAME_BYTES,
 };
+use crate::rate::Rate;
 use crate::store::{list_all, Connection, ConnectionStore, Filter, StoreError};
 use std::sync::Arc;
 
@@ -17,11 +19,28 @@ pub const DEFAULT_NOTICE_LIMIT: usize = 200;
 /// `who` lists at most this many names; the frame says when it was cut.
 pub const MAX_PRESENCE_NAMES: usize = 500;
 
+/// Rooms with more members than this are delivered by shard workers.
+pub const DEFAULT_SHARD_THRESHOLD: usize = 1_000;
+/// `@connections` posts per second the shard workers of one message share:
+/// half the account's default 10,000 requests/s, the rest left to its other traffic.
+pub const DEFAULT_CONNECTIONS_RATE: u32 = 5_000;
+/// Messages per second one connection may send: a chat's pace, with room
+/// for a burst, while one client flooding a large room stays bounded.
+pub const DEFAULT_MAX_MESSAGE_RATE: f64 = 10.0;
+
 #[derive(Debug, Clone)]
 pub struct ChatConfig {
     pub max_text_bytes: usize,
     pub notice_limit: usize,
     pub fanout: FanoutOptions,
+    /// A room with more members than this is delivered by shard workers.
+    pub shard_threshold: usize,
+    /// Posts per second one message's shard workers may make together.
+    pub connections_rate: u32,
+    /// Each connection's message bucket; `None`: no limit.
+    pub message_rate: Option<Rate>,
+    /// Members a room may have; 0: no limit.
+    pub max_room_size: usize,
 }
 
 impl Default for ChatConfig {
@@ -30,13 +49,19 @@ impl Default for ChatConfig {
             max_text_bytes: protocol::DEFAULT_MAX_TEXT_BYTES,
             notice_limit: DEFAULT_NOTICE_LIMIT,
             fanout: FanoutOptions::default(),
+            shard_threshold: DEFAULT_SHARD_THRESHOLD,
+            connections_rate: DEFAULT_CONNECTIONS_RATE,
+            message_rate: Rate::per_second(DEFAULT_MAX_MESSAGE_RATE),
+            max_room_size: 0,
         }
     }
 }
 
 impl ChatConfig {
-    /// Reads `WSCHAT_MAX_TEXT_BYTES`, `WSCHAT_NOTICE_LIMIT` and `WSCHAT_FANOUT_CONCURRENCY`;
-    /// unset or unparsable values keep their defaults.
+    /// Reads `WSCHAT_MAX_TEXT_BYTES`, `WSCHAT_NOTICE_LIMIT`, `WSCHAT_FANOUT_CONCURRENCY`,
+    /// `WSCHAT_SHARD_THRESHOLD`, `WSCHAT_CONNECTIONS_RATE`,
+    /// `WSCHAT_MAX_MESSAGE_RATE` and `WSCHAT_MAX_ROOM_SIZE`; unset or
+    /// unparsable values keep their defaults.
     pub fn from_env() -> Self {
         let read = |key: &str| {
             std::env::var(key)
@@ -53,6 +78,21 @@ impl ChatConfig {
         if let Some(v) = read("WSCHAT_FANOUT_CONCURRENCY") {
             config.fanout.concurrency = v.max(1);
         }
+        if let Some(v) = read("WSCHAT_SHARD_THRESHOLD") {
+            config.shard_threshold = v.max(1);
+        }
+        if let Some(v) = read("WSCHAT_CONNECTIONS_RATE") {
+            config.connections_rate = u32::try_from(v).unwrap_or(u32::MAX).max(1);
+        }
+        if let Some(v) = std::env::var("WSCHAT_MAX_MESSAGE_RATE")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            config.message_rate = Rate::per_second(v);
+        }
+        if let Some(v) = read("WSCHAT_MAX_ROOM_SIZE") {
+            config.max_room_size = v;
+        }
         config
     }
 }
@@ -63,6 +103,9 @@ pub struct Chat<S, G> {
     pub config: ChatConfig,
     /// Who may connect, and as whom; open unless [`with_auth`](Chat::with_auth) says otherwise.
     pub auth: Arc<Auth>,
+    /// Where a large room's shard jobs go, and the `@connections` endpoint
+    /// they carry; without one, this invocation delivers the shards itself.
+    pub dispatch: Option<(Arc<dyn Dispatch>, String)>,
 }
 
 impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
@@ -72,7 +115,14 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             gateway,
             config,
             auth: Arc::default(),
+            dispatch: None,
         }
+    }
+
+    /// Large rooms' shards go to `dispatch`'s workers, which post through `endpoint`.
+    pub fn with_dispatch(mut self, dispatch: Arc<dyn Dispatch>, endpoint: String) -> Self {
+        self.dispatch = Some((dispatch, endpoint));
+        self
     }
 
     pub fn with_auth(mut self, auth: impl Into<Arc<Auth>>) -> Self {
@@ -96,7 +146,8 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
     }
 
     /// `$connect`: authenticate, store the row, tell the room. A non-2xx
-    /// here (400 bad name, 401 no valid token, 403 origin not allowed) makes
+    /// here (400 bad name, 401 no valid token, 403 origin not allowed or
+    /// room full) makes
     /// API Gateway refuse the handshake with that status.
     pub async fn connect(&self, event: &WebSocketEvent) -> Response {
         let ctx = &event.request_context;
@@ -114,6 +165,18 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                 return Response::status(refusal.status, refusal.reason);
             }
         };
+        match self.is_full(&params.room).await {
+            Ok(false) => {}
+            Ok(true) => {
+                let refusal = room_full(&params.room, self.config.max_room_size);
+                tracing::info!(connection_id = %ctx.connection_id, room = %params.room, "handshake refused: the room is full");
+                return Response::status(403, refusal.message);
+            }
+            Err(e) => {
+                tracing::error!(connection_id = %ctx.connection_id, error = %e, "connect failed");
+                return Response::status(500, "could not register the connection");
+            }
+        }
         let connected_at = if ctx.connected_at > 0 {
             ctx.connected_at
         } else {
@@ -205,17 +268,32 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         sender_id: &str,
         action: Action,
     ) -> Result<Result<(), ProtocolError>, StoreError> {
-        let Some(sender) = self.store.get(sender_id).await? else {
+        let Some(mut sender) = self.store.get(sender_id).await? else {
             return Ok(Err(ProtocolError::new(
                 "not_connected",
                 "this connection is not registered; reconnect",
             )));
         };
+        if let Some(rate) = &self.config.message_rate {
+            match self.store.spend(sender_id, rate, now_ms()).await? {
+                Some(full_at) => sender.full_at = full_at,
+                None => {
+                    return Ok(Err(ProtocolError::new(
+                        "rate_limited",
+                        format!(
+                            "this connection may send {:.1} messages a second (bursts of {}); slow down",
+                            1000.0 / rate.interval_ms as f64,
+                            rate.burst
+                        ),
+                    )))
+                }
+            }
+        }
         match action {
             Action::SendMessage { text, to, room } => {
                 self.send_message(&sender, text, to, room).await
             }
-            Action::Join { room } => self.join(sender, room).await.map(Ok),
+            Action::Join { room } => self.join(sender, room).await,
             Action::Who => self.who(&sender).await.map(Ok),
         }
     }
@@ -265,14 +343,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                 self.deliver(ids, &payload).await
             }
             None => {
-                let mut report = fanout::deliver_to(
-                    &self.store,
-                    &self.gateway,
-                    &Filter::Room(room.clone()),
-                    &payload,
-                    &self.config.fanout,
-                )
-                .await?;
+                let mut report = self.deliver_to_room(&room, &payload).await?;
                 if room != sender.room {
                     let echo = [sender.connection_id.clone()];
                     report.delivered += self.deliver(echo, &payload).await.delivered;
@@ -284,7 +355,86 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         Ok(Ok(()))
     }
 
-    async fn join(&self, mut sender: Connection, room: String) -> Result<(), StoreError> {
+    /// A small room (its first page is the whole of it) gets the frame from
+    /// here; a larger one through its shards' workers.
+    async fn deliver_to_room(
+        &self,
+        room: &str,
+        payload: &bytes::Bytes,
+    ) -> Result<FanoutReport, StoreError> {
+        let threshold = self.config.shard_threshold;
+        let first = self
+            .store
+            .list(&Filter::Room(room.to_owned()), None, threshold)
+            .await?;
+        if first.next.is_none() {
+            let ids = first.items.into_iter().map(|c| c.connection_id);
+            return Ok(self.deliver(ids, payload).await);
+        }
+        let frame = String::from_utf8_lossy(payload).into_owned();
+        let endpoint = self.dispatch.as_ref().map_or("", |(_, e)| e.as_str());
+        let jobs = DeliveryJob::split(
+            Part::all(Some(room)),
+            &frame,
+            endpoint,
+            self.config.connections_rate,
+        );
+        tracing::info!(
+            room,
+            shards = jobs.len(),
+            "a large room: delivered by shards"
+        );
+        let here: Vec<DeliveryJob> = match &self.dispatch {
+            Some((dispatch, _)) => {
+                let failed = dispatch.dispatch(jobs).await;
+                for (_, e) in &failed {
+                    tracing::warn!(error = %e, "delivering the shard from this invocation");
+                }
+                failed.into_iter().map(|(job, _)| job).collect()
+            }
+            None => jobs,
+        };
+        // What was not handed over is delivered from here, every shard at once.
+        let mut report = FanoutReport::default();
+        let inline = here.iter().map(|job| self.deliver_job(job));
+        for done in futures_util::future::join_all(inline).await {
+            report.add(&done?.fanout);
+        }
+        Ok(report)
+    }
+
+    /// A delivery worker's job: the frame to every row of its part, paced to its rate.
+    pub async fn deliver_job(&self, job: &DeliveryJob) -> Result<DeliveryReport, StoreError> {
+        let options = FanoutOptions {
+            rate: Some(job.rate),
+            ..self.config.fanout.clone()
+        };
+        let payload = bytes::Bytes::copy_from_slice(job.frame.as_bytes());
+        let filter = job.delivery.filter();
+        let fanout =
+            fanout::deliver_to(&self.store, &self.gateway, &filter, &payload, &options).await?;
+        tracing::info!(
+            part = ?job.delivery,
+            delivered = fanout.delivered,
+            pruned = fanout.pruned,
+            failed = fanout.failed,
+            unknown = fanout.unknown,
+            "shard delivered"
+        );
+        Ok(DeliveryReport {
+            part: Some(job.delivery.clone()),
+            fanout,
+        })
+    }
+
+    async fn join(
+        &self,
+        mut sender: Connection,
+        room: String,
+    ) -> Result<Result<(), ProtocolError>, StoreError> {
+        if sender.room != room && self.is_full(&room).await? {
+            return Ok(Err(room_full(&room, self.config.max_room_size)));
+        }
         let old_room = std::mem::replace(&mut sender.room, room.clone());
         if old_room != room {
             self.store.put(&sender).await?;
@@ -305,7 +455,29 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         if !self.notify_room(&room, &join, None).await {
             self.send_to(&sender.connection_id, &join).await;
         }
-        Ok(())
+        Ok(Ok(()))
+    }
+
+    /// Whether `room` has its ceiling's worth of members already. Counting
+    /// reads up to that many rows, so a ceiling costs reads on every join.
+    async fn is_full(&self, room: &str) -> Result<bool, StoreError> {
+        let ceiling = self.config.max_room_size;
+        if ceiling == 0 {
+            return Ok(false);
+        }
+        let mut members = 0;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .list(&Filter::Room(room.to_owned()), cursor, 1000)
+                .await?;
+            members += page.items.len();
+            match page.next {
+                Some(next) if members < ceiling => cursor = Some(next),
+                _ => return Ok(members >= ceiling),
+            }
+        }
     }
 
     async fn who(&self, sender: &Connection) -> Result<(), StoreError> {
@@ -384,6 +556,16 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         self.deliver(ids, &payload).await;
         true
     }
+}
+
+fn room_full(room: &str, ceiling: usize) -> ProtocolError {
+    ProtocolError::new(
+        "room_full",
+        format!(
+            "room '{}' has its {ceiling} members; try another room",
+            crate::clip::clip_to(room, 64)
+        ),
+    )
 }
 
 fn log_report(sender: &str, report: &FanoutReport) {

@@ -374,3 +374,161 @@ async fn binary_frames_are_refused_politely() {
     assert_eq!(chat.handle(&e).await.status_code, 200);
     assert_eq!(only(&inbox(&chat), "A")["data"]["code"], "binary_frame");
 }
+
+/// A chat whose rooms above `threshold` members go through shards.
+fn sharding_chat(threshold: usize) -> TestChat {
+    let config = ChatConfig {
+        shard_threshold: threshold,
+        notice_limit: 0,
+        ..ChatConfig::default()
+    };
+    Chat::new(InMemoryStore::new(), RecordingGateway::default(), config)
+}
+
+async fn crowd(chat: &TestChat, n: usize) {
+    for i in 0..n {
+        let id = format!("C{i:04}=");
+        assert_eq!(
+            connect(chat, &id, &[("username", &format!("u{i}"))]).await,
+            200
+        );
+    }
+    inbox(chat);
+}
+
+#[tokio::test]
+async fn a_room_past_the_threshold_is_delivered_through_its_shards_once_each() {
+    let chat = sharding_chat(10);
+    crowd(&chat, 300).await;
+    send(
+        &chat,
+        "C0000=",
+        r#"{"action":"sendMessage","message":"to all"}"#,
+    )
+    .await;
+    let got = inbox(&chat);
+    assert_eq!(got.len(), 300, "every member");
+    for i in 0..300 {
+        assert_eq!(
+            only(&got, &format!("C{i:04}="))["data"]["message"],
+            "to all"
+        );
+    }
+}
+
+/// Runs each job it is handed on its own task, as the delivery function would.
+struct Spawning {
+    chat: std::sync::OnceLock<std::sync::Weak<TestChat>>,
+    handed: AtomicUsize,
+}
+
+impl crate::delivery::Dispatch for Spawning {
+    fn dispatch(
+        &self,
+        jobs: Vec<crate::delivery::DeliveryJob>,
+    ) -> futures_util::future::BoxFuture<
+        '_,
+        Vec<(crate::delivery::DeliveryJob, crate::delivery::DispatchError)>,
+    > {
+        self.handed.fetch_add(jobs.len(), Ordering::SeqCst);
+        let chat = self.chat.get().and_then(std::sync::Weak::upgrade).unwrap();
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                let chat = chat.clone();
+                tokio::spawn(async move { chat.deliver_job(&job).await.unwrap() })
+            })
+            .collect();
+        Box::pin(async move {
+            for handle in handles {
+                handle.await.unwrap();
+            }
+            Vec::new()
+        })
+    }
+}
+
+#[tokio::test]
+async fn shard_jobs_handed_to_workers_reach_each_member_once() {
+    let spawning = std::sync::Arc::new(Spawning {
+        chat: std::sync::OnceLock::new(),
+        handed: AtomicUsize::new(0),
+    });
+    let chat = std::sync::Arc::new(
+        sharding_chat(10).with_dispatch(spawning.clone(), "http://stage".into()),
+    );
+    spawning.chat.set(std::sync::Arc::downgrade(&chat)).ok();
+    crowd(&chat, 200).await;
+    send(
+        &chat,
+        "C0007=",
+        r#"{"action":"sendMessage","message":"hello"}"#,
+    )
+    .await;
+    assert_eq!(
+        spawning.handed.load(Ordering::SeqCst),
+        crate::shard::ROOM_SHARDS as usize
+    );
+    let got = inbox(&chat);
+    assert_eq!(got.len(), 200);
+    assert!(got.values().all(|frames| frames.len() == 1));
+}
+
+#[tokio::test]
+async fn a_sender_past_its_message_rate_gets_rate_limited_and_nothing_goes_out() {
+    let chat = Chat::new(
+        InMemoryStore::new(),
+        RecordingGateway::default(),
+        ChatConfig {
+            message_rate: crate::rate::Rate::per_second(1.0),
+            ..ChatConfig::default()
+        },
+    );
+    connect(&chat, "A", &[("username", "ada")]).await;
+    let message = r#"{"action":"sendMessage","message":"hi"}"#;
+    for _ in 0..2 {
+        assert_eq!(send(&chat, "A", message).await, 200);
+        assert_eq!(only(&inbox(&chat), "A")["data"]["message"], "hi");
+    }
+    assert_eq!(send(&chat, "A", message).await, 200);
+    let inbox = inbox(&chat);
+    let refused = only(&inbox, "A");
+    assert_eq!(refused["type"], "error");
+    assert_eq!(refused["data"]["code"], "rate_limited");
+}
+
+#[tokio::test]
+async fn a_full_room_refuses_a_join_and_a_handshake_into_it() {
+    let chat = Chat::new(
+        InMemoryStore::new(),
+        RecordingGateway::default(),
+        ChatConfig {
+            max_room_size: 2,
+            ..ChatConfig::default()
+        },
+    );
+    assert_eq!(
+        connect(&chat, "A", &[("username", "a"), ("room", "r")]).await,
+        200
+    );
+    assert_eq!(
+        connect(&chat, "B", &[("username", "b"), ("room", "r")]).await,
+        200
+    );
+    assert_eq!(
+        connect(&chat, "C", &[("username", "c"), ("room", "r")]).await,
+        403
+    );
+    assert_eq!(
+        connect(&chat, "C", &[("username", "c"), ("room", "s")]).await,
+        200
+    );
+    inbox(&chat);
+    assert_eq!(
+        send(&chat, "C", r#"{"action":"join","room":"r"}"#).await,
+        200
+    );
+    assert_eq!(only(&inbox(&chat), "C")["data"]["code"], "room_full");
+    let row = chat.store.get("C").await.unwrap().unwrap();
+    assert_eq!(row.room, "s", "the refused join moved no one");
+}

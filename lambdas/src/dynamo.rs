@@ -1,9 +1,12 @@
 //! The DynamoDB `ConnectionStore`: partition key `connectionId`, a GSI on
-//! `room` for fan-out and one on `username` for direct messages.
+//! `room` (a room's first page decides how it is delivered), one on
+//! `roomShard` (each delivery worker's part of a large room) and one on
+//! `username` for direct messages.
 //!
 //! Only reads and writes live here, since this ships in every function; the
 //! CLI creates the table from the schema constants below.
 
+use crate::rate::Rate;
 use crate::store::{Connection, ConnectionStore, Filter, Listed, Page, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
@@ -11,10 +14,15 @@ use std::collections::HashMap;
 
 pub const KEY: &str = "connectionId";
 pub const ROOM_INDEX: &str = "room-index";
+pub const ROOM_SHARD_INDEX: &str = "room-shard-index";
 pub const USERNAME_INDEX: &str = "username-index";
 pub const TTL_ATTRIBUTE: &str = "ttl";
 /// Each global secondary index and the attribute it is keyed on.
-pub const INDEXES: [(&str, &str); 2] = [(ROOM_INDEX, "room"), (USERNAME_INDEX, "username")];
+pub const INDEXES: [(&str, &str); 3] = [
+    (ROOM_INDEX, "room"),
+    (ROOM_SHARD_INDEX, "roomShard"),
+    (USERNAME_INDEX, "username"),
+];
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -36,11 +44,24 @@ fn err(op: &str, e: impl std::error::Error) -> StoreError {
     StoreError(format!("DynamoDB {op} failed: {detail}"))
 }
 
+fn is_condition_failed(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+    >,
+) -> bool {
+    e.as_service_error()
+        .is_some_and(|e| e.is_conditional_check_failed_exception())
+}
+
+/// The connection's message bucket ([`crate::rate`]).
+const FULL_AT: &str = "fullAt";
+
 fn to_item(c: &Connection) -> HashMap<String, AttributeValue> {
-    HashMap::from([
+    let mut item = HashMap::from([
         (KEY.to_owned(), AttributeValue::S(c.connection_id.clone())),
         ("username".to_owned(), AttributeValue::S(c.username.clone())),
         ("room".to_owned(), AttributeValue::S(c.room.clone())),
+        ("roomShard".to_owned(), AttributeValue::S(c.room_shard())),
         (
             "connectedAt".to_owned(),
             AttributeValue::N(c.connected_at.to_string()),
@@ -49,7 +70,11 @@ fn to_item(c: &Connection) -> HashMap<String, AttributeValue> {
             TTL_ATTRIBUTE.to_owned(),
             AttributeValue::N(c.ttl.to_string()),
         ),
-    ])
+    ]);
+    if c.full_at > 0 {
+        item.insert(FULL_AT.to_owned(), AttributeValue::N(c.full_at.to_string()));
+    }
+    item
 }
 
 fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Connection> {
@@ -65,6 +90,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Connection> {
         room: s("room").unwrap_or_default(),
         connected_at: n("connectedAt").unwrap_or(0),
         ttl: n(TTL_ATTRIBUTE).unwrap_or(0),
+        full_at: n(FULL_AT).unwrap_or(0),
     })
 }
 
@@ -111,6 +137,54 @@ impl ConnectionStore for DynamoStore {
         Ok(out.item.as_ref().and_then(from_item))
     }
 
+    /// GCRA in at most two conditional writes: an idle bucket (full again
+    /// already) restarts from now; a draining one moves on by one interval
+    /// unless that would pass its limit. Both refused: the bucket is empty.
+    async fn spend(&self, id: &str, rate: &Rate, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let idle = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(id.to_owned()))
+            .update_expression("SET #full = :next")
+            .condition_expression(
+                "attribute_exists(#key) AND (attribute_not_exists(#full) OR #full <= :now)",
+            )
+            .expression_attribute_names("#key", KEY)
+            .expression_attribute_names("#full", FULL_AT)
+            .expression_attribute_values(":next", n(now_ms + rate.interval_ms))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        match idle {
+            Ok(_) => return Ok(Some(now_ms + rate.interval_ms)),
+            Err(e) if !is_condition_failed(&e) => return Err(err("UpdateItem", e)),
+            Err(_) => {}
+        }
+        let draining = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(id.to_owned()))
+            .update_expression("SET #full = #full + :interval")
+            .condition_expression("#full > :now AND #full <= :ceiling")
+            .expression_attribute_names("#full", FULL_AT)
+            .expression_attribute_values(":interval", n(rate.interval_ms))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":ceiling", n(now_ms + rate.limit() - rate.interval_ms))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match draining {
+            Ok(out) => Ok(out
+                .attributes
+                .and_then(|a| a.get(FULL_AT)?.as_n().ok()?.parse().ok())),
+            Err(e) if is_condition_failed(&e) => Ok(None),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
+
     async fn delete(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
         let out = self
             .client
@@ -140,10 +214,28 @@ impl ConnectionStore for DynamoStore {
                     .map_err(|e| err("Scan", e))?;
                 (out.items, out.last_evaluated_key)
             }
-            Filter::Room(value) | Filter::Username(value) => {
-                let (index, attr) = match filter {
-                    Filter::Room(_) => INDEXES[0],
-                    _ => INDEXES[1],
+            Filter::Segment(segment, of) => {
+                let out = self
+                    .client
+                    .scan()
+                    .table_name(&self.table)
+                    .segment(i32::from(*segment))
+                    .total_segments(i32::from(*of))
+                    .limit(limit)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| err("Scan", e))?;
+                (out.items, out.last_evaluated_key)
+            }
+            Filter::Room(_) | Filter::RoomShard(..) | Filter::Username(_) => {
+                let ((index, attr), value) = match filter {
+                    Filter::Room(room) => (INDEXES[0], room.clone()),
+                    Filter::RoomShard(room, shard) => {
+                        (INDEXES[1], crate::shard::room_shard(room, *shard))
+                    }
+                    Filter::Username(name) => (INDEXES[2], name.clone()),
+                    _ => unreachable!("matched above"),
                 };
                 let out = self
                     .client
@@ -152,7 +244,7 @@ impl ConnectionStore for DynamoStore {
                     .index_name(index)
                     .key_condition_expression("#k = :v")
                     .expression_attribute_names("#k", attr)
-                    .expression_attribute_values(":v", AttributeValue::S(value.clone()))
+                    .expression_attribute_values(":v", AttributeValue::S(value))
                     .limit(limit)
                     .set_exclusive_start_key(start)
                     .send()

@@ -8,7 +8,7 @@ use crate::retry::{retry, Backoff, Limits, Verdict};
 use crate::store::{ConnectionStore, Filter, StoreError};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,7 @@ impl Default for FanoutOptions {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FanoutReport {
     pub delivered: usize,
     /// Connections that answered 410 and whose rows were deleted.
@@ -51,7 +51,7 @@ pub struct FanoutReport {
 }
 
 impl FanoutReport {
-    fn add(&mut self, other: &FanoutReport) {
+    pub fn add(&mut self, other: &FanoutReport) {
         self.delivered += other.delivered;
         self.pruned += other.pruned;
         self.connecting += other.connecting;

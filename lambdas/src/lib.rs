@@ -1,6 +1,6 @@
 //! The wschat chat: protocol, handlers, connection stores and fan-out.
 //!
-//! The same code runs in the three Lambda functions, in `wschat dev`, and
+//! The same code runs in the four Lambda functions, in `wschat dev`, and
 //! behind `wschat broadcast`. Only what runs in Lambda lives here: creating
 //! the table and the rest of the stack is the CLI's job.
 //!
@@ -13,6 +13,9 @@
 //! - [`store`]: the store trait and the in-memory store; [`dynamo`]: the table's;
 //! - [`gateway`]: the gateway trait and `@connections` through the SDK;
 //! - [`fanout`]: one frame to many connections, bounded, paced, retried, pruning 410s;
+//! - [`shard`]: a room's members split into shards; [`delivery`]: large rooms
+//!   delivered by parallel workers, one shard each; [`rate`]: each
+//!   connection's message bucket;
 //! - [`retry`]: jittered backoff; [`clip`]: client text cut short for logs and refusals;
 //!   [`clock`]: the epoch milliseconds rows and frames carry;
 //! - [`lambda`]: the runtime loop each function's `main` calls;
@@ -24,15 +27,20 @@ pub mod chat;
 mod chat_tests;
 pub mod clip;
 pub mod clock;
+pub mod delivery;
 pub mod dynamo;
 pub mod event;
 pub mod fanout;
 pub mod gateway;
+pub(crate) mod http;
 pub mod lambda;
 pub mod names;
 pub mod partition;
 pub mod protocol;
+pub mod rate;
 pub mod retry;
+pub mod shard;
+pub mod signed;
 pub mod store;
 
 pub use chat::{Chat, ChatConfig};

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Mutex;
 
+use crate::rate::Rate;
+
 /// API Gateway closes every connection after 2 h; rows outlive that by a margin,
 /// then DynamoDB's TTL removes ghosts whose `$disconnect` never ran.
 pub const TTL_SECONDS: i64 = 2 * 3600 + 15 * 60;
@@ -19,6 +21,9 @@ pub struct Connection {
     pub connected_at: i64,
     /// Epoch seconds after which the row may be expired.
     pub ttl: i64,
+    /// When its message bucket is full again, epoch ms ([`crate::rate`]); 0: never spent.
+    #[serde(default)]
+    pub full_at: i64,
 }
 
 /// API Gateway answers 410 for a connection until its `$connect` returns,
@@ -27,6 +32,11 @@ pub struct Connection {
 pub const CONNECTING_WINDOW_MS: i64 = 30_000;
 
 impl Connection {
+    /// The key of its room's shard in the shard index (`lobby#3`).
+    pub fn room_shard(&self) -> String {
+        crate::shard::room_shard(&self.room, crate::shard::shard_of(&self.connection_id))
+    }
+
     /// Whether a 410 for this row may only mean its `$connect` has not returned yet.
     pub fn may_be_connecting(&self, now_ms: i64) -> bool {
         now_ms - self.connected_at < CONNECTING_WINDOW_MS
@@ -39,16 +49,22 @@ impl Connection {
             room: room.to_owned(),
             connected_at: connected_at_ms,
             ttl: connected_at_ms / 1000 + TTL_SECONDS,
+            full_at: 0,
         }
     }
 }
 
-/// Which rows a listing walks. Rooms and usernames are index queries, never a scan.
+/// Which rows a listing walks. Rooms, their shards and usernames are index
+/// queries, never a scan; a segment is one part of a parallel scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Filter {
     All,
     Room(String),
+    /// One shard of a room ([`crate::shard`]).
+    RoomShard(String, u16),
     Username(String),
+    /// Segment `.0` of a scan split into `.1` (every row in exactly one).
+    Segment(u16, u16),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,6 +107,15 @@ pub trait ConnectionStore: Send + Sync + 'static {
         cursor: Option<String>,
         limit: usize,
     ) -> impl Future<Output = Listed> + Send;
+    /// Spends one message from the connection's bucket at `now_ms`,
+    /// atomically however many invocations spend at once: its new full-again
+    /// time, or `None` when the bucket is empty (or the row is gone).
+    fn spend(
+        &self,
+        connection_id: &str,
+        rate: &Rate,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
 }
 
 /// One page of a listing, or why not.
@@ -125,13 +150,16 @@ pub struct InMemoryStore {
 struct Indexed {
     rows: BTreeMap<String, Connection>,
     by_room: HashMap<String, BTreeSet<String>>,
+    by_room_shard: HashMap<String, BTreeSet<String>>,
     by_username: HashMap<String, BTreeSet<String>>,
 }
 
 impl Indexed {
     fn unindex(&mut self, row: &Connection) {
+        let shard = row.room_shard();
         for (index, key) in [
             (&mut self.by_room, &row.room),
+            (&mut self.by_room_shard, &shard),
             (&mut self.by_username, &row.username),
         ] {
             if let Some(ids) = index.get_mut(key) {
@@ -192,12 +220,29 @@ impl ConnectionStore for InMemoryStore {
             .or_default()
             .insert(id.clone());
         inner
+            .by_room_shard
+            .entry(connection.room_shard())
+            .or_default()
+            .insert(id.clone());
+        inner
             .by_username
             .entry(connection.username.clone())
             .or_default()
             .insert(id.clone());
         inner.rows.insert(id, connection.clone());
         Ok(())
+    }
+
+    async fn spend(&self, id: &str, rate: &Rate, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(row) = inner.rows.get_mut(id) else {
+            return Ok(None);
+        };
+        let spent = rate.spend(row.full_at, now_ms);
+        if let Some(full_at) = spent {
+            row.full_at = full_at;
+        }
+        Ok(spent)
     }
 
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
@@ -223,7 +268,15 @@ impl ConnectionStore for InMemoryStore {
         Ok(match filter {
             Filter::All => page_of(inner.rows.keys(), &inner.rows, cursor, limit),
             Filter::Room(room) => indexed(&inner.by_room, room),
+            Filter::RoomShard(room, shard) => indexed(
+                &inner.by_room_shard,
+                &crate::shard::room_shard(room, *shard),
+            ),
             Filter::Username(name) => indexed(&inner.by_username, name),
+            Filter::Segment(segment, of) => {
+                let mine = |id: &&String| crate::shard::shard_of(id) % (*of).max(1) == *segment;
+                page_of(inner.rows.keys().filter(mine), &inner.rows, cursor, limit)
+            }
         })
     }
 }
@@ -260,6 +313,13 @@ impl<A: ConnectionStore, B: ConnectionStore> ConnectionStore for EitherStore<A, 
         match self {
             EitherStore::Left(s) => s.list(filter, cursor, limit).await,
             EitherStore::Right(s) => s.list(filter, cursor, limit).await,
+        }
+    }
+
+    async fn spend(&self, id: &str, rate: &Rate, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        match self {
+            EitherStore::Left(s) => s.spend(id, rate, now_ms).await,
+            EitherStore::Right(s) => s.spend(id, rate, now_ms).await,
         }
     }
 }

@@ -81,6 +81,7 @@ pub struct Clients {
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
+    pub sqs: aws_sdk_sqs::Client,
     /// How long one call may take, retries included (`--request-timeout`).
     pub timeout: Duration,
     pub region: String,
@@ -172,6 +173,7 @@ pub async fn connect(config: &AwsConfig) -> Result<Clients> {
         apigw: client!(aws_sdk_apigatewayv2),
         logs: client!(aws_sdk_cloudwatchlogs),
         sts: client!(aws_sdk_sts),
+        sqs: client!(aws_sdk_sqs),
         timeout: config.timeout,
         region,
         sdk,

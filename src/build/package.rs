@@ -103,7 +103,7 @@ pub fn build_packages(lambdas_manifest: &Path, plan: &Plan) -> Result<Packages> 
         .collect())
 }
 
-/// Loads `{dir}/{connect,disconnect,message}.zip`, checking each holds a runnable `bootstrap`.
+/// Loads `{dir}/{connect,disconnect,message,deliver}.zip`, checking each holds a runnable `bootstrap`.
 pub fn load_prebuilt(dir: &Path, arch: Arch) -> Result<Packages> {
     let mut packages = Packages::new();
     for function in Function::ALL {
@@ -139,19 +139,25 @@ pub fn load_prebuilt(dir: &Path, arch: Arch) -> Result<Packages> {
     Ok(packages)
 }
 
-const PREBUILT_LAYOUTS: &str = "--prebuilt DIR takes connect.zip, disconnect.zip and message.zip, as `wschat package --out DIR` writes them, \
+const PREBUILT_LAYOUTS: &str = "--prebuilt DIR takes connect.zip, disconnect.zip, message.zip and deliver.zip, as `wschat package --out DIR` writes them, \
 or the one bootstrap.zip every function runs, as `cargo lambda build --release --output-format zip` writes it \
 (pass --prebuilt target/lambda/bootstrap)";
 
 /// A function's zip in `dir`: its own (`wschat package`), else the one
-/// `bootstrap.zip` all three run (cargo-lambda, for the crate's one binary).
+/// `bootstrap.zip` all of them run (cargo-lambda, for the crate's one
+/// binary). `deliver` runs the message function's binary, so a directory
+/// written before it existed serves it from `message.zip`.
 fn prebuilt_zip(dir: &Path, function: Function) -> Option<PathBuf> {
+    let own = dir.join(format!("{}.zip", function.name()));
+    let message = (function == Function::Deliver).then(|| dir.join("message.zip"));
     [
-        dir.join(format!("{}.zip", function.name())),
-        dir.join("bootstrap.zip"),
-        dir.join("bootstrap/bootstrap.zip"),
+        Some(own),
+        message,
+        Some(dir.join("bootstrap.zip")),
+        Some(dir.join("bootstrap/bootstrap.zip")),
     ]
     .into_iter()
+    .flatten()
     .find(|p| p.is_file())
 }
 

@@ -39,6 +39,7 @@ pub async fn run(cli: Cli, origins: ArgOrigins) -> Result<ExitCode> {
         Command::Connections(args) => operate::connections(run, args).await,
         Command::Broadcast(args) => operate::broadcast(run, args).await,
         Command::Logs(args) => operate::logs(run, args).await,
+        Command::Redrive(args) => operate::redrive(run, args).await,
         Command::Token(args) => operate::token(run, args).await,
         Command::Doctor(args) => provision::doctor(run, args).await,
         Command::Completions { .. } | Command::Man { .. } | Command::Init => {

@@ -1,14 +1,16 @@
-//! connections, broadcast and logs: a live stack on AWS or a running `wschat dev`.
+//! connections, broadcast, logs and redrive: a live stack on AWS or a running `wschat dev`.
 
 use super::exit_code;
 use super::settings::Resolved;
-use crate::cli::{BroadcastArgs, ConnectionsAction, ConnectionsArgs, LogsArgs, TokenArgs};
+use crate::cli::{
+    BroadcastArgs, ConnectionsAction, ConnectionsArgs, LogsArgs, RedriveArgs, TokenArgs,
+};
 use crate::error::Result;
 use crate::ops::broadcast::{Audience, BroadcastOptions};
 use crate::ops::logs::{Cursor, LogsOptions, LogsReport};
 use crate::ops::{self, connections::ListOptions};
 use crate::output::{print, print_line};
-use crate::spec::Function;
+use crate::spec::{Function, Settings};
 use std::process::ExitCode;
 
 pub async fn connections(run: &Resolved, args: ConnectionsArgs) -> Result<ExitCode> {
@@ -81,6 +83,16 @@ pub async fn logs(run: &Resolved, args: LogsArgs) -> Result<ExitCode> {
         print(run.output, &LogsReport { events });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dead-letter queue is on AWS only: the sandbox logs a failed delivery
+/// (`wschat logs --local deliver`) instead.
+pub async fn redrive(run: &Resolved, args: RedriveArgs) -> Result<ExitCode> {
+    let stack = crate::stack::open(&run.stack_id()?, &run.aws, Settings::default()).await?;
+    let max = args.max.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let report = ops::redrive::redrive(&stack, args.dry_run, max).await?;
+    print(run.output, &report);
+    Ok(exit_code(report.ok()))
 }
 
 /// The token alone on stdout, so `$(wschat token --user ada)` is the token.

@@ -23,7 +23,7 @@ enum Source<'a> {
     Build(Builder),
 }
 
-/// The three zips, loaded or built, and how they were made. A build that cannot
+/// The four zips, loaded or built, and how they were made. A build that cannot
 /// start (a missing tool, target or zig) fails here, naming every missing piece,
 /// before compiling anything.
 fn packages(

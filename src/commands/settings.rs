@@ -5,7 +5,8 @@
 
 use crate::aws::AwsConfig;
 use crate::cli::{
-    ArchArg, ArgOrigins, AuthArgs, DevArgs, Global, LocalArgs, SettingsArgs, DEFAULT_NAME,
+    ArchArg, ArgOrigins, AuthArgs, DevArgs, Global, LimitsArgs, LocalArgs, SettingsArgs,
+    DEFAULT_NAME,
 };
 use crate::error::Result;
 use crate::layers::{Given, Origin, Partial};
@@ -115,7 +116,19 @@ impl Resolved {
             throttle_burst: o.given("throttle_burst", args.throttle_burst),
             ..self.auth_layer(&args.auth)
         };
-        flags.or(self.file.clone())
+        flags
+            .or(self.limits_layer(&args.limits))
+            .or(self.file.clone())
+    }
+
+    fn limits_layer(&self, args: &LimitsArgs) -> Partial {
+        let o = &self.origins;
+        Partial {
+            connections_rate: o.given("connections_rate", args.connections_rate),
+            max_message_rate: o.given("max_message_rate", args.max_message_rate),
+            max_room_size: o.given("max_room_size", args.max_room_size),
+            ..Partial::default()
+        }
     }
 
     fn auth_layer(&self, args: &AuthArgs) -> Partial {
@@ -145,10 +158,20 @@ impl Resolved {
 
     /// `wschat dev`'s options.
     pub fn dev_options(&self, args: DevArgs) -> Result<crate::sandbox::Options> {
+        let settings = self
+            .auth_layer(&args.auth)
+            .or(self.limits_layer(&args.limits))
+            .or(self.file.clone())
+            .settings()?;
         Ok(crate::sandbox::Options {
             id: self.stack_id()?,
             region: self.aws.region.clone(),
-            auth: self.auth(&args.auth)?,
+            auth: settings.auth,
+            limits: crate::sandbox::ChatLimits {
+                connections_rate: settings.connections_rate,
+                max_message_rate: settings.max_message_rate,
+                max_room_size: settings.max_room_size,
+            },
             host: args.host,
             port: args.port,
             dynamodb_endpoint: args.dynamodb_endpoint,

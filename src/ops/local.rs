@@ -9,6 +9,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::time::Duration;
+use wschat_lambdas::rate::Rate;
 use wschat_lambdas::retry::{retry, Backoff, Limits, Verdict};
 use wschat_lambdas::store::{Connection, ConnectionStore, Filter, Listed, Page, StoreError};
 
@@ -197,6 +198,12 @@ impl ConnectionStore for HttpStore {
         ))
     }
 
+    async fn spend(&self, _: &str, _: &Rate, _: i64) -> Result<Option<i64>, StoreError> {
+        Err(StoreError(
+            "the sandbox's message buckets are spent by its own handlers".into(),
+        ))
+    }
+
     async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
         self.call("GET", &format!("/connections/{}", enc(id)))
             .await?
@@ -217,6 +224,12 @@ impl ConnectionStore for HttpStore {
             Filter::All => {}
             Filter::Room(room) => query.push_str(&format!("&room={}", enc(room))),
             Filter::Username(name) => query.push_str(&format!("&username={}", enc(name))),
+            // The sandbox delivers a room's shards itself; an operator lists rooms.
+            Filter::RoomShard(..) | Filter::Segment(..) => {
+                return Err(StoreError(
+                    "a sandbox lists rooms and users over --local, not shards".into(),
+                ))
+            }
         }
         if let Some(cursor) = cursor {
             query.push_str(&format!("&cursor={}", enc(&cursor)));

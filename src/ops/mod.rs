@@ -5,6 +5,7 @@ pub mod broadcast;
 pub mod connections;
 pub mod local;
 pub mod logs;
+pub mod redrive;
 pub mod token;
 
 use crate::aws::AwsConfig;

@@ -3,6 +3,7 @@
 
 mod control;
 pub mod credentials;
+mod delivery;
 mod events;
 mod guard;
 mod hooks;
@@ -34,6 +35,7 @@ use std::time::Duration;
 use store::SandboxStore;
 use tokio::sync::watch;
 use wschat_lambdas::auth::{token, Auth, AuthMode, AuthSettings, SecretSource};
+use wschat_lambdas::delivery::DeliveryJob;
 use wschat_lambdas::retry::poll_until;
 use wschat_lambdas::store::EitherStore;
 use wschat_lambdas::{Chat, ChatConfig, EventType, Gateway, InMemoryStore, WebSocketEvent};
@@ -60,7 +62,28 @@ pub struct Options {
     /// Connections held at once, whatever the open-file limit allows.
     pub max_connections: Option<usize>,
     pub auth: AuthSettings,
+    pub limits: ChatLimits,
     pub verbose: bool,
+}
+
+/// What one client and one message may cost, as deploy gives the functions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatLimits {
+    pub connections_rate: u32,
+    pub max_message_rate: f64,
+    pub max_room_size: u32,
+}
+
+impl ChatLimits {
+    /// The tuning `WSCHAT_*` variables give, under these limits.
+    fn config(&self) -> ChatConfig {
+        ChatConfig {
+            connections_rate: self.connections_rate,
+            message_rate: wschat_lambdas::rate::Rate::per_second(self.max_message_rate),
+            max_room_size: self.max_room_size as usize,
+            ..ChatConfig::from_env()
+        }
+    }
 }
 
 pub struct Limits {
@@ -441,8 +464,13 @@ impl Sandbox {
         let (auth, tokens) = sandbox_auth(options, addr)?;
         let registry = Registry::new(options.outbound_total);
         let stage = &options.id.stage;
-        Ok(Arc::new(Sandbox {
-            chat: Chat::new(store, registry, ChatConfig::from_env()).with_auth(auth),
+        let endpoint = format!("http://{addr}/{stage}");
+        Ok(Arc::new_cyclic(|me| Sandbox {
+            // A large room's shards go to in-process invocations of `deliver`,
+            // as the message function hands them to the delivery function.
+            chat: Chat::new(store, registry, options.limits.config())
+                .with_auth(auth)
+                .with_dispatch(Arc::new(delivery::InProcess(me.clone())), endpoint),
             stage: stage.clone(),
             domain_name: addr.to_string(),
             limits: Limits {
@@ -462,6 +490,22 @@ impl Sandbox {
             credentials,
             tokens,
         }))
+    }
+
+    /// One invocation of the delivery function: its own task, its logs
+    /// attributed to `deliver`, and Lambda's timeout for it.
+    fn invoke_delivery(self: &Arc<Self>, job: DeliveryJob) {
+        use tracing::Instrument;
+        let sandbox = self.clone();
+        let run = async move {
+            let done = tokio::time::timeout(delivery::TIMEOUT, sandbox.chat.deliver_job(&job));
+            match done.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "the delivery failed"),
+                Err(_) => tracing::error!(timeout = ?delivery::TIMEOUT, "the delivery timed out"),
+            }
+        };
+        tokio::spawn(run.instrument(tracing::info_span!("invoke", function = "deliver")));
     }
 
     /// Upgraded sockets outlive the HTTP server: closes each and lets its

@@ -1,8 +1,8 @@
-//! The three Lambda functions, the routes that reach them, and the CPU architectures they build for.
+//! The four Lambda functions, the routes that reach three of them, and the CPU architectures they build for.
 
 use wschat_lambdas::protocol::{CONNECT_ROUTE, DEFAULT_ROUTE, DISCONNECT_ROUTE, ROUTED_ACTIONS};
 
-/// The three Lambda functions. Each runs the same `bootstrap` from `lambdas/`;
+/// The four Lambda functions. Each runs the same `bootstrap` from `lambdas/`;
 /// the route an event arrives on says which part of the chat handles it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -10,10 +10,20 @@ pub enum Function {
     Connect,
     Disconnect,
     Message,
+    /// Delivers one shard of a large room; invoked by `message`, not by the API.
+    Deliver,
 }
 
 impl Function {
-    pub const ALL: [Function; 3] = [Function::Connect, Function::Disconnect, Function::Message];
+    pub const ALL: [Function; 4] = [
+        Function::Connect,
+        Function::Disconnect,
+        Function::Message,
+        Function::Deliver,
+    ];
+    /// The functions behind the API's routes: they get integrations and
+    /// API Gateway's permission to invoke them.
+    pub const ROUTED: [Function; 3] = [Function::Connect, Function::Disconnect, Function::Message];
 
     /// The function's part of every name: `{name}-{stage}-{this}`, `{this}.zip`.
     pub fn name(self) -> &'static str {
@@ -21,6 +31,7 @@ impl Function {
             Function::Connect => "connect",
             Function::Disconnect => "disconnect",
             Function::Message => "message",
+            Function::Deliver => "deliver",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `{name}-{stage}` and the account, before any resource is touched.
 //!
 //! - `names`: the stack's identity and AWS's naming rules;
-//! - `function`: the three functions, their routes, architectures;
+//! - `function`: the four functions, their routes, architectures;
 //! - `policy`: the role's IAM documents.
 
 mod function;
@@ -24,6 +24,12 @@ pub struct Settings {
     pub log_retention_days: i32,
     pub throttle_rate: f64,
     pub throttle_burst: i32,
+    /// `@connections` posts per second all delivery workers share.
+    pub connections_rate: u32,
+    /// Messages per second one connection may send (0: no limit).
+    pub max_message_rate: f64,
+    /// Members a room may have (0: no limit).
+    pub max_room_size: u32,
     /// Who may connect: the connect function's environment carries it.
     pub auth: AuthSettings,
 }
@@ -37,6 +43,9 @@ impl Default for Settings {
             log_retention_days: 14,
             throttle_rate: 500.0,
             throttle_burst: 1000,
+            connections_rate: wschat_lambdas::chat::DEFAULT_CONNECTIONS_RATE,
+            max_message_rate: wschat_lambdas::chat::DEFAULT_MAX_MESSAGE_RATE,
+            max_room_size: 0,
             auth: AuthSettings::default(),
         }
     }
@@ -94,6 +103,9 @@ impl StackSpec {
             ("log-retention", s.log_retention_days.to_string()),
             ("throttle-rate", s.throttle_rate.to_string()),
             ("throttle-burst", s.throttle_burst.to_string()),
+            ("connections-rate", s.connections_rate.to_string()),
+            ("max-message-rate", s.max_message_rate.to_string()),
+            ("max-room-size", s.max_room_size.to_string()),
             ("auth", s.auth.mode.to_string()),
         ];
         if !s.auth.allowed_origins.is_empty() {
@@ -156,6 +168,15 @@ impl StackSpec {
     /// The `aud` claim of this stack's tokens.
     pub fn token_audience(&self) -> String {
         wschat_lambdas::auth::token::audience(&self.prefix())
+    }
+
+    /// Where the delivery function's failed jobs land (its on-failure destination).
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}-deliver-failed", self.prefix())
+    }
+
+    pub fn dead_letter_queue_arn(&self) -> String {
+        self.arn("sqs", &self.dead_letter_queue())
     }
 
     pub fn policy_name(&self) -> String {

@@ -3,7 +3,7 @@
 use super::{Function, StackSpec};
 use serde_json::{json, Value};
 use wschat_lambdas::auth::AuthMode;
-use wschat_lambdas::dynamo::{ROOM_INDEX, USERNAME_INDEX};
+use wschat_lambdas::dynamo::{ROOM_INDEX, ROOM_SHARD_INDEX, USERNAME_INDEX};
 
 impl StackSpec {
     /// Lambda, and only Lambda, may assume the role.
@@ -18,7 +18,8 @@ impl StackSpec {
         })
     }
 
-    /// Least privilege: this table and its indexes, this stage's `@connections`, these log groups.
+    /// Least privilege: this table and its indexes, this stage's `@connections`,
+    /// its own delivery function and dead-letter queue, these log groups.
     pub fn access_policy(&self, api_id: &str) -> Value {
         let table = self.table_arn();
         let log_streams: Vec<String> = Function::ALL
@@ -36,10 +37,11 @@ impl StackSpec {
                 {
                     "Sid": "ConnectionsTable",
                     "Effect": "Allow",
-                    "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query"],
+                    "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan"],
                     "Resource": [
                         table.clone(),
                         format!("{table}/index/{ROOM_INDEX}"),
+                        format!("{table}/index/{ROOM_SHARD_INDEX}"),
                         format!("{table}/index/{USERNAME_INDEX}")
                     ]
                 },
@@ -48,6 +50,18 @@ impl StackSpec {
                     "Effect": "Allow",
                     "Action": "execute-api:ManageConnections",
                     "Resource": self.arn("execute-api", &format!("{api_id}/{}/*/@connections/*", self.id.stage))
+                },
+                {
+                    "Sid": "InvokeDelivery",
+                    "Effect": "Allow",
+                    "Action": "lambda:InvokeFunction",
+                    "Resource": self.function_arn(Function::Deliver)
+                },
+                {
+                    "Sid": "DeadLetters",
+                    "Effect": "Allow",
+                    "Action": "sqs:SendMessage",
+                    "Resource": self.dead_letter_queue_arn()
                 },
                 {
                     "Sid": "OwnLogs",
@@ -98,6 +112,8 @@ mod tests {
             "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/chat-prod-message:*"
         ));
         assert!(!text.contains("FullAccess"));
+        assert!(text.contains("arn:aws:lambda:eu-west-1:123456789012:function:chat-prod-deliver\""));
+        assert!(text.contains("arn:aws:sqs:eu-west-1:123456789012:chat-prod-deliver-failed\""));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! running independent ones concurrently.
 
 use super::{
-    api, function, logs, permission, policy, role, routing, secret, stage, table, waits, Change,
-    Ctx, Endpoints, Located, Resource,
+    api, function, invoke_config, logs, permission, policy, queue, role, routing, secret, stage,
+    table, waits, Change, Ctx, Endpoints, Located, Resource,
 };
 use crate::build::package::Packages;
 use crate::error::Result;
@@ -190,8 +190,11 @@ async fn lambda_side<Fut>(
 where
     Fut: std::future::Future<Output = Option<String>>,
 {
-    let (role, (secret, secret_version)) =
-        tokio::try_join!(role::ensure(ctx), secret::ensure(ctx, rotate_secret))?;
+    let (role, (secret, secret_version), queue) = tokio::try_join!(
+        role::ensure(ctx),
+        secret::ensure(ctx, rotate_secret),
+        queue::ensure(ctx)
+    )?;
     let role_created = role.change == Change::Created;
     let policy = async {
         let id = api_id().await;
@@ -203,17 +206,21 @@ where
             .map(|f| function::ensure(ctx, f, packages.map(|p| &p[&f]), secret_version, &gate)),
     );
     let (policy, fns) = tokio::try_join!(policy, functions)?;
+    // Lambda checks that the role may send to the queue it is given.
+    let invoke_config = invoke_config::ensure(ctx).await?;
     let id = api_id().await;
     let permissions = try_join_all(
         Function::ALL
             .iter()
             .zip(&fns)
+            .filter(|(f, _)| Function::ROUTED.contains(f))
             .map(|(f, r)| permission::ensure(ctx, *f, id.as_deref(), r.change == Change::Created)),
     )
     .await?;
     let mut resources: Vec<Resource> = secret.into_iter().collect();
-    resources.extend([role, policy]);
+    resources.extend([role, policy, queue]);
     resources.extend(fns);
+    resources.push(invoke_config);
     resources.extend(permissions);
     Ok(resources)
 }

@@ -1,4 +1,4 @@
-//! The three Lambda functions. API Gateway's permission to invoke them is
+//! The four Lambda functions. API Gateway's permission to invoke them is
 //! [`super::permission`]; Lambda's waits are [`super::waits`].
 
 use super::waits::{
@@ -20,6 +20,24 @@ use wschat_lambdas::auth::{self, AuthMode, AuthSettings};
 
 const FUNCTION: &str = "function";
 const HANDLER: &str = "bootstrap";
+/// Time for one shard of a large room: 6,250 members of a 100,000-member
+/// room at a 312/s share of the default `--connections-rate` take 20 s.
+pub const DELIVER_TIMEOUT_S: i32 = 300;
+
+/// What bounds a client's cost: its message rate and its room's size.
+fn limits_environment(spec: &StackSpec) -> HashMap<String, String> {
+    let settings = &spec.settings;
+    HashMap::from([
+        (
+            "WSCHAT_MAX_MESSAGE_RATE".to_owned(),
+            settings.max_message_rate.to_string(),
+        ),
+        (
+            "WSCHAT_MAX_ROOM_SIZE".to_owned(),
+            settings.max_room_size.to_string(),
+        ),
+    ])
+}
 
 fn architecture(arch: Arch) -> Architecture {
     match arch {
@@ -49,13 +67,32 @@ impl DesiredFunction {
     ) -> DesiredFunction {
         let settings = &ctx.spec.settings;
         let mut environment = HashMap::from([("TABLE_NAME".to_owned(), ctx.spec.table())]);
-        if function == Function::Connect {
-            environment.extend(connect_environment(&ctx.spec, secret_version));
+        match function {
+            Function::Connect => {
+                environment.extend(connect_environment(&ctx.spec, secret_version));
+                environment.extend(limits_environment(&ctx.spec));
+            }
+            Function::Message => {
+                environment.extend(limits_environment(&ctx.spec));
+                environment.insert(
+                    "WSCHAT_DELIVER_FUNCTION".to_owned(),
+                    ctx.spec.function_name(Function::Deliver),
+                );
+                environment.insert(
+                    "WSCHAT_CONNECTIONS_RATE".to_owned(),
+                    settings.connections_rate.to_string(),
+                );
+            }
+            Function::Disconnect | Function::Deliver => {}
         }
         DesiredFunction {
             arch: settings.arch,
             memory_mb: settings.memory_mb,
-            timeout_s: settings.timeout_s,
+            // The delivery function is not behind API Gateway's 29 s.
+            timeout_s: match function {
+                Function::Deliver => DELIVER_TIMEOUT_S,
+                _ => settings.timeout_s,
+            },
             role_arn: ctx.spec.role_arn(),
             environment,
             code_sha256: package.map(|p| p.sha256.clone()),

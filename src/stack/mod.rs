@@ -4,7 +4,8 @@
 //! # One contract per resource
 //!
 //! Every resource module (`table`, `logs`, `role`, `policy`, `secret`,
-//! `function`, `permission`, `api`, `stage`, `routing`) has the same parts,
+//! `queue`, `function`, `invoke_config`, `permission`, `api`, `stage`,
+//! `routing`) has the same parts,
 //! named the same way:
 //!
 //! - `find(stack, …) -> Result<Option<Found>>`: the resource as AWS has it,
@@ -20,7 +21,8 @@
 //!   and tags still exists; teardown's check is the join of every module's.
 //!
 //! A resource that lives and dies with its parent (the stage, integrations
-//! and routes with the API; a function's permission with the function) has
+//! and routes with the API; a function's permission and invoke config with
+//! the function) has
 //! no `delete` or `leftovers` of its own: its parent's stand for it.
 //!
 //! Waiting is [`wschat_lambdas::retry`]'s: `retry` for calls that may fail
@@ -45,9 +47,11 @@
 pub mod api;
 pub mod deploy;
 pub mod function;
+pub mod invoke_config;
 pub mod logs;
 pub mod permission;
 pub mod policy;
+pub mod queue;
 pub mod role;
 pub mod routing;
 pub mod secret;

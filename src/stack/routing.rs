@@ -115,7 +115,7 @@ pub async fn ensure_integrations(
     };
     let existing = chosen_integrations(&listed);
     // Independent of each other: created concurrently.
-    let ensured = try_join_all(Function::ALL.map(|function| {
+    let ensured = try_join_all(Function::ROUTED.map(|function| {
         let existing = &existing;
         async move {
             let label = integration_label(&ctx.spec, function);
@@ -268,8 +268,9 @@ impl Settlement {
     pub fn of(spec: &StackSpec, integrations: &[Integration], routes_now: &[Route]) -> Self {
         let kept = chosen_integrations(integrations);
         let kept_routes = chosen_routes(routes_now);
-        let uri_of: HashMap<Function, String> =
-            Function::ALL.map(|f| (f, spec.integration_uri(f))).into();
+        let uri_of: HashMap<Function, String> = Function::ROUTED
+            .map(|f| (f, spec.integration_uri(f)))
+            .into();
         let mut plan = Settlement::default();
         for (key, function) in routes() {
             let (Some(route), Some(id)) =
@@ -438,7 +439,7 @@ mod tests {
         let id = StackId::new("race", "dev").unwrap();
         let spec = StackSpec::new(&id, "us-east-1", "123456789012", Settings::default());
         let mut integrations = Vec::new();
-        for (n, f) in Function::ALL.into_iter().enumerate() {
+        for (n, f) in Function::ROUTED.into_iter().enumerate() {
             for side in ["a", "b"] {
                 integrations.push(Integration {
                     id: format!("{side}{n}"),
@@ -453,7 +454,7 @@ mod tests {
         integrations.push(foreign.clone());
         let mut listed = Vec::new();
         for (i, (key, f)) in routes().into_iter().enumerate() {
-            let n = Function::ALL.iter().position(|g| *g == f).unwrap();
+            let n = Function::ROUTED.iter().position(|g| *g == f).unwrap();
             // Deploy a's route points at a's integration, b's at b's.
             listed.push(route(
                 &format!("a{i}"),
@@ -473,7 +474,7 @@ mod tests {
         );
         assert_eq!(plan.extra_routes.len(), routes().len());
         assert!(plan.extra_routes.iter().all(|r| r.id.starts_with('b')));
-        assert_eq!(plan.extra_integrations.len(), Function::ALL.len());
+        assert_eq!(plan.extra_integrations.len(), Function::ROUTED.len());
         assert!(plan
             .extra_integrations
             .iter()

@@ -1,6 +1,6 @@
 //! `wschat status`: the deploy's dry run, worded as what is present, missing or drifted.
 
-use super::{function, table, AuthSummary, Change, Ctx, Endpoints, Located, Stack};
+use super::{function, queue, table, AuthSummary, Change, Ctx, Endpoints, Located, Stack};
 use crate::error::Result;
 use crate::spec::{Settings, StackSpec};
 use serde::Serialize;
@@ -39,10 +39,37 @@ pub struct StatusReport {
     pub endpoints: Endpoints,
     /// Rows in the connections table, if it exists.
     pub connections: Option<u64>,
+    /// The room with the most members, and what one message to it costs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub largest_room: Option<LargestRoom>,
+    /// Delivery jobs Lambda gave up on, waiting for `wschat redrive`; `None` without the queue.
+    pub dead_letters: Option<u64>,
     /// Who may connect, as the deployed connect function says.
     pub auth: Option<AuthSummary>,
     /// What the resources were compared with: the stack file, or the flags.
     pub compared_with: String,
+}
+
+/// API Gateway's price of a WebSocket message (per million, first billion,
+/// most regions); a post to each member is one message per 32 KB.
+pub const USD_PER_MILLION_MESSAGES: f64 = 1.0;
+
+#[derive(Debug, Serialize)]
+pub struct LargestRoom {
+    pub room: String,
+    pub members: u64,
+    /// One message to every member: that many `@connections` messages.
+    pub message_cost_usd: f64,
+}
+
+impl LargestRoom {
+    fn of((room, members): (String, u64)) -> Self {
+        LargestRoom {
+            room,
+            members,
+            message_cost_usd: members as f64 * USD_PER_MILLION_MESSAGES / 1e6,
+        }
+    }
 }
 
 /// The settings a status compares the stack with.
@@ -81,11 +108,12 @@ pub async fn status(stack: &Stack, wanted: Wanted<'_>) -> Result<StatusReport> {
             None => Ok(None),
         }
     };
-    let (reconciled, against_record, connections, auth) = tokio::try_join!(
+    let (reconciled, against_record, census, auth, queue) = tokio::try_join!(
         describe(stack),
         against_record,
-        table::count_connections(stack),
+        table::census(stack),
         function::deployed_auth(stack),
+        queue::find(stack),
     )?;
     let outside = |kind: &str, name: &str| match (&against_record, wanted.recorded) {
         (Some(record), _) => record.resources.iter().any(|r| {
@@ -127,7 +155,9 @@ pub async fn status(stack: &Stack, wanted: Wanted<'_>) -> Result<StatusReport> {
         resources,
         // In a dry run the id is only known when the API exists.
         endpoints: Endpoints::of(&stack.spec, reconciled.api_id.as_deref()),
-        connections,
+        connections: census.as_ref().map(|c| c.connections),
+        largest_room: census.and_then(|c| c.largest_room).map(LargestRoom::of),
+        dead_letters: queue.as_ref().map(queue::Queue::depth),
         auth: auth.as_ref().map(AuthSummary::of),
         compared_with: wanted.source,
     })
@@ -171,8 +201,22 @@ impl fmt::Display for StatusReport {
             writeln!(f, "  auth          {auth}")?;
         }
         match self.connections {
-            Some(n) => writeln!(f, "  connections   {n} stored"),
-            None => writeln!(f, "  connections   no table"),
+            Some(n) => writeln!(f, "  connections   {n} stored")?,
+            None => writeln!(f, "  connections   no table")?,
+        }
+        if let Some(largest) = &self.largest_room {
+            writeln!(
+                f,
+                "  largest room  '{}', {} members: one message to it costs ${:.4} ({} @connections messages at ${USD_PER_MILLION_MESSAGES:.2} per million)",
+                largest.room, largest.members, largest.message_cost_usd, largest.members
+            )?;
+        }
+        match self.dead_letters {
+            Some(0) | None => Ok(()),
+            Some(n) => writeln!(
+                f,
+                "  dead letters  {n} failed deliveries waiting: `wschat redrive` sends them again"
+            ),
         }
     }
 }

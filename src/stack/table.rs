@@ -9,10 +9,11 @@ use crate::progress::Task;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
     GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, Select, TableDescription, TableStatus, Tag, TimeToLiveDescription,
+    ScalarAttributeType, TableDescription, TableStatus, Tag, TimeToLiveDescription,
     TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
+use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
 use wschat_lambdas::dynamo::{INDEXES, KEY, TTL_ATTRIBUTE};
@@ -318,10 +319,21 @@ pub async fn ensure(ctx: &Ctx<'_>) -> Result<Resource> {
     .await
 }
 
-/// How many connections the table holds (a paginated COUNT scan), if it exists.
-pub async fn count_connections(stack: &Stack) -> Result<Option<u64>> {
+/// The stored connections and the largest room.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Census {
+    pub connections: u64,
+    /// The room with the most members, and how many.
+    pub largest_room: Option<(String, u64)>,
+}
+
+/// Counts the rows and the members of each room: one scan reading only the
+/// room (a scan costs the same read units whatever it projects), `None`
+/// without a table.
+pub async fn census(stack: &Stack) -> Result<Option<Census>> {
     let name = stack.spec.table();
-    let mut total = 0u64;
+    let mut rooms: HashMap<String, u64> = HashMap::new();
+    let mut connections = 0u64;
     let mut start = None;
     loop {
         let request = stack
@@ -329,16 +341,29 @@ pub async fn count_connections(stack: &Stack) -> Result<Option<u64>> {
             .dynamodb
             .scan()
             .table_name(&name)
-            .select(Select::Count)
+            .projection_expression("#room")
+            .expression_attribute_names("#room", "room")
             .set_exclusive_start_key(start);
         let out = or_absent(request.send().await, "DynamoDB Scan", &name)?;
         let Some(out) = out else { return Ok(None) };
-        total += out.count.max(0) as u64;
+        for item in out.items() {
+            connections += 1;
+            if let Some(room) = item.get("room").and_then(|r| r.as_s().ok()) {
+                *rooms.entry(room.clone()).or_default() += 1;
+            }
+        }
         match out.last_evaluated_key.filter(|k| !k.is_empty()) {
             Some(key) => start = Some(key),
-            None => return Ok(Some(total)),
+            None => break,
         }
     }
+    let largest_room = rooms
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
+    Ok(Some(Census {
+        connections,
+        largest_room,
+    }))
 }
 
 /// Whose the table named like this stack's is.
@@ -396,26 +421,29 @@ mod tests {
             .build()
     }
 
-    const BOTH: [&str; 2] = ["room-index", "username-index"];
+    const ALL: [&str; 3] = ["room-index", "room-shard-index", "username-index"];
 
     #[test]
     fn a_table_as_deploy_makes_it_needs_nothing() {
         let on = ttl(TimeToLiveStatus::Enabled, "ttl");
-        let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &BOTH), Some(&on));
+        let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &ALL), Some(&on));
         assert_eq!(diff, TableDiff::default());
         let enabling = ttl(TimeToLiveStatus::Enabling, "ttl");
-        let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &BOTH), Some(&enabling));
+        let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &ALL), Some(&enabling));
         assert!(diff.fields().is_empty(), "TTL on its way counts as on");
     }
 
     #[test]
     fn billing_each_index_and_ttl_are_differences() {
         let on = ttl(TimeToLiveStatus::Enabled, "ttl");
-        let provisioned = TableDiff::between(&table(BillingMode::Provisioned, &BOTH), Some(&on));
+        let provisioned = TableDiff::between(&table(BillingMode::Provisioned, &ALL), Some(&on));
         assert_eq!(provisioned.fields(), ["billing mode"]);
 
         let no_username = TableDiff::between(
-            &table(BillingMode::PayPerRequest, &["room-index"]),
+            &table(
+                BillingMode::PayPerRequest,
+                &["room-index", "room-shard-index"],
+            ),
             Some(&on),
         );
         assert_eq!(
@@ -424,14 +452,21 @@ mod tests {
         );
         assert_eq!(no_username.fields(), ["index username-index"]);
         let none = TableDiff::between(&table(BillingMode::PayPerRequest, &[]), Some(&on));
-        assert_eq!(none.fields(), ["index room-index", "index username-index"]);
+        assert_eq!(
+            none.fields(),
+            [
+                "index room-index",
+                "index room-shard-index",
+                "index username-index"
+            ]
+        );
 
         for off in [
             None,
             Some(ttl(TimeToLiveStatus::Disabled, "ttl")),
             Some(ttl(TimeToLiveStatus::Enabled, "expires")),
         ] {
-            let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &BOTH), off.as_ref());
+            let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &ALL), off.as_ref());
             assert_eq!(diff.fields(), ["ttl"], "{off:?}");
         }
     }

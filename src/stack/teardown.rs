@@ -2,8 +2,8 @@
 //! order allows, then scan every service for anything left.
 
 use super::{
-    api, function, logs, policy, role, secret, table, Change, Ctx, Leftover, Located, Resource,
-    Stack,
+    api, function, logs, policy, queue, role, secret, table, Change, Ctx, Leftover, Located,
+    Resource, Stack,
 };
 use crate::error::Result;
 use crate::spec::Function;
@@ -33,7 +33,7 @@ pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
     // nothing invokes the functions while they go (each function takes its
     // permission with it); the role's own policy before the role.
     let mut removed = api::delete(ctx).await?;
-    let (fns, log_groups, table, role, secret) = tokio::try_join!(
+    let (fns, log_groups, table, role, secret, queue) = tokio::try_join!(
         try_join_all(Function::ALL.map(|f| function::delete(ctx, f))),
         try_join_all(Function::ALL.map(|f| logs::delete(ctx, f))),
         table::delete(ctx),
@@ -43,12 +43,14 @@ pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
             Ok(removed)
         },
         secret::delete(ctx),
+        queue::delete(ctx),
     )?;
     removed.extend(fns.into_iter().flatten());
     removed.extend(log_groups.into_iter().flatten());
     removed.extend(table);
     removed.extend(role);
     removed.extend(secret);
+    removed.extend(queue);
     Ok(removed)
 }
 
@@ -64,9 +66,10 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
         policy::leftovers(stack),
         role::leftovers(stack),
         secret::leftovers(stack),
+        queue::leftovers(stack),
     )?;
-    let (apis, fns, groups, table, policy, role, secret) = found;
-    Ok([fns, groups, secret, apis, policy, role, table].concat())
+    let (apis, fns, groups, table, policy, role, secret, queue) = found;
+    Ok([fns, groups, secret, queue, apis, policy, role, table].concat())
 }
 
 impl fmt::Display for TeardownReport {

@@ -126,6 +126,8 @@ impl Sandbox {
         let extra = std::env::var("WSCHAT_BENCH_DEV_ARGS").unwrap_or_default();
         let mut child = wschat()
             .args(["dev", "--port", &port.to_string()])
+            // The self-flood measures the outbound budget, not the message rate.
+            .args(["--max-message-rate", "0"])
             .args(extra.split_whitespace())
             .stdout(Stdio::piped())
             .spawn()

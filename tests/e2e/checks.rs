@@ -7,7 +7,9 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use wschat::spec::{Function, Settings, StackId, StackSpec};
-use wschat::stack::{api, function, logs, permission, policy, role, stage, table, Stack};
+use wschat::stack::{
+    api, function, invoke_config, logs, permission, policy, queue, role, stage, table, Stack,
+};
 use wschat_test_support::moto::Moto;
 
 /// The stack `{name}-dev` in the tests' moto, for the stack's own lookups.
@@ -20,6 +22,7 @@ pub async fn moto_stack(name: &str) -> Stack {
         apigw: aws_sdk_apigatewayv2::Client::new(&sdk),
         logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
         sts: aws_sdk_sts::Client::new(&sdk),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
         timeout: std::time::Duration::from_secs(30),
         region: "us-east-1".to_owned(),
         sdk,
@@ -49,7 +52,10 @@ pub async fn check_table(stack: &Stack) {
         .filter_map(|i| i.index_name.clone())
         .collect();
     indexes.sort();
-    assert_eq!(indexes, ["room-index", "username-index"]);
+    assert_eq!(
+        indexes,
+        ["room-index", "room-shard-index", "username-index"]
+    );
     let billing = table.billing_mode_summary.clone().unwrap().billing_mode;
     assert_eq!(billing.unwrap().as_str(), "PAY_PER_REQUEST");
     let db = &stack.clients.dynamodb;
@@ -115,7 +121,47 @@ pub async fn check_policy(stack: &Stack, api_id: &str) {
     let groups = resources
         .iter()
         .filter(|r| r.contains(":log-group:/aws/lambda/"));
-    assert_eq!(groups.count(), 3, "{prefix}: {resources:?}");
+    assert_eq!(groups.count(), 4, "{prefix}: {resources:?}");
+    // The message function may invoke its own stack's delivery function, and
+    // Lambda may land failed deliveries in its own queue: nothing else.
+    let statement = |sid: &str| {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+            .unwrap_or_else(|| panic!("a {sid} statement"))
+    };
+    let invoke = statement("InvokeDelivery");
+    assert_eq!(invoke["Action"], "lambda:InvokeFunction");
+    assert_eq!(
+        invoke["Resource"],
+        stack.spec.function_arn(Function::Deliver)
+    );
+    let dead_letters = statement("DeadLetters");
+    assert_eq!(dead_letters["Action"], "sqs:SendMessage");
+    assert_eq!(dead_letters["Resource"], stack.spec.dead_letter_queue_arn());
+}
+
+/// The dead-letter queue keeps failed deliveries for 14 days, tagged as ours.
+pub async fn check_queue(stack: &Stack) {
+    let found = queue::find(stack).await.unwrap().expect("the queue");
+    assert!(queue::QueueDiff::between(&found).is_empty(), "{found:?}");
+    assert_ours(stack, &found.tags);
+    assert_eq!(found.depth(), 0);
+}
+
+/// Failed delivery jobs go to the queue after two retries.
+pub async fn check_invoke_config(stack: &Stack) {
+    let name = stack.spec.function_name(Function::Deliver);
+    let found = invoke_config::find(stack, &name)
+        .await
+        .unwrap()
+        .expect("the delivery function's invoke config");
+    let diff =
+        invoke_config::InvokeConfigDiff::between(&found, &stack.spec.dead_letter_queue_arn());
+    assert!(diff.is_empty(), "{:?}", diff.fields());
 }
 
 /// Runtime, handler, role, environment, the uploaded zip, tags.
@@ -131,6 +177,14 @@ pub async fn check_function(stack: &Stack, f: Function, zips: &Path) {
     assert_eq!(config.role, Some(stack.spec.role_arn()));
     let env = config.environment.unwrap().variables.unwrap();
     assert_eq!(env["TABLE_NAME"], stack.spec.table());
+    match f {
+        Function::Message => assert_eq!(
+            env["WSCHAT_DELIVER_FUNCTION"],
+            stack.spec.function_name(Function::Deliver)
+        ),
+        Function::Deliver => assert_eq!(config.timeout, Some(function::DELIVER_TIMEOUT_S)),
+        _ => assert!(!env.contains_key("WSCHAT_DELIVER_FUNCTION")),
+    }
     let zip = std::fs::read(zips.join(format!("{}.zip", f.name()))).unwrap();
     let sha = aws_smithy_types::base64::encode(<sha2::Sha256 as sha2::Digest>::digest(&zip));
     assert_eq!(
@@ -217,9 +271,13 @@ pub async fn check_stack(stack: &Stack, api_id: &str, zips: &Path) {
     check_policy(stack, api_id).await;
     for f in Function::ALL {
         check_function(stack, f, zips).await;
-        check_permission(stack, f, api_id).await;
         check_log_group(stack, f).await;
     }
+    for f in Function::ROUTED {
+        check_permission(stack, f, api_id).await;
+    }
+    check_queue(stack).await;
+    check_invoke_config(stack).await;
     check_api(stack, api_id).await;
     check_routing(stack, api_id).await;
     check_stage(stack, api_id).await;
@@ -229,6 +287,7 @@ pub async fn check_stack(stack: &Stack, api_id: &str, zips: &Path) {
 /// gone (IAM's NoSuchEntity), not merely unreadable.
 pub async fn check_nothing_left(stack: &Stack) {
     assert!(table::find(stack).await.unwrap().is_none(), "the table");
+    assert!(queue::find(stack).await.unwrap().is_none(), "the queue");
     assert!(api::find(stack).await.unwrap().is_none(), "the API");
     for f in Function::ALL {
         let name = stack.spec.function_name(f);

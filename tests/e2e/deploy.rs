@@ -44,12 +44,14 @@ fn changes(report: &Value) -> Vec<(String, String)> {
 /// Every resource of a stack, as a fresh deploy reports it: (kind, change).
 fn everything(change: &str) -> Vec<(String, String)> {
     let counts = [
-        ("function", 3),
+        ("function", 4),
         ("iam policy", 1),
         ("iam role", 1),
         ("integration", 3),
-        ("log group", 3),
+        ("invoke config", 1),
+        ("log group", 4),
         ("permission", 3),
+        ("queue", 1),
         ("route", 6),
         ("stage", 1),
         ("table", 1),
@@ -108,9 +110,10 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
     // Each resource written once: no create repeated, no update after a create.
     let expected: HashMap<String, usize> = [
         ("dynamodb", 2),    // CreateTable, UpdateTimeToLive
-        ("logs", 6),        // CreateLogGroup, PutRetentionPolicy
+        ("logs", 8),        // CreateLogGroup, PutRetentionPolicy
         ("iam", 2),         // CreateRole, PutRolePolicy
-        ("lambda", 6),      // CreateFunction, AddPermission
+        ("lambda", 8),      // CreateFunction ×4, AddPermission ×3, PutFunctionEventInvokeConfig
+        ("sqs", 1),         // CreateQueue
         ("apigateway", 11), // CreateApi, 3 integrations, 6 routes, CreateStage
     ]
     .into_iter()
@@ -151,7 +154,7 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
         .json();
     assert_eq!(
         changes(&retention),
-        vec![("log group".into(), "updated".into()); 3]
+        vec![("log group".into(), "updated".into()); 4]
     );
     let retention_writes = writes(&proxy.take());
     assert_eq!(
@@ -159,12 +162,12 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
             .iter()
             .filter(|w| *w == "logs:PutRetentionPolicy")
             .count(),
-        3,
+        4,
         "{retention_writes:?}"
     );
     assert_eq!(
         retention_writes.len(),
-        4,
+        5,
         "and one TagResource recording the settings applied: {retention_writes:?}"
     );
 
@@ -173,21 +176,21 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
         .json();
     assert_eq!(
         changes(&memory),
-        vec![("function".into(), "updated".into()); 3]
+        vec![("function".into(), "updated".into()); 4]
     );
     let memory_writes = writes(&proxy.take());
     let lambda_writes: Vec<_> = memory_writes
         .iter()
         .filter(|w| w.starts_with("lambda:"))
         .collect();
-    assert_eq!(lambda_writes.len(), 3, "{memory_writes:?}");
+    assert_eq!(lambda_writes.len(), 4, "{memory_writes:?}");
     assert!(
         lambda_writes
             .iter()
             .all(|w| w.starts_with("lambda:PUT") && w.ends_with("/configuration")),
         "config only, no code upload: {memory_writes:?}"
     );
-    assert_eq!(memory_writes.len(), 4, "and the record: {memory_writes:?}");
+    assert_eq!(memory_writes.len(), 5, "and the record: {memory_writes:?}");
 
     // Someone else's plain status, with no flags and no wschat.toml, checks the
     // stack against what the last deploy applied.

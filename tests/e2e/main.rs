@@ -34,6 +34,7 @@ mod hostile;
 mod identity;
 mod models;
 mod ops;
+mod rooms;
 mod shell;
 mod stackfile;
 mod store;

@@ -96,7 +96,7 @@ async fn a_stack_described_in_wschat_toml() {
         .filter(|r| r["kind"] == "function")
         .cloned()
         .collect();
-    assert_eq!(functions.len(), 3);
+    assert_eq!(functions.len(), 4);
     for f in &functions {
         assert_eq!(f["state"], "drifted", "{f}");
         assert_eq!(f["cause"], "settings", "{f}");

@@ -79,3 +79,34 @@ async fn rooms_and_usernames_are_index_queries_and_paginate() {
     );
     assert_eq!(list_all(&store, &Filter::All).await.unwrap().len(), 23);
 }
+
+/// Many invocations spending one connection's bucket at once: exactly its
+/// burst gets through, then one message per interval as time passes.
+#[tokio::test]
+async fn a_message_bucket_spends_atomically_under_concurrent_invocations() {
+    let store = store().await;
+    store
+        .put(&Connection::new("b1=", "ada", "lobby", 0))
+        .await
+        .unwrap();
+    let rate = wschat_lambdas::rate::Rate::per_second(5.0).unwrap();
+    let now = 1_700_000_000_000;
+    let spends = (0..25).map(|_| store.spend("b1=", &rate, now));
+    let spent = futures_util::future::join_all(spends).await;
+    let allowed = spent.iter().filter(|s| matches!(s, Ok(Some(_)))).count();
+    assert_eq!(allowed, rate.burst as usize, "{spent:?}");
+    assert_eq!(store.spend("b1=", &rate, now).await.unwrap(), None);
+    let later = now + rate.interval_ms;
+    assert!(store.spend("b1=", &rate, later).await.unwrap().is_some());
+    assert_eq!(
+        store.spend("gone=", &rate, now).await.unwrap(),
+        None,
+        "no row, no spend"
+    );
+    let row = store.get("b1=").await.unwrap().unwrap();
+    assert_eq!(
+        row.full_at,
+        later + rate.limit(),
+        "the row carries its bucket"
+    );
+}

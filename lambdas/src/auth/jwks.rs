@@ -7,8 +7,8 @@
 //! one refetch (at most every [`REFETCH_AFTER`]), which is how key rotation
 //! reaches warm containers.
 
-use super::http::HttpClient;
 use super::{JwtSettings, Refusal, Verified};
+use crate::http::HttpClient;
 use crate::names::normalize_username;
 use http_body_util::Full;
 use jsonwebtoken::jwk::JwkSet;

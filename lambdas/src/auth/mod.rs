@@ -9,7 +9,6 @@
 //!
 //! In every mode an allowlist of web origins may refuse browser handshakes.
 
-pub(crate) mod http;
 pub mod jwks;
 pub mod ssm;
 pub mod token;

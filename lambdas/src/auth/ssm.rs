@@ -1,17 +1,12 @@
-//! SSM Parameter Store over its JSON API, one signed POST per call (the
-//! SigV4 signing is the SDK's own `aws-sigv4`). Token mode needs four calls:
+//! SSM Parameter Store over its JSON API, one signed POST per call
+//! ([`crate::signed`]). Token mode needs four calls:
 //! the connect function reads its secret, the CLI creates, rotates, tags and
 //! deletes it. The SSM SDK crate would add ~110 s of CPU to every build and
 //! weight to every zip for that.
 
-use super::http::HttpClient;
-use aws_credential_types::provider::ProvideCredentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use http_body_util::Full;
-use hyper::body::Bytes;
+use crate::http::HttpClient;
 use serde_json::Value;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// An SSM failure: the HTTP status (0 when no answer came), the service's code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,64 +99,21 @@ impl Ssm {
 
     /// One attempt of `AmazonSSM.{operation}` with `input`; the answer's JSON.
     pub async fn call(&self, operation: &str, input: &Value) -> Result<Value, SsmError> {
-        let failed = |e: String| SsmError::local("RequestFailed", e);
         let region = self
             .sdk
             .region()
             .map(|r| r.to_string())
-            .ok_or_else(|| failed("no region".into()))?;
-        let provider = self
-            .sdk
-            .credentials_provider()
-            .ok_or_else(|| failed("no credentials".into()))?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        let identity = credentials.into();
-        let url = self.endpoint(&region);
-        let host = url
-            .split("://")
-            .nth(1)
-            .unwrap_or(&url)
-            .trim_end_matches('/')
-            .to_owned();
+            .ok_or_else(|| SsmError::local("RequestFailed", "no region"))?;
         let target = format!("AmazonSSM.{operation}");
-        let body = input.to_string();
         let headers = [
-            ("host", host.as_str()),
             ("content-type", "application/x-amz-json-1.1"),
             ("x-amz-target", target.as_str()),
         ];
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&region)
-            .name("ssm")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| failed(e.to_string()))?
-            .into();
-        let signable = SignableRequest::new(
-            "POST",
-            url.as_str(),
-            headers.into_iter(),
-            SignableBody::Bytes(body.as_bytes()),
-        )
-        .map_err(|e| failed(e.to_string()))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| failed(e.to_string()))?
-            .into_parts();
-        let mut request = hyper::Request::post(url.as_str());
-        for (name, value) in headers.into_iter().skip(1) {
-            request = request.header(name, value);
-        }
-        let mut request = request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| failed(e.to_string()))?;
-        instructions.apply_to_request_http1x(&mut request);
+        let endpoint = self.endpoint(&region);
+        let body = input.to_string().into_bytes();
         let started = std::time::Instant::now();
-        let answer = self.http.send(request).await;
+        let answer =
+            crate::signed::post(&self.sdk, &self.http, "ssm", &endpoint, "/", &headers, body).await;
         let ms = started.elapsed().as_millis();
         let answer = answer.map_err(|e| {
             tracing::debug!(target: "wschat::aws", "SSM {operation}: no answer after {ms} ms");
@@ -198,7 +150,7 @@ impl SsmSecret {
             None => name.to_owned(),
         };
         SsmSecret {
-            ssm: Ssm::new(sdk, super::http::TIMEOUT),
+            ssm: Ssm::new(sdk, crate::http::TIMEOUT),
             selector,
         }
     }

@@ -1,5 +1,5 @@
-//! The one HTTP client `$connect` uses beyond the SDK's: the issuer's keys
-//! in jwt mode, the token secret from SSM in token mode.
+//! The HTTP client the functions use beyond their SDK clients: the issuer's
+//! keys in jwt mode, SSM and Lambda's asynchronous `Invoke` ([`crate::signed`]).
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;

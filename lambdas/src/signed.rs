@@ -1,0 +1,67 @@
+//! One SigV4-signed POST to an AWS API, with the credentials, region and
+//! endpoint of an SDK configuration (the signing is the SDK's own
+//! `aws-sigv4`). For the two calls the functions make beyond their SDK
+//! clients: SSM's `GetParameter` and Lambda's asynchronous `Invoke`; their
+//! SDK crates would add weight to every zip for one call each.
+
+use crate::http::{Answer, HttpClient};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use std::time::SystemTime;
+
+/// A signed POST of `body` to `{endpoint}{path}` for `service` (its signing
+/// name), with `headers` (each signed); the answer, or why none came.
+pub async fn post(
+    sdk: &aws_config::SdkConfig,
+    http: &HttpClient,
+    service: &str,
+    endpoint: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Answer, String> {
+    let region = sdk.region().map(|r| r.to_string()).ok_or("no region")?;
+    let provider = sdk.credentials_provider().ok_or("no credentials")?;
+    let identity = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| e.to_string())?
+        .into();
+    let endpoint = endpoint.trim_end_matches('/');
+    let url = format!("{endpoint}{path}");
+    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).to_owned();
+    let signed: Vec<(&str, &str)> = std::iter::once(("host", host.as_str()))
+        .chain(headers.iter().copied())
+        .collect();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name(service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        url.as_str(),
+        signed.iter().copied(),
+        SignableBody::Bytes(&body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    let mut request = hyper::Request::post(url.as_str());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    instructions.apply_to_request_http1x(&mut request);
+    http.send(request).await
+}
