@@ -33,7 +33,8 @@ pub struct ChatConfig {
     pub max_text_bytes: usize,
     pub notice_limit: usize,
     pub fanout: FanoutOptions,
-    /// A room with more members than this is delivered by shard workers.
+    /// A room with more members than this is delivered by shard workers (at
+    /// most 1,000, a DynamoDB page; 0: never).
     pub shard_threshold: usize,
     /// Posts per second one message's shard workers may make together.
     pub connections_rate: u32,
@@ -79,7 +80,7 @@ impl ChatConfig {
             config.fanout.concurrency = v.max(1);
         }
         if let Some(v) = read("WSCHAT_SHARD_THRESHOLD") {
-            config.shard_threshold = v.max(1);
+            config.shard_threshold = v.min(1_000);
         }
         if let Some(v) = read("WSCHAT_CONNECTIONS_RATE") {
             config.connections_rate = u32::try_from(v).unwrap_or(u32::MAX).max(1);
@@ -356,18 +357,33 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
     }
 
     /// A small room (its first page is the whole of it) gets the frame from
-    /// here; a larger one through its shards' workers.
+    /// here; a larger one through its shards' workers. A threshold of 0
+    /// turns sharding off: this invocation walks the whole room.
     async fn deliver_to_room(
         &self,
         room: &str,
         payload: &bytes::Bytes,
     ) -> Result<FanoutReport, StoreError> {
         let threshold = self.config.shard_threshold;
-        let first = self
-            .store
-            .list(&Filter::Room(room.to_owned()), None, threshold)
-            .await?;
-        if first.next.is_none() {
+        let whole_room = Filter::Room(room.to_owned());
+        if threshold == 0 {
+            let options = &self.config.fanout;
+            return fanout::deliver_to(&self.store, &self.gateway, &whole_room, payload, options)
+                .await;
+        }
+        let mut first = self.store.list(&whole_room, None, threshold).await?;
+        // DynamoDB hands back a key whenever a page is full, even the last:
+        // one more row decides whether the room is larger.
+        let larger = match first.next.take() {
+            Some(next) => !self
+                .store
+                .list(&whole_room, Some(next), 1)
+                .await?
+                .items
+                .is_empty(),
+            None => false,
+        };
+        if !larger {
             let ids = first.items.into_iter().map(|c| c.connection_id);
             return Ok(self.deliver(ids, payload).await);
         }
@@ -405,8 +421,11 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
 
     /// A delivery worker's job: the frame to every row of its part, paced to its rate.
     pub async fn deliver_job(&self, job: &DeliveryJob) -> Result<DeliveryReport, StoreError> {
+        // Enough posts in flight to keep the job's rate at up to 100 ms a post.
+        let in_flight = (job.rate as usize / 10).clamp(self.config.fanout.concurrency, 1024);
         let options = FanoutOptions {
             rate: Some(job.rate),
+            concurrency: in_flight,
             ..self.config.fanout.clone()
         };
         let payload = bytes::Bytes::copy_from_slice(job.frame.as_bytes());

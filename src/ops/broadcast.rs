@@ -1,14 +1,18 @@
 //! `wschat broadcast`: an ops message to everyone, a room, or one user, through
-//! the message Lambda's own fan-out (bounded, rate-limited, retried, pruning 410s).
+//! the message Lambda's own fan-out (bounded, rate-limited, retried, pruning
+//! 410s); on AWS, an audience larger than a room the message function
+//! delivers by itself goes through the delivery function ([`super::handoff`]).
 
-use super::{store_error, Target};
+use super::{handoff, store_error, Backend, Target};
 use crate::error::{CliError, Result};
 use crate::progress::Progress;
 use bytes::Bytes;
 use serde::Serialize;
 use std::fmt;
 use std::time::Instant;
+use wschat_lambdas::chat::DEFAULT_SHARD_THRESHOLD;
 use wschat_lambdas::clock::now_ms;
+use wschat_lambdas::delivery::{DeliveryJob, Part};
 use wschat_lambdas::fanout::{self, FanoutOptions};
 use wschat_lambdas::gateway::{Delivery, Gateway, GatewayError};
 use wschat_lambdas::protocol::{new_message_id, ChatMessage, ServerFrame, MAX_FRAME_BYTES};
@@ -45,6 +49,8 @@ pub struct BroadcastReport {
     /// Sent, but no answer came: may or may not have been delivered.
     pub unknown: usize,
     pub bytes: usize,
+    /// Invocations of the delivery function that carried it (0: posted from here).
+    pub invocations: usize,
     pub elapsed_seconds: f64,
     pub posts_per_second: f64,
 }
@@ -67,7 +73,7 @@ impl fmt::Display for BroadcastReport {
         }
         write!(
             f,
-            "broadcast to {} ({}) on {}: {} delivered, {} pruned (gone), {}{} failed{} in {:.2} s ({:.0} posts/s)",
+            "broadcast to {} ({}) on {}: {} delivered, {} pruned (gone), {}{} failed{} in {:.2} s ({:.0} posts/s{})",
             self.recipients,
             self.audience,
             self.target,
@@ -83,7 +89,11 @@ impl fmt::Display for BroadcastReport {
                 n => format!(", {n} unknown (sent, no answer: may have arrived)"),
             },
             self.elapsed_seconds,
-            self.posts_per_second
+            self.posts_per_second,
+            match self.invocations {
+                0 => String::new(),
+                n => format!(", through {n} delivery invocations"),
+            }
         )
     }
 }
@@ -189,12 +199,81 @@ pub async fn broadcast(
         failed: 0,
         unknown: 0,
         bytes: payload.len(),
+        invocations: 0,
         elapsed_seconds: 0.0,
         posts_per_second: 0.0,
     };
     if options.dry_run {
         return Ok(report);
     }
+    let started = Instant::now();
+    let large = large_audience(&options.audience, ids.len());
+    let result = match (&target.backend, large) {
+        (Backend::Aws(stack), Some(parts)) => {
+            report.invocations = parts.len();
+            through_workers(target, stack, parts, &payload, &options, progress).await?
+        }
+        _ => post_from_here(target, ids, &payload, &options, progress).await,
+    };
+    report.elapsed_seconds = started.elapsed().as_secs_f64();
+    report.delivered = result.delivered;
+    report.pruned = result.pruned;
+    report.connecting = result.connecting;
+    report.failed = result.failed;
+    report.unknown = result.unknown;
+    report.posts_per_second = report.recipients as f64 / report.elapsed_seconds.max(1e-9);
+    Ok(report)
+}
+
+/// The parts of an audience too large for this laptop's uplink: every shard
+/// of a room, or segments of the whole table. One user's connections never are.
+fn large_audience(audience: &Audience, recipients: usize) -> Option<Vec<Part>> {
+    match audience {
+        _ if recipients <= DEFAULT_SHARD_THRESHOLD => None,
+        Audience::Everyone => Some(Part::all(None)),
+        Audience::Room(room) => Some(Part::all(Some(room))),
+        Audience::One(_) => None,
+    }
+}
+
+/// One job per part to the delivery function, the workers' reports summed;
+/// what no worker reported on is posted from here.
+async fn through_workers(
+    target: &Target,
+    stack: &crate::stack::Stack,
+    parts: Vec<Part>,
+    payload: &Bytes,
+    options: &BroadcastOptions,
+    progress: &Progress,
+) -> Result<fanout::FanoutReport> {
+    let frame = String::from_utf8_lossy(payload).into_owned();
+    let jobs = DeliveryJob::split(parts, &frame, &target.endpoint, options.rate);
+    let bar = progress.counter("delivery invocations", jobs.len() as u64);
+    let (mut total, failed) = handoff::deliver(stack, jobs, bar.as_ref()).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    for (part, why) in failed {
+        let note = format!("{why}; delivering it from here");
+        progress.task(handoff::label(&part)).finish(note);
+        let rows = list_all(&target.store, &part.filter()).await;
+        let ids = rows
+            .map_err(store_error)?
+            .into_iter()
+            .map(|c| c.connection_id);
+        total.add(&post_from_here(target, ids.collect(), payload, options, progress).await);
+    }
+    Ok(total)
+}
+
+/// Posts from this process, `--concurrency` at a time, paced to `--rate`.
+async fn post_from_here(
+    target: &Target,
+    ids: Vec<String>,
+    payload: &Bytes,
+    options: &BroadcastOptions,
+    progress: &Progress,
+) -> fanout::FanoutReport {
     let gateway = Counted {
         inner: target.gateway.clone(),
         bar: progress.counter("broadcast", ids.len() as u64),
@@ -204,17 +283,9 @@ pub async fn broadcast(
         rate: Some(options.rate),
         ..FanoutOptions::default()
     };
-    let started = Instant::now();
-    let result = fanout::deliver(&target.store, &gateway, ids, &payload, &fanout_options).await;
+    let result = fanout::deliver(&target.store, &gateway, ids, payload, &fanout_options).await;
     if let Some(bar) = &gateway.bar {
         bar.finish_and_clear();
     }
-    report.elapsed_seconds = started.elapsed().as_secs_f64();
-    report.delivered = result.delivered;
-    report.pruned = result.pruned;
-    report.connecting = result.connecting;
-    report.failed = result.failed;
-    report.unknown = result.unknown;
-    report.posts_per_second = report.recipients as f64 / report.elapsed_seconds.max(1e-9);
-    Ok(report)
+    result
 }

@@ -3,6 +3,7 @@
 
 pub mod broadcast;
 pub mod connections;
+pub mod handoff;
 pub mod local;
 pub mod logs;
 pub mod redrive;
@@ -28,6 +29,8 @@ pub struct Target {
     pub label: String,
     pub store: OpsStore,
     pub gateway: ManagementGateway,
+    /// The stage's `@connections` endpoint, as delivery workers are told it.
+    pub endpoint: String,
     pub backend: Backend,
 }
 
@@ -85,6 +88,7 @@ async fn resolve_local(id: &StackId, url: &str, timeout: Duration) -> Result<Tar
         label: format!("wschat dev at {url}"),
         store: EitherStore::Right(store.clone()),
         gateway: ManagementGateway::new(&sdk, &endpoint),
+        endpoint,
         backend: Backend::Local(store),
     })
 }
@@ -107,6 +111,7 @@ async fn resolve_aws(id: &StackId, aws: &AwsConfig) -> Result<Target> {
             spec.table(),
         )),
         gateway: ManagementGateway::new(&stack.clients.sdk, &endpoint),
+        endpoint,
         backend: Backend::Aws(stack),
     })
 }

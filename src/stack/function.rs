@@ -23,6 +23,11 @@ const HANDLER: &str = "bootstrap";
 /// Time for one shard of a large room: 6,250 members of a 100,000-member
 /// room at a 312/s share of the default `--connections-rate` take 20 s.
 pub const DELIVER_TIMEOUT_S: i32 = 300;
+/// Lambda gives a function CPU in proportion to its memory (one vCPU at
+/// 1,769 MB). A post to `@connections` costs the worker about 300 µs of CPU
+/// (measured, docs/benchmarks.md): at 128 MB, 16 workers could not keep up
+/// with the default `--connections-rate`; at 1,024 MB they reach ~30,000/s.
+pub const DELIVER_MEMORY_MB: i32 = 1_024;
 
 /// What bounds a client's cost: its message rate and its room's size.
 fn limits_environment(spec: &StackSpec) -> HashMap<String, String> {
@@ -87,7 +92,10 @@ impl DesiredFunction {
         }
         DesiredFunction {
             arch: settings.arch,
-            memory_mb: settings.memory_mb,
+            memory_mb: match function {
+                Function::Deliver => settings.memory_mb.max(DELIVER_MEMORY_MB),
+                _ => settings.memory_mb,
+            },
             // The delivery function is not behind API Gateway's 29 s.
             timeout_s: match function {
                 Function::Deliver => DELIVER_TIMEOUT_S,

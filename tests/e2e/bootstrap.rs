@@ -1,42 +1,31 @@
 //! Each built bootstrap run as Lambda runs it: through the Runtime API, on
 //! API Gateway's event JSON, against a DynamoDB table in moto.
 
-use crate::harness::{connections_table, lambda_zips, unzip_bootstrap};
+use crate::harness::{connections_table, lambda_zips, unzip_bootstrap, Environment};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use wschat_lambdas::store::ConnectionStore;
 use wschat_test_support::moto::{unique, Moto};
 use wschat_test_support::runtime_api::RuntimeApi;
-
-struct Bootstrap(Child);
-
-impl Drop for Bootstrap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
 
 /// The `bootstrap` of one of the tested zips, unpacked as Lambda unpacks it.
 fn unzip_function(function: &str) -> PathBuf {
     unzip_bootstrap(&lambda_zips().join(format!("{function}.zip")))
 }
 
-fn start(binary: &Path, api: &RuntimeApi, table: &str) -> Bootstrap {
+fn start(binary: &Path, api: &RuntimeApi, table: &str) -> Environment {
     start_with(binary, api, table, &[])
 }
 
-fn start_with(binary: &Path, api: &RuntimeApi, table: &str, env: &[(&str, &str)]) -> Bootstrap {
-    let child = Command::new(binary)
-        .envs(api.lambda_env("wschat-dev-fn"))
-        .envs(env.iter().copied())
-        .env("AWS_ENDPOINT_URL", &Moto::shared().endpoint)
-        .env("TABLE_NAME", table)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("bootstrap starts");
-    Bootstrap(child)
+fn start_with(binary: &Path, api: &RuntimeApi, table: &str, env: &[(&str, &str)]) -> Environment {
+    Environment::start(
+        binary,
+        api,
+        "wschat-dev-fn",
+        &Moto::shared().endpoint,
+        table,
+        env,
+    )
 }
 
 fn fixture(name: &str, domain: &str, connection: &str) -> Value {

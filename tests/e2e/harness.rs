@@ -469,6 +469,39 @@ pub fn unzip_bootstrap(zip: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// A function's `bootstrap` running as one Lambda environment: polling
+/// `api`, calling AWS at `endpoint`, with the stack's table. Killed when dropped.
+pub struct Environment(Child);
+
+impl Environment {
+    pub fn start(
+        binary: &std::path::Path,
+        api: &wschat_test_support::runtime_api::RuntimeApi,
+        function: &str,
+        endpoint: &str,
+        table: &str,
+        env: &[(&str, &str)],
+    ) -> Environment {
+        let child = Command::new(binary)
+            .envs(api.lambda_env(function))
+            .envs(env.iter().copied())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("TABLE_NAME", table)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("bootstrap starts");
+        Environment(child)
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A connections table in moto, made as deploy makes it, and the chat's store over it.
 pub async fn connections_table(table: &str) -> wschat_lambdas::dynamo::DynamoStore {
     let sdk = wschat_test_support::moto::Moto::shared().sdk_config().await;

@@ -97,6 +97,13 @@ async fn a_stack_described_in_wschat_toml() {
         .cloned()
         .collect();
     assert_eq!(functions.len(), 4);
+    let (deliver, functions): (Vec<_>, Vec<_>) = functions
+        .into_iter()
+        .partition(|f| f["name"].as_str().is_some_and(|n| n.ends_with("-deliver")));
+    assert_eq!(
+        deliver[0]["state"], "present",
+        "its 1,024 MB floor is above both: {deliver:?}"
+    );
     for f in &functions {
         assert_eq!(f["state"], "drifted", "{f}");
         assert_eq!(f["cause"], "settings", "{f}");

@@ -5,7 +5,8 @@
 //!   ([`models`], botocore's `service-2.json`) and refuses what AWS would;
 //! - [`proxy`]: a recording proxy in front of it that sees what `wschat` sends,
 //!   with [`realism`]: AWS's behaviours that moto lacks, and injected faults;
-//! - [`runtime_api`]: Lambda's Runtime API, so a built `bootstrap` runs as Lambda runs it;
+//! - [`runtime_api`]: Lambda's Runtime API, so a built `bootstrap` runs as Lambda runs it,
+//!   and [`invoke`]: Lambda's Invoke of such a function, through the proxy;
 //! - [`package_zips`]: the three function zips, built by the real `wschat package`;
 //! - [`bench`](mod@bench): percentiles and result files for `cargo bench`.
 
@@ -13,6 +14,7 @@ pub mod bench;
 pub mod campaign;
 pub mod front;
 pub mod idp;
+pub mod invoke;
 pub mod models;
 pub mod moto;
 pub mod proxy;

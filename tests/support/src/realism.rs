@@ -10,6 +10,7 @@
 //!   [`Realism::apigw_per_second`].
 //! - DynamoDB: a table stays CREATING (its indexes too) for
 //!   [`Realism::table_settle`]; updates meanwhile get ResourceInUseException.
+//! - Lambda's Invoke runs the test's own bootstraps ([`crate::invoke`]).
 //! - [`Faults`]: a share of requests gets a 500/503, the service's own
 //!   throttling error, a dropped connection, a lost reply (applied, never
 //!   answered) or a stall (never applied, never answered).

@@ -135,12 +135,19 @@ impl RuntimeApi {
         }
     }
 
-    /// Hands the bootstrap one event and waits for its answer: `Ok(response)` or `Err(error report)`.
-    pub async fn invoke(&self, event: Value) -> Result<Value, Value> {
+    /// Queues one event for whichever environment polls next; the receiver
+    /// gets `(succeeded, answer)` when it has been handled.
+    pub fn submit(&self, event: Value) -> oneshot::Receiver<(bool, Value)> {
         let id = format!("{:032x}", fastrand::u128(..));
         let (tx, rx) = oneshot::channel();
         self.shared.pending.lock().unwrap().insert(id.clone(), tx);
         self.sender.send((id, event)).unwrap();
+        rx
+    }
+
+    /// Hands the bootstrap one event and waits for its answer: `Ok(response)` or `Err(error report)`.
+    pub async fn invoke(&self, event: Value) -> Result<Value, Value> {
+        let rx = self.submit(event);
         let (ok, value) = tokio::time::timeout(std::time::Duration::from_secs(30), rx)
             .await
             .expect("bootstrap answered within 30 s")
