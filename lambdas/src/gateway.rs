@@ -1,12 +1,17 @@
 //! Talking back to clients: the `Gateway` trait and its implementation over
 //! API Gateway's `@connections` management API.
 
+use crate::http::{Answer, HttpClient, SendError};
+use crate::signed::Signer;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
 use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::Client;
 use bytes::Bytes;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 /// A post either reached the connection or found it gone (410): the caller prunes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +85,26 @@ pub fn management_endpoint(domain_name: &str, stage: &str) -> String {
     format!("{scheme}://{domain_name}/{stage}")
 }
 
+/// `@connections` on AWS (or anything that speaks it, as `wschat dev` does).
+/// Posts are signed and sent here rather than through the SDK's client: the
+/// SDK's orchestration costs a post about twice the CPU (measured beside it:
+/// docs/benchmarks.md, "Rooms of any size"), and a delivery worker is
+/// CPU-bound. The SDK's client serves the rare calls (`GetConnection`,
+/// `DeleteConnection`).
 #[derive(Clone)]
 pub struct ManagementGateway {
     client: Client,
+    sdk: aws_config::SdkConfig,
+    endpoint: String,
+    http: HttpClient,
+    /// Signing credentials, fetched once and again shortly before they expire.
+    credentials: Arc<Mutex<Option<Credentials>>>,
 }
+
+/// How long one post may wait for its answer when the SDK configuration sets no limit.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Credentials this close to their expiry are fetched again.
+const REFRESH_BEFORE: Duration = Duration::from_secs(300);
 
 impl ManagementGateway {
     /// A client for one API stage's `@connections` endpoint. The SDK does not
@@ -94,13 +115,86 @@ impl ManagementGateway {
             .endpoint_url(endpoint)
             .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled())
             .build();
+        // One attempt, as the SDK's client would make it.
+        let limits = sdk.timeout_config();
+        let timeout = limits
+            .and_then(|t| t.read_timeout().or(t.operation_timeout()))
+            .unwrap_or(POST_TIMEOUT);
         ManagementGateway {
             client: Client::from_conf(config),
+            sdk: sdk.clone(),
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            http: HttpClient::with_timeout(timeout),
+            credentials: Arc::default(),
         }
     }
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    async fn credentials(&self) -> Result<Credentials, GatewayError> {
+        let fresh = |c: &Credentials| {
+            c.expiry()
+                .is_none_or(|at| at > SystemTime::now() + REFRESH_BEFORE)
+        };
+        if let Some(c) = self
+            .credentials
+            .lock()
+            .unwrap()
+            .as_ref()
+            .filter(|c| fresh(c))
+        {
+            return Ok(c.clone());
+        }
+        let provider = self
+            .sdk
+            .credentials_provider()
+            .ok_or_else(|| GatewayError::Other("no AWS credentials to sign with".to_owned()))?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| GatewayError::Transient(format!("credentials: {e}")))?;
+        *self.credentials.lock().unwrap() = Some(credentials.clone());
+        Ok(credentials)
+    }
+}
+
+/// A connection id as a path segment: everything but RFC 3986's unreserved
+/// characters percent-encoded, as the SDK encodes it (ids end in `=`).
+fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len() + 6);
+    for b in id.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Maps a post's HTTP answer onto the outcomes the fan-out cares about, as
+/// [`classify`] does for the SDK's errors.
+fn outcome(answer: Result<Answer, SendError>) -> Result<Delivery, GatewayError> {
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) if e.unsent => return Err(GatewayError::Transient(e.message)),
+        Err(e) => return Err(GatewayError::NoAnswer(e.message)),
+    };
+    let said = || {
+        let body = String::from_utf8_lossy(&answer.body);
+        format!("{}: {}", answer.status, crate::clip::clip_to(&body, 200))
+    };
+    match answer.status {
+        200..=299 => Ok(Delivery::Delivered),
+        410 => Ok(Delivery::Gone),
+        429 => Err(GatewayError::Throttled),
+        413 => Err(GatewayError::PayloadTooLarge),
+        403 => Err(GatewayError::Forbidden(said())),
+        500..=599 => Err(GatewayError::Transient(said())),
+        _ => Err(GatewayError::Other(said())),
     }
 }
 
@@ -140,17 +234,18 @@ where
 
 impl Gateway for ManagementGateway {
     async fn post(&self, connection_id: &str, data: Bytes) -> Result<Delivery, GatewayError> {
-        match self
-            .client
-            .post_to_connection()
-            .connection_id(connection_id)
-            .data(Blob::new(data.to_vec()))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Delivery::Delivered),
-            Err(e) => classify(e),
-        }
+        let credentials = self.credentials().await?;
+        let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        let signer = Signer {
+            credentials: &credentials,
+            region: &region,
+            service: "execute-api",
+        };
+        let path = format!("/@connections/{}", path_segment(connection_id));
+        let answer = signer
+            .post(&self.http, &self.endpoint, &path, &[], data.to_vec())
+            .await;
+        outcome(answer)
     }
 
     async fn disconnect(&self, connection_id: &str) -> Result<Delivery, GatewayError> {
@@ -170,6 +265,49 @@ impl Gateway for ManagementGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_id_is_one_encoded_path_segment() {
+        assert_eq!(path_segment("R0oXAdfD0kwCH6w="), "R0oXAdfD0kwCH6w%3D");
+        assert_eq!(path_segment("a+b/c"), "a%2Bb%2Fc");
+    }
+
+    #[test]
+    fn answers_map_onto_outcomes() {
+        let answer = |status: u16| {
+            Ok(Answer {
+                status,
+                headers: Default::default(),
+                body: Bytes::from_static(b"{}"),
+            })
+        };
+        assert_eq!(outcome(answer(200)), Ok(Delivery::Delivered));
+        assert_eq!(outcome(answer(410)), Ok(Delivery::Gone));
+        assert_eq!(outcome(answer(429)), Err(GatewayError::Throttled));
+        assert_eq!(outcome(answer(413)), Err(GatewayError::PayloadTooLarge));
+        assert!(matches!(
+            outcome(answer(403)),
+            Err(GatewayError::Forbidden(_))
+        ));
+        assert!(matches!(
+            outcome(answer(503)),
+            Err(GatewayError::Transient(_))
+        ));
+        assert!(matches!(outcome(answer(400)), Err(GatewayError::Other(_))));
+        let unsent = SendError {
+            message: "refused".into(),
+            unsent: true,
+        };
+        assert!(matches!(
+            outcome(Err(unsent)),
+            Err(GatewayError::Transient(_))
+        ));
+        let cut = SendError {
+            message: "cut".into(),
+            unsent: false,
+        };
+        assert!(outcome(Err(cut)).unwrap_err().may_have_arrived());
+    }
 
     #[test]
     fn endpoint_is_https_except_on_loopback() {

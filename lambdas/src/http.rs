@@ -51,16 +51,18 @@ impl HttpClient {
     }
 
     /// Sends a request; the status, the headers and the whole body, within the timeout.
-    pub async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Result<Answer, String> {
+    pub async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Result<Answer, SendError> {
         let url = request.uri().to_string();
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| format!("{url}: {e}"))?;
+            let response = self.client.request(request).await.map_err(|e| SendError {
+                message: format!("{url}: {e}"),
+                unsent: e.is_connect(),
+            })?;
             let (parts, body) = response.into_parts();
-            let body = body.collect().await.map_err(|e| format!("{url}: {e}"))?;
+            let body = body.collect().await.map_err(|e| SendError {
+                message: format!("{url}: {e}"),
+                unsent: false,
+            })?;
             Ok(Answer {
                 status: parts.status.as_u16(),
                 headers: parts.headers,
@@ -69,7 +71,25 @@ impl HttpClient {
         };
         tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| format!("{url} did not answer within {:?}", self.timeout))?
+            .map_err(|_| SendError {
+                message: format!("{url} did not answer within {:?}", self.timeout),
+                unsent: false,
+            })?
+    }
+}
+
+/// Why no answer came.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    pub message: String,
+    /// The connection could not be made: the request never left.
+    pub unsent: bool,
+}
+
+impl From<SendError> for String {
+    fn from(e: SendError) -> String {
+        e.message
     }
 }
 

@@ -1,11 +1,14 @@
 //! One SigV4-signed POST to an AWS API, with the credentials, region and
 //! endpoint of an SDK configuration (the signing is the SDK's own
-//! `aws-sigv4`). For the two calls the functions make beyond their SDK
-//! clients: SSM's `GetParameter` and Lambda's asynchronous `Invoke`; their
-//! SDK crates would add weight to every zip for one call each.
+//! `aws-sigv4`). For the calls the functions make beyond their SDK
+//! clients: SSM's `GetParameter` and Lambda's asynchronous `Invoke` (their
+//! SDK crates would add weight to every zip for one call each), and every
+//! post to `@connections` (the SDK's orchestration costs a post twice the
+//! CPU: see [`crate::gateway`]).
 
-use crate::http::{Answer, HttpClient};
+use crate::http::{Answer, HttpClient, SendError};
 use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use http_body_util::Full;
@@ -25,43 +28,76 @@ pub async fn post(
 ) -> Result<Answer, String> {
     let region = sdk.region().map(|r| r.to_string()).ok_or("no region")?;
     let provider = sdk.credentials_provider().ok_or("no credentials")?;
-    let identity = provider
+    let credentials = provider
         .provide_credentials()
         .await
-        .map_err(|e| e.to_string())?
-        .into();
-    let endpoint = endpoint.trim_end_matches('/');
-    let url = format!("{endpoint}{path}");
-    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).to_owned();
-    let signed: Vec<(&str, &str)> = std::iter::once(("host", host.as_str()))
-        .chain(headers.iter().copied())
-        .collect();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(&region)
-        .name(service)
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        url.as_str(),
-        signed.iter().copied(),
-        SignableBody::Bytes(&body),
-    )
-    .map_err(|e| e.to_string())?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| e.to_string())?
-        .into_parts();
-    let mut request = hyper::Request::post(url.as_str());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let mut request = request
-        .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    instructions.apply_to_request_http1x(&mut request);
-    http.send(request).await
+    let signer = Signer {
+        credentials: &credentials,
+        region: &region,
+        service,
+    };
+    Ok(signer.post(http, endpoint, path, headers, body).await?)
+}
+
+/// Who signs, for which region and service.
+pub struct Signer<'a> {
+    pub credentials: &'a Credentials,
+    pub region: &'a str,
+    pub service: &'a str,
+}
+
+impl Signer<'_> {
+    /// As [`post`], with credentials already at hand. A request that could
+    /// not be signed was never sent (`unsent`).
+    pub async fn post(
+        &self,
+        http: &HttpClient,
+        endpoint: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Answer, SendError> {
+        let unsigned = |e: &dyn std::fmt::Display| SendError {
+            message: format!("could not sign the request: {e}"),
+            unsent: true,
+        };
+        let identity = self.credentials.clone().into();
+        let endpoint = endpoint.trim_end_matches('/');
+        let url = format!("{endpoint}{path}");
+        // The authority alone: a stage's endpoint carries a path (`/dev`).
+        let authority = endpoint.split("://").nth(1).unwrap_or(endpoint);
+        let host = authority.split('/').next().unwrap_or(authority).to_owned();
+        let signed: Vec<(&str, &str)> = std::iter::once(("host", host.as_str()))
+            .chain(headers.iter().copied())
+            .collect();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(self.region)
+            .name(self.service)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| unsigned(&e))?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            url.as_str(),
+            signed.iter().copied(),
+            SignableBody::Bytes(&body),
+        )
+        .map_err(|e| unsigned(&e))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| unsigned(&e))?
+            .into_parts();
+        let mut request = hyper::Request::post(url.as_str());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| unsigned(&e))?;
+        instructions.apply_to_request_http1x(&mut request);
+        http.send(request).await
+    }
 }
