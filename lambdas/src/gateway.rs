@@ -10,7 +10,7 @@ use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetad
 use aws_sdk_apigatewaymanagement::Client;
 use bytes::Bytes;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// A post either reached the connection or found it gone (410): the caller prunes it.
@@ -98,7 +98,7 @@ pub struct ManagementGateway {
     endpoint: String,
     http: HttpClient,
     /// Signing credentials, fetched once and again shortly before they expire.
-    credentials: Arc<Mutex<Option<Credentials>>>,
+    credentials: Arc<tokio::sync::Mutex<Option<Credentials>>>,
 }
 
 /// How long one post may wait for its answer when the SDK configuration sets no limit.
@@ -133,18 +133,14 @@ impl ManagementGateway {
         &self.client
     }
 
+    /// One fetch at a time: the posts that find the cache stale wait for it.
     async fn credentials(&self) -> Result<Credentials, GatewayError> {
-        let fresh = |c: &Credentials| {
+        let mut cached = self.credentials.lock().await;
+        let fresh = |c: &&Credentials| {
             c.expiry()
                 .is_none_or(|at| at > SystemTime::now() + REFRESH_BEFORE)
         };
-        if let Some(c) = self
-            .credentials
-            .lock()
-            .unwrap()
-            .as_ref()
-            .filter(|c| fresh(c))
-        {
+        if let Some(c) = cached.as_ref().filter(fresh) {
             return Ok(c.clone());
         }
         let provider = self
@@ -155,8 +151,7 @@ impl ManagementGateway {
             .provide_credentials()
             .await
             .map_err(|e| GatewayError::Transient(format!("credentials: {e}")))?;
-        *self.credentials.lock().unwrap() = Some(credentials.clone());
-        Ok(credentials)
+        Ok(cached.insert(credentials).clone())
     }
 }
 

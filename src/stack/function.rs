@@ -24,9 +24,9 @@ const HANDLER: &str = "bootstrap";
 /// room at a 312/s share of the default `--connections-rate` take 20 s.
 pub const DELIVER_TIMEOUT_S: i32 = 300;
 /// Lambda gives a function CPU in proportion to its memory (one vCPU at
-/// 1,769 MB). A post to `@connections` costs the worker about 300 µs of CPU
-/// (measured, docs/benchmarks.md): at 128 MB, 16 workers could not keep up
-/// with the default `--connections-rate`; at 1,024 MB they reach ~30,000/s.
+/// 1,769 MB). A post to `@connections` costs a worker about 170 µs of CPU
+/// (measured, docs/benchmarks.md): at 128 MB, 16 workers would manage about
+/// 6,800 posts/s, short of a raised quota; at 1,024 MB about 55,000.
 pub const DELIVER_MEMORY_MB: i32 = 1_024;
 
 /// What bounds a client's cost: its message rate and its room's size.

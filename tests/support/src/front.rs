@@ -1,6 +1,9 @@
 //! The front of the tests' moto: every request checked against AWS's model
-//! ([`crate::models`]) before moto sees it. It runs on a thread of its own,
-//! so it outlives each test's runtime, as the shared moto does.
+//! ([`crate::models`]) before moto sees it, and DynamoDB's item writes made
+//! one at a time: DynamoDB applies each write (a conditional one included)
+//! to an item atomically, moto's threaded server does not (two concurrent
+//! `SET n = n + :one` could both read the same `n`). It runs on a thread of
+//! its own, so it outlives each test's runtime, as the shared moto does.
 
 use crate::models;
 use axum::body::Body;
@@ -14,6 +17,19 @@ use std::sync::Arc;
 struct Upstream {
     base: String,
     client: Client<HttpConnector, Body>,
+    /// Held while moto applies a DynamoDB item write.
+    item_writes: tokio::sync::Mutex<()>,
+}
+
+/// DynamoDB's operations that write one item.
+fn writes_an_item(headers: &axum::http::HeaderMap) -> bool {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    ["PutItem", "UpdateItem", "DeleteItem"]
+        .iter()
+        .any(|op| target.strip_prefix("DynamoDB_20120810.") == Some(op))
 }
 
 /// Starts a checking front for the moto on `moto_port`; its address.
@@ -31,6 +47,7 @@ pub fn start(moto_port: u16) -> String {
             let upstream = Arc::new(Upstream {
                 base: format!("http://127.0.0.1:{moto_port}"),
                 client: Client::builder(TokioExecutor::new()).build_http(),
+                item_writes: tokio::sync::Mutex::new(()),
             });
             let app = axum::Router::new().fallback(forward).with_state(upstream);
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
@@ -79,6 +96,11 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     for (name, value) in &parts.headers {
         forwarded = forwarded.header(name, value);
     }
+    // Moto has applied the write once its answer's head arrives.
+    let _one_at_a_time = match writes_an_item(&parts.headers) {
+        true => Some(upstream.item_writes.lock().await),
+        false => None,
+    };
     match upstream
         .client
         .request(forwarded.body(Body::from(body)).unwrap())
