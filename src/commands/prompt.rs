@@ -7,8 +7,16 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 /// On a terminal, the operator types the stack's name; elsewhere `--yes` is required.
-pub fn confirm_teardown(spec: &StackSpec, yes: bool) -> Result<()> {
+pub fn confirm_teardown(spec: &StackSpec, yes: bool, dead_letters: u64) -> Result<()> {
+    let waiting = match dead_letters {
+        0 => String::new(),
+        1 => "Its dead-letter queue holds 1 failed delivery, deleted with it (`wschat redrive` sends it first).\n".to_owned(),
+        n => format!(
+            "Its dead-letter queue holds {n} failed deliveries, deleted with it (`wschat redrive` sends them first).\n"
+        ),
+    };
     if yes {
+        eprint!("{waiting}");
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
@@ -19,7 +27,7 @@ pub fn confirm_teardown(spec: &StackSpec, yes: bool) -> Result<()> {
         .with_hint("pass --yes to confirm when not on a terminal (e.g. in CI)"));
     }
     eprint!(
-        "This deletes the stack {} in {} (account {}): its API, functions, logs, role and table.\nType {} to confirm: ",
+        "This deletes the stack {} in {} (account {}): its API, functions, logs, role, table and queue.\n{waiting}Type {} to confirm: ",
         spec.prefix(),
         spec.region,
         spec.account,

@@ -186,8 +186,10 @@ pub async fn doctor(run: &Resolved, args: DoctorArgs) -> Result<ExitCode> {
 pub async fn teardown(run: &Resolved, args: TeardownArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let stack = stack::open(&run.stack_id()?, &run.aws, Settings::default()).await?;
+    // What the queue holds goes with it: said before anything is deleted.
+    let dead_letters = stack::queue::find(&stack).await?.map_or(0, |q| q.depth());
     if !args.dry_run {
-        super::prompt::confirm_teardown(&stack.spec, args.yes)?;
+        super::prompt::confirm_teardown(&stack.spec, args.yes, dead_letters)?;
     }
     let progress = run.progress();
     let ctx = Ctx {
@@ -209,6 +211,7 @@ pub async fn teardown(run: &Resolved, args: TeardownArgs) -> Result<ExitCode> {
         at: stack::Located::of(&stack.spec),
         dry_run: args.dry_run,
         resources,
+        dead_letters,
         leftovers,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     };

@@ -17,6 +17,8 @@ pub struct TeardownReport {
     pub at: Located,
     pub dry_run: bool,
     pub resources: Vec<Resource>,
+    /// Failed deliveries that were waiting in the dead-letter queue, deleted with it.
+    pub dead_letters: u64,
     /// What still exists after the deletes (empty on success).
     pub leftovers: Vec<String>,
     pub elapsed_seconds: f64,
@@ -90,6 +92,15 @@ impl fmt::Display for TeardownReport {
             .count();
         if foreign > 0 {
             writeln!(f, "  {foreign} resource(s) with this stack's names are not tagged as its own and were left alone")?;
+        }
+        if self.dead_letters > 0 {
+            let went = if self.dry_run { "would go" } else { "went" };
+            let n = self.dead_letters;
+            let what = if n == 1 { "delivery" } else { "deliveries" };
+            writeln!(
+                f,
+                "  {n} failed {what} waiting in the dead-letter queue {went} with it"
+            )?;
         }
         if self.dry_run {
             Ok(())

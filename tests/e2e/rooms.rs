@@ -268,6 +268,21 @@ async fn a_large_broadcast_goes_through_the_delivery_function_and_redrive_sends_
     let after = run(aws(&["status"])).await.json();
     assert_eq!(after["dead_letters"], 0);
 
+    // What still waits goes with the queue, and teardown says so first.
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(on_failure_record(&function, &job))
+        .send()
+        .await
+        .unwrap();
+    let plan = run(aws(&["teardown", "--dry-run"])).await.json();
+    assert_eq!(plan["dead_letters"], 1, "{plan}");
     let down = run(aws(&["teardown", "--yes"])).await;
     assert_eq!(down.code, 0, "{}", down.stderr);
+    assert_eq!(down.json()["dead_letters"], 1);
+    assert!(
+        down.stderr.contains("holds 1 failed delivery"),
+        "{}",
+        down.stderr
+    );
 }

@@ -2,9 +2,8 @@
 //! as Lambda does. An `Event` invoke is accepted with 202 and runs later; a
 //! `RequestResponse` invoke answers 200 with the function's result, or with
 //! `X-Amz-Function-Error: Unhandled` and its error report when it failed.
-//! Functions a test runs (their real `bootstrap` polling a [`RuntimeApi`])
-//! handle the event; an `Event` invoke of any other existing function is
-//! accepted and kept for the test to read ([`crate::proxy::Proxy::accepted`]).
+//! It does so for the functions a test runs (their real `bootstrap` polling a
+//! [`RuntimeApi`], registered with [`crate::proxy::Proxy::run_function`]).
 
 use crate::runtime_api::RuntimeApi;
 use axum::body::Body;
@@ -23,11 +22,15 @@ pub fn function_of(path: &str) -> Option<String> {
         .strip_prefix("/2015-03-31/functions/")?
         .strip_suffix("/invocations")?;
     let name = crate::percent_decode(name);
-    // A function may be named by its ARN: the name is its last part.
-    Some(name.rsplit(':').next().unwrap_or(&name).to_owned())
+    // A function may be named by its ARN (`...:function:NAME[:QUALIFIER]`).
+    Some(match name.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest).to_owned(),
+        None => name,
+    })
 }
 
-/// Whether the caller waits for the result (`RequestResponse`, the default).
+/// Whether the caller does not wait for the result (`Event`; the default,
+/// `RequestResponse`, waits).
 pub fn asynchronous(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get("x-amz-invocation-type")

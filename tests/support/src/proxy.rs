@@ -48,8 +48,6 @@ struct Settings {
     upstream_connections: bool,
     /// Functions the test runs, by name: Lambda's Invoke reaches them ([`invoke`]).
     functions: std::collections::HashMap<String, Arc<RuntimeApi>>,
-    /// `Event` invokes of functions nobody runs: (function, event).
-    accepted: Vec<(String, serde_json::Value)>,
 }
 
 struct Shared {
@@ -241,54 +239,12 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             return realism::management_answer(parts.method.as_str(), gone);
         }
     }
-    if let Some(function) = invoke::function_of(&path) {
-        let asynchronous = invoke::asynchronous(&parts.headers);
-        let running = shared
-            .settings
-            .lock()
-            .unwrap()
-            .functions
-            .get(&function)
-            .cloned();
-        let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        match running {
-            Some(api) => {
-                record(&shared);
-                return invoke::run(api, event, asynchronous).await;
-            }
-            // Lambda queues it if the function exists: moto says whether it does.
-            None if asynchronous => {
-                let exists = format!("{}/2015-03-31/functions/{function}", shared.upstream);
-                let mut lookup = axum::http::Request::builder().uri(exists);
-                for (name, value) in &parts.headers {
-                    if name != "content-length" && name != "content-type" {
-                        lookup = lookup.header(name, value);
-                    }
-                }
-                let found = shared
-                    .client
-                    .request(lookup.body(Body::empty()).unwrap())
-                    .await;
-                record(&shared);
-                if found.is_ok_and(|r| r.status() == 200) {
-                    shared
-                        .settings
-                        .lock()
-                        .unwrap()
-                        .accepted
-                        .push((function, event));
-                    return invoke::accepted();
-                }
-                let missing = format!("Function not found: {function}");
-                return realism::service_error(
-                    "lambda",
-                    404,
-                    "ResourceNotFoundException",
-                    &missing,
-                );
-            }
-            None => {}
-        }
+    let function = invoke::function_of(&path);
+    let running = function.and_then(|f| shared.settings.lock().unwrap().functions.get(&f).cloned());
+    if let Some(api) = running {
+        record(&shared);
+        let event = serde_json::from_slice(&body).unwrap_or_default();
+        return invoke::run(api, event, invoke::asynchronous(&parts.headers)).await;
     }
     let refusal = shared.world.lock().unwrap().refuse(&seen);
     if let Some(refusal) = refusal {
@@ -445,11 +401,6 @@ impl Proxy {
     pub fn run_function(&self, function: &str, api: Arc<RuntimeApi>) {
         let mut settings = self.shared.settings.lock().unwrap();
         settings.functions.insert(function.to_owned(), api);
-    }
-
-    /// The `Event` invokes accepted for functions nobody runs, since the last call.
-    pub fn accepted(&self) -> Vec<(String, serde_json::Value)> {
-        std::mem::take(&mut self.shared.settings.lock().unwrap().accepted)
     }
 
     /// From now on, accepts every request and never answers.
