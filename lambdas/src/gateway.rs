@@ -9,6 +9,7 @@ use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::Client;
 use bytes::Bytes;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -155,19 +156,33 @@ impl ManagementGateway {
     }
 }
 
-/// A connection id as a path segment: everything but RFC 3986's unreserved
-/// characters percent-encoded, as the SDK encodes it (ids end in `=`).
-fn path_segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len() + 6);
-    for b in id.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
+/// RFC 3986's unreserved characters stay; everything else in a path
+/// segment is percent-encoded, as the SDK encodes a label (ids end in `=`).
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// What `@connections`' answer means by its status or its error code
+/// (either decides); `None` when neither says: the caller decides.
+fn answered(
+    status: Option<u16>,
+    code: Option<&str>,
+    detail: &dyn Fn() -> String,
+) -> Option<Result<Delivery, GatewayError>> {
+    match (status, code) {
+        (Some(410), _) | (_, Some("GoneException")) => Some(Ok(Delivery::Gone)),
+        (Some(429), _) | (_, Some("LimitExceededException")) => Some(Err(GatewayError::Throttled)),
+        (Some(413), _) | (_, Some("PayloadTooLargeException")) => {
+            Some(Err(GatewayError::PayloadTooLarge))
         }
+        (Some(403), _) | (_, Some("ForbiddenException")) => {
+            Some(Err(GatewayError::Forbidden(detail())))
+        }
+        (Some(500..=599), _) => Some(Err(GatewayError::Transient(detail()))),
+        _ => None,
     }
-    out
 }
 
 /// Maps a post's HTTP answer onto the outcomes the fan-out cares about, as
@@ -178,19 +193,14 @@ fn outcome(answer: Result<Answer, SendError>) -> Result<Delivery, GatewayError> 
         Err(e) if e.unsent => return Err(GatewayError::Transient(e.message)),
         Err(e) => return Err(GatewayError::NoAnswer(e.message)),
     };
+    if (200..300).contains(&answer.status) {
+        return Ok(Delivery::Delivered);
+    }
     let said = || {
         let body = String::from_utf8_lossy(&answer.body);
         format!("{}: {}", answer.status, crate::clip::clip_to(&body, 200))
     };
-    match answer.status {
-        200..=299 => Ok(Delivery::Delivered),
-        410 => Ok(Delivery::Gone),
-        429 => Err(GatewayError::Throttled),
-        413 => Err(GatewayError::PayloadTooLarge),
-        403 => Err(GatewayError::Forbidden(said())),
-        500..=599 => Err(GatewayError::Transient(said())),
-        _ => Err(GatewayError::Other(said())),
-    }
+    answered(Some(answer.status), None, &said).unwrap_or_else(|| Err(GatewayError::Other(said())))
 }
 
 /// Maps a management API failure onto the outcomes the fan-out cares about.
@@ -200,30 +210,18 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let status = e.raw_response().map(|r| r.status().as_u16());
-    let code = e.code().map(str::to_owned);
-    match (status, code.as_deref()) {
-        (Some(410), _) | (_, Some("GoneException")) => Ok(Delivery::Gone),
-        (Some(429), _) | (_, Some("LimitExceededException")) => Err(GatewayError::Throttled),
-        (Some(413), _) | (_, Some("PayloadTooLargeException")) => {
-            Err(GatewayError::PayloadTooLarge)
-        }
-        (Some(403), _) | (_, Some("ForbiddenException")) => {
-            Err(GatewayError::Forbidden(DisplayErrorContext(e).to_string()))
-        }
-        (Some(500..=599), _) => Err(GatewayError::Transient(DisplayErrorContext(e).to_string())),
+    let detail = || DisplayErrorContext(&e).to_string();
+    if let Some(outcome) = answered(status, e.code(), &detail) {
+        return outcome;
+    }
+    match &e {
         // Refused or timed out while connecting: nothing was sent.
-        _ if matches!(&e, SdkError::DispatchFailure(f) if f.is_timeout()) => {
-            Err(GatewayError::Transient(DisplayErrorContext(e).to_string()))
-        }
+        SdkError::DispatchFailure(f) if f.is_timeout() => Err(GatewayError::Transient(detail())),
         // Sent, or perhaps sent: the answer never came, or came cut off.
-        _ if matches!(
-            e,
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
-        ) =>
-        {
-            Err(GatewayError::NoAnswer(DisplayErrorContext(e).to_string()))
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            Err(GatewayError::NoAnswer(detail()))
         }
-        _ => Err(GatewayError::Other(DisplayErrorContext(e).to_string())),
+        _ => Err(GatewayError::Other(detail())),
     }
 }
 
@@ -236,7 +234,8 @@ impl Gateway for ManagementGateway {
             region: &region,
             service: "execute-api",
         };
-        let path = format!("/@connections/{}", path_segment(connection_id));
+        let id = utf8_percent_encode(connection_id, PATH_SEGMENT);
+        let path = format!("/@connections/{id}");
         let answer = signer
             .post(&self.http, &self.endpoint, &path, &[], data.to_vec())
             .await;
@@ -263,8 +262,9 @@ mod tests {
 
     #[test]
     fn a_connection_id_is_one_encoded_path_segment() {
-        assert_eq!(path_segment("R0oXAdfD0kwCH6w="), "R0oXAdfD0kwCH6w%3D");
-        assert_eq!(path_segment("a+b/c"), "a%2Bb%2Fc");
+        let encoded = |id| utf8_percent_encode(id, PATH_SEGMENT).to_string();
+        assert_eq!(encoded("R0oXAdfD0kwCH6w="), "R0oXAdfD0kwCH6w%3D");
+        assert_eq!(encoded("a+b/c-d_e.f~g"), "a%2Bb%2Fc-d_e.f~g");
     }
 
     #[test]

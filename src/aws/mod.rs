@@ -39,6 +39,12 @@ pub fn timeouts(timeout: Duration) -> TimeoutConfig {
     limits(timeout, attempt_timeout(timeout), timeout)
 }
 
+/// For a call whose answer comes only when its work is done (a synchronous
+/// Lambda invoke): one attempt may take the whole `runs`.
+pub fn run_timeouts(runs: Duration) -> TimeoutConfig {
+    limits(runs, runs, runs)
+}
+
 fn limits(timeout: Duration, attempt: Duration, whole: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(timeout.min(Duration::from_secs(5)))

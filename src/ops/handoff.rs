@@ -50,13 +50,8 @@ pub async fn deliver(
 async fn invoke(stack: &Stack, function: &str, job: &DeliveryJob) -> Result<DeliveryReport> {
     // The worker may run up to the function's timeout; the answer comes after.
     let runs = Duration::from_secs(DELIVER_TIMEOUT_S as u64 + 30);
-    let waiting = aws_sdk_lambda::config::Builder::default().timeout_config(
-        aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .read_timeout(runs)
-            .operation_timeout(runs)
-            .build(),
-    );
+    let waiting =
+        aws_sdk_lambda::config::Builder::default().timeout_config(crate::aws::run_timeouts(runs));
     let payload = serde_json::to_vec(job).expect("a job serialises");
     let request = stack
         .clients

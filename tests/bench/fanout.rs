@@ -481,31 +481,13 @@ fn tally(case: Case, aws: &Aws, started: Instant, cut: bool, message_ms: usize, 
     })
 }
 
-/// The `bootstrap` inside the packaged `deliver.zip`.
-fn bootstrap(zips: &std::path::Path) -> std::path::PathBuf {
-    use std::io::Read;
-    let zip = std::fs::read(zips.join("deliver.zip")).unwrap();
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
-    let mut binary = Vec::new();
-    archive
-        .by_name("bootstrap")
-        .unwrap()
-        .read_to_end(&mut binary)
-        .unwrap();
-    let path = zips.join("fanout-bootstrap");
-    std::fs::write(&path, binary).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
 fn main() {
     if !report::benchmarking() {
         return;
     }
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let zips = report::package_zips(env!("CARGO_BIN_EXE_wschat"));
-    let binary = bootstrap(&zips);
+    let binary = wschat_test_support::unzip_bootstrap(&zips.join("deliver.zip"));
     let rooms: Vec<usize> = std::env::var("WSCHAT_BENCH_ROOMS")
         .unwrap_or_else(|_| "1000,10000,100000".into())
         .split(',')

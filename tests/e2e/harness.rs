@@ -448,26 +448,7 @@ pub fn lambda_zips() -> &'static std::path::Path {
     })
 }
 
-/// The `bootstrap` of a deployable zip, unpacked as Lambda unpacks it (mode 0755)
-/// into a directory of its own.
-pub fn unzip_bootstrap(zip: &std::path::Path) -> std::path::PathBuf {
-    use std::io::Read;
-    use std::os::unix::fs::PermissionsExt;
-    let bytes = std::fs::read(zip).unwrap();
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut binary = Vec::new();
-    archive
-        .by_name("bootstrap")
-        .unwrap()
-        .read_to_end(&mut binary)
-        .unwrap();
-    let dir = std::env::temp_dir().join(wschat_test_support::moto::unique("bootstrap"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(zip.file_stem().unwrap());
-    std::fs::write(&path, binary).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
+pub use wschat_test_support::unzip_bootstrap;
 
 /// A function's `bootstrap` running as one Lambda environment: polling
 /// `api`, calling AWS at `endpoint`, with the stack's table. Killed when dropped.

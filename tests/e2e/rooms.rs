@@ -232,12 +232,13 @@ async fn a_large_broadcast_goes_through_the_delivery_function_and_redrive_sends_
         .unwrap()
         .queue_url
         .unwrap();
-    sqs.send_message()
-        .queue_url(&queue)
-        .message_body(on_failure_record(&function, &job))
-        .send()
-        .await
-        .unwrap();
+    // What Lambda does once it gives up on the job.
+    let give_up = async || {
+        let record = on_failure_record(&function, &job);
+        let sent = sqs.send_message().queue_url(&queue).message_body(record);
+        sent.send().await.unwrap();
+    };
+    give_up().await;
     let status = run(aws(&["status"])).await;
     assert_eq!(status.json()["dead_letters"], 1, "{}", status.stderr);
     let dry = run(aws(&["redrive", "--dry-run"])).await.json();
@@ -269,12 +270,7 @@ async fn a_large_broadcast_goes_through_the_delivery_function_and_redrive_sends_
     assert_eq!(after["dead_letters"], 0);
 
     // What still waits goes with the queue, and teardown says so first.
-    sqs.send_message()
-        .queue_url(&queue)
-        .message_body(on_failure_record(&function, &job))
-        .send()
-        .await
-        .unwrap();
+    give_up().await;
     let plan = run(aws(&["teardown", "--dry-run"])).await.json();
     assert_eq!(plan["dead_letters"], 1, "{plan}");
     let down = run(aws(&["teardown", "--yes"])).await;

@@ -119,6 +119,27 @@ pub fn package_zips(wschat: &Path, out: &Path) {
     assert!(status.success(), "wschat package failed");
 }
 
+/// The `bootstrap` of a deployable zip, unpacked as Lambda unpacks it (mode 0755)
+/// into a directory of its own.
+pub fn unzip_bootstrap(zip: &Path) -> PathBuf {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let bytes = std::fs::read(zip).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut binary = Vec::new();
+    archive
+        .by_name("bootstrap")
+        .unwrap()
+        .read_to_end(&mut binary)
+        .unwrap();
+    let dir = std::env::temp_dir().join(crate::moto::unique("bootstrap"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(zip.file_stem().unwrap());
+    std::fs::write(&path, binary).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
 /// `%3D` and friends decoded, as a path segment or a query value carries them.
 pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
