@@ -205,16 +205,16 @@ fn outcome(answer: Result<Answer, SendError>) -> Result<Delivery, GatewayError> 
 
 /// Maps a management API failure onto the outcomes the fan-out cares about.
 /// The HTTP status decides 410 even when the modelled error is missing.
-pub fn classify<E>(e: SdkError<E, HttpResponse>) -> Result<Delivery, GatewayError>
+pub fn classify<E>(e: &SdkError<E, HttpResponse>) -> Result<Delivery, GatewayError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let status = e.raw_response().map(|r| r.status().as_u16());
-    let detail = || DisplayErrorContext(&e).to_string();
+    let detail = || DisplayErrorContext(e).to_string();
     if let Some(outcome) = answered(status, e.code(), &detail) {
         return outcome;
     }
-    match &e {
+    match e {
         // Refused or timed out while connecting: nothing was sent.
         SdkError::DispatchFailure(f) if f.is_timeout() => Err(GatewayError::Transient(detail())),
         // Sent, or perhaps sent: the answer never came, or came cut off.
@@ -251,7 +251,7 @@ impl Gateway for ManagementGateway {
             .await
         {
             Ok(_) => Ok(Delivery::Delivered),
-            Err(e) => classify(e),
+            Err(e) => classify(&e),
         }
     }
 }

@@ -74,7 +74,7 @@ async fn check(target: &Target, row: &mut Row) -> Result<()> {
                 .map(str::to_owned);
             Ok(())
         }
-        Err(e) => match classify(e) {
+        Err(e) => match classify(&e) {
             // API Gateway answers 410 until `$connect` returns: a young row may be opening.
             Ok(Delivery::Gone)
                 if row.age_seconds * 1000 < wschat_lambdas::store::CONNECTING_WINDOW_MS =>
