@@ -536,6 +536,9 @@ fn token_ttl(text: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
+    /// How far back the health section looks (messages, deliveries, errors, fan-out latency).
+    #[arg(long, default_value = "15m", value_parser = positive_duration, value_name = "DURATION")]
+    pub since: Duration,
     #[command(flatten)]
     pub settings: SettingsArgs,
     #[command(flatten)]

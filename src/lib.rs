@@ -16,6 +16,7 @@
 //! - [`stackfile`]: `wschat.toml`, found and checked; [`layers`]: each setting
 //!   from the first of flag, variable, file, recorded deploy and default that gives it;
 //! - [`spec`]: the desired stack, derived from its name, stage, account and settings;
+//! - [`health`]: the functions' metrics over a window, as `status` shows them;
 //! - [`output`], [`progress`], [`error`], [`clock`], [`duration`]: what every layer uses.
 //!
 //! The chat itself (protocol, handlers, stores, fan-out) is the `wschat_lambdas`
@@ -29,6 +30,7 @@ pub mod commands;
 pub mod doctor;
 pub mod duration;
 pub mod error;
+pub mod health;
 pub mod layers;
 pub mod ops;
 pub mod output;

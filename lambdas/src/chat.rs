@@ -11,7 +11,9 @@ use crate::protocol::{
 };
 use crate::rate::Rate;
 use crate::store::{list_all, Connection, ConnectionStore, Filter, StoreError};
+use crate::telemetry::{Discard, Metric, Record, Telemetry};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Rooms larger than this get no join/leave notices: announcing every arrival
 /// to 10,000 members costs O(n²) posts for no one's benefit.
@@ -107,6 +109,21 @@ pub struct Chat<S, G> {
     /// Where a large room's shard jobs go, and the `@connections` endpoint
     /// they carry; without one, this invocation delivers the shards itself.
     pub dispatch: Option<(Arc<dyn Dispatch>, String)>,
+    /// Where each handled event's record goes (see [`crate::telemetry`]).
+    pub telemetry: Arc<dyn Telemetry>,
+}
+
+/// What an action did beyond answering: a message's delivery.
+#[derive(Default)]
+struct Acted {
+    message: Option<Sent>,
+}
+
+struct Sent {
+    room: Option<String>,
+    fanout: FanoutReport,
+    fanout_ms: f64,
+    shards: usize,
 }
 
 impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
@@ -117,7 +134,13 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             config,
             auth: Arc::default(),
             dispatch: None,
+            telemetry: Arc::new(Discard),
         }
+    }
+
+    pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// Large rooms' shards go to `dispatch`'s workers, which post through `endpoint`.
@@ -138,20 +161,27 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
     /// a message is never a 5xx: it gets an error frame on its own connection
     /// and a 200; only a failing store answers 500. Frames go out through the
     /// [`Gateway`]; a 410 from it prunes that connection's row.
+    /// Each event's [`Record`] goes to the chat's telemetry.
     pub async fn handle(&self, event: &WebSocketEvent) -> Response {
-        match event.request_context.event_type {
+        let started = Instant::now();
+        let (response, mut record) = match event.request_context.event_type {
             EventType::Connect => self.connect(event).await,
             EventType::Message => self.message(event).await,
             EventType::Disconnect => self.disconnect(event).await,
-        }
+        };
+        record.status = response.status_code;
+        record.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.telemetry.record(&record);
+        response
     }
 
     /// `$connect`: authenticate, store the row, tell the room. A non-2xx
     /// here (400 bad name, 401 no valid token, 403 origin not allowed or
     /// room full) makes
     /// API Gateway refuse the handshake with that status.
-    pub async fn connect(&self, event: &WebSocketEvent) -> Response {
+    async fn connect(&self, event: &WebSocketEvent) -> (Response, Record) {
         let ctx = &event.request_context;
+        let mut record = Record::new("connect", &ctx.route_key);
         let admitted = self
             .auth
             .admit(
@@ -163,7 +193,12 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             Ok(p) => p,
             Err(refusal) => {
                 tracing::info!(connection_id = %ctx.connection_id, status = refusal.status, reason = %refusal.reason, "handshake refused");
-                return Response::status(refusal.status, refusal.reason);
+                record.outcome = "refused";
+                record.count(match refusal.status {
+                    401 | 403 => Metric::AuthRefusals,
+                    _ => Metric::ClientErrors,
+                });
+                return (Response::status(refusal.status, refusal.reason), record);
             }
         };
         match self.is_full(&params.room).await {
@@ -171,11 +206,15 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             Ok(true) => {
                 let refusal = room_full(&params.room, self.config.max_room_size);
                 tracing::info!(connection_id = %ctx.connection_id, room = %params.room, "handshake refused: the room is full");
-                return Response::status(403, refusal.message);
+                record.outcome = "refused";
+                record.code = Some(refusal.code);
+                record.room = Some(params.room);
+                record.count(Metric::ClientErrors);
+                return (Response::status(403, refusal.message), record);
             }
             Err(e) => {
                 tracing::error!(connection_id = %ctx.connection_id, error = %e, "connect failed");
-                return Response::status(500, "could not register the connection");
+                return failed(record, "could not register the connection");
             }
         }
         let connected_at = if ctx.connected_at > 0 {
@@ -189,9 +228,10 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             &params.room,
             connected_at,
         );
+        record.room = Some(row.room.clone());
         if let Err(e) = self.store.put(&row).await {
             tracing::error!(connection_id = %ctx.connection_id, error = %e, "connect failed");
-            return Response::status(500, "could not register the connection");
+            return failed(record, "could not register the connection");
         }
         tracing::info!(connection_id = %ctx.connection_id, username = %row.username, room = %row.room, "connected");
         // The new connection cannot receive until $connect returns; posting to it
@@ -203,34 +243,39 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         });
         self.notify_room(&row.room, &notice, Some(&ctx.connection_id))
             .await;
-        Response::ok()
+        record.count(Metric::Connects);
+        (Response::ok(), record)
     }
 
     /// `$disconnect`: drop the row, tell the room. Best effort, like API Gateway's own delivery of it.
-    pub async fn disconnect(&self, event: &WebSocketEvent) -> Response {
+    async fn disconnect(&self, event: &WebSocketEvent) -> (Response, Record) {
         let id = &event.request_context.connection_id;
+        let mut record = Record::new("disconnect", &event.request_context.route_key);
         match self.store.delete(id).await {
             Ok(Some(row)) => {
                 tracing::info!(connection_id = %id, username = %row.username, "disconnected");
+                record.room = Some(row.room.clone());
+                record.count(Metric::Disconnects);
                 let notice = ServerFrame::Leave(RoomNotice {
                     room: row.room.clone(),
                     username: row.username,
                     ts: now_ms(),
                 });
                 self.notify_room(&row.room, &notice, None).await;
-                Response::ok()
+                (Response::ok(), record)
             }
-            Ok(None) => Response::ok(),
+            Ok(None) => (Response::ok(), record),
             Err(e) => {
                 tracing::error!(connection_id = %id, error = %e, "disconnect failed");
-                Response::status(500, "could not remove the connection")
+                failed(record, "could not remove the connection")
             }
         }
     }
 
     /// Every routed action and `$default`. Client mistakes get an error frame and a 200.
-    pub async fn message(&self, event: &WebSocketEvent) -> Response {
+    async fn message(&self, event: &WebSocketEvent) -> (Response, Record) {
         let ctx = &event.request_context;
+        let mut record = Record::new("message", &ctx.route_key);
         let body = event.body.as_deref().unwrap_or("");
         let action = if event.is_base64_encoded {
             Err(ProtocolError::new(
@@ -245,12 +290,23 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             Err(e) => Ok(Err(e)),
         };
         match result {
-            Ok(Ok(())) => Response::ok(),
+            Ok(Ok(acted)) => {
+                if let Some(sent) = acted.message {
+                    record.room = sent.room;
+                    record.shards = sent.shards;
+                    record.count(Metric::Messages);
+                    record.fanned_out(&sent.fanout, sent.fanout_ms);
+                }
+                (Response::ok(), record)
+            }
             Ok(Err(mistake)) => {
                 tracing::info!(connection_id = %ctx.connection_id, code = mistake.code, "client error");
+                record.outcome = "client_error";
+                record.code = Some(mistake.code);
+                record.count(Metric::ClientErrors);
                 self.send_to(&ctx.connection_id, &ServerFrame::error(&mistake))
                     .await;
-                Response::ok()
+                (Response::ok(), record)
             }
             Err(e) => {
                 tracing::error!(connection_id = %ctx.connection_id, error = %e, "message failed");
@@ -259,7 +315,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                     "the server could not handle that; try again",
                 ));
                 self.send_to(&ctx.connection_id, &frame).await;
-                Response::status(500, "internal error")
+                failed(record, "internal error")
             }
         }
     }
@@ -268,7 +324,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         &self,
         sender_id: &str,
         action: Action,
-    ) -> Result<Result<(), ProtocolError>, StoreError> {
+    ) -> Result<Result<Acted, ProtocolError>, StoreError> {
         let Some(mut sender) = self.store.get(sender_id).await? else {
             return Ok(Err(ProtocolError::new(
                 "not_connected",
@@ -292,10 +348,13 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         }
         match action {
             Action::SendMessage { text, to, room } => {
-                self.send_message(&sender, text, to, room).await
+                let sent = self.send_message(&sender, text, to, room).await?;
+                Ok(sent.map(|sent| Acted {
+                    message: Some(sent),
+                }))
             }
-            Action::Join { room } => self.join(sender, room).await,
-            Action::Who => self.who(&sender).await.map(Ok),
+            Action::Join { room } => Ok(self.join(sender, room).await?.map(|()| Acted::default())),
+            Action::Who => self.who(&sender).await.map(|()| Ok(Acted::default())),
         }
     }
 
@@ -305,7 +364,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         text: String,
         to: Option<String>,
         room: Option<String>,
-    ) -> Result<Result<(), ProtocolError>, StoreError> {
+    ) -> Result<Result<Sent, ProtocolError>, StoreError> {
         let ts = now_ms();
         let room = room.unwrap_or_else(|| sender.room.clone());
         let frame = ServerFrame::Message(ChatMessage {
@@ -324,7 +383,9 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                 "the message would exceed API Gateway's 128 KB limit",
             )));
         }
-        let report = match to {
+        let started = Instant::now();
+        let direct = to.is_some();
+        let (report, shards) = match to {
             Some(recipient) => {
                 let mut ids: Vec<String> =
                     list_all(&self.store, &Filter::Username(recipient.clone()))
@@ -341,35 +402,44 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                 if !ids.contains(&sender.connection_id) {
                     ids.push(sender.connection_id.clone());
                 }
-                self.deliver(ids, &payload).await
+                (self.deliver(ids, &payload).await, 0)
             }
             None => {
-                let mut report = self.deliver_to_room(&room, &payload).await?;
+                let (mut report, shards) = self.deliver_to_room(&room, &payload).await?;
                 if room != sender.room {
                     let echo = [sender.connection_id.clone()];
                     report.delivered += self.deliver(echo, &payload).await.delivered;
                 }
-                report
+                (report, shards)
             }
         };
         log_report(&sender.connection_id, &report);
-        Ok(Ok(()))
+        Ok(Ok(Sent {
+            // A direct message's parties stay out of the logs.
+            room: (!direct).then_some(room),
+            fanout: report,
+            fanout_ms: started.elapsed().as_secs_f64() * 1e3,
+            shards,
+        }))
     }
 
     /// A small room (its first page is the whole of it) gets the frame from
     /// here; a larger one through its shards' workers. A threshold of 0
-    /// turns sharding off: this invocation walks the whole room.
+    /// turns sharding off: this invocation walks the whole room. Returns
+    /// what this invocation delivered and how many shards it handed over.
     async fn deliver_to_room(
         &self,
         room: &str,
         payload: &bytes::Bytes,
-    ) -> Result<FanoutReport, StoreError> {
+    ) -> Result<(FanoutReport, usize), StoreError> {
         let threshold = self.config.shard_threshold;
         let whole_room = Filter::Room(room.to_owned());
         if threshold == 0 {
             let options = &self.config.fanout;
-            return fanout::deliver_to(&self.store, &self.gateway, &whole_room, payload, options)
-                .await;
+            let report =
+                fanout::deliver_to(&self.store, &self.gateway, &whole_room, payload, options)
+                    .await?;
+            return Ok((report, 0));
         }
         let mut first = self.store.list(&whole_room, None, threshold).await?;
         // DynamoDB hands back a key whenever a page is full, even the last:
@@ -385,7 +455,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         };
         if !larger {
             let ids = first.items.into_iter().map(|c| c.connection_id);
-            return Ok(self.deliver(ids, payload).await);
+            return Ok((self.deliver(ids, payload).await, 0));
         }
         let frame = String::from_utf8_lossy(payload).into_owned();
         let endpoint = self.dispatch.as_ref().map_or("", |(_, e)| e.as_str());
@@ -400,6 +470,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             shards = jobs.len(),
             "a large room: delivered by shards"
         );
+        let all = jobs.len();
         let here: Vec<DeliveryJob> = match &self.dispatch {
             Some((dispatch, _)) => {
                 let failed = dispatch.dispatch(jobs).await;
@@ -416,7 +487,28 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         for done in futures_util::future::join_all(inline).await {
             report.add(&done?.fanout);
         }
-        Ok(report)
+        Ok((report, all - here.len()))
+    }
+
+    /// A delivery function's invocation: [`deliver_job`](Chat::deliver_job),
+    /// with its record (a shard delivered from the message function is
+    /// counted in the message's record instead).
+    pub async fn run_job(&self, job: &DeliveryJob) -> Result<DeliveryReport, StoreError> {
+        let started = Instant::now();
+        let mut record = Record::new("deliver", "deliver");
+        record.room = match &job.delivery {
+            Part::RoomShard { room, .. } => Some(room.clone()),
+            Part::Segment { .. } => None,
+        };
+        let done = self.deliver_job(job).await;
+        let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        match &done {
+            Ok(report) => record.fanned_out(&report.fanout, elapsed),
+            Err(_) => record = failed(record, "").1,
+        }
+        record.duration_ms = elapsed;
+        self.telemetry.record(&record);
+        done
     }
 
     /// A delivery worker's job: the frame to every row of its part, paced to its rate.
@@ -575,6 +667,14 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         self.deliver(ids, &payload).await;
         true
     }
+}
+
+/// A 5xx answer: the event failed, and counts as an error.
+fn failed(mut record: Record, reason: &str) -> (Response, Record) {
+    record.outcome = "error";
+    record.status = 500;
+    record.count(Metric::Errors);
+    (Response::status(500, reason), record)
 }
 
 fn room_full(room: &str, ceiling: usize) -> ProtocolError {

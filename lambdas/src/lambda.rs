@@ -18,7 +18,8 @@ use tokio::sync::OnceCell;
 /// ([`DeliveryJob`]) for `deliver`. Environment: `TABLE_NAME` (required), the
 /// `WSCHAT_*` tuning knobs of [`ChatConfig::from_env`], optionally
 /// `WSCHAT_MANAGEMENT_ENDPOINT`, and on `message` `WSCHAT_DELIVER_FUNCTION`
-/// (where a large room's shard jobs go). `WSCHAT_AUTH` and its companions
+/// (where a large room's shard jobs go), `WSCHAT_STACK` (the metrics'
+/// dimension, see [`crate::telemetry`]). `WSCHAT_AUTH` and its companions
 /// ([`AuthSettings::from_lookup`]) say who may connect. Logging follows
 /// Lambda's own controls (`AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT`).
 pub async fn run() -> Result<(), Error> {
@@ -29,6 +30,12 @@ pub async fn run() -> Result<(), Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let config = ChatConfig::from_env();
     let auth = Arc::new(auth_from_env(&sdk)?);
+    // Each event's metrics, in its log line; the stack's name is their dimension.
+    let stack = std::env::var(crate::telemetry::ENV_STACK)
+        .or_else(|_| std::env::var("AWS_LAMBDA_FUNCTION_NAME"))
+        .unwrap_or_default();
+    let telemetry: Arc<dyn crate::telemetry::Telemetry> =
+        Arc::new(crate::telemetry::EmfStdout { stack });
     let deliver = std::env::var("WSCHAT_DELIVER_FUNCTION")
         .ok()
         .filter(|f| !f.is_empty());
@@ -36,13 +43,14 @@ pub async fn run() -> Result<(), Error> {
     // and stage, or the job's); after that the same client serves every invocation.
     let chat: Arc<OnceCell<LambdaChat>> = Arc::new(OnceCell::new());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let (chat, sdk, store, config, auth, deliver) = (
+        let (chat, sdk, store, config, auth, deliver, telemetry) = (
             chat.clone(),
             sdk.clone(),
             store.clone(),
             config.clone(),
             auth.clone(),
             deliver.clone(),
+            telemetry.clone(),
         );
         async move {
             let (api_event, job) = match event.payload.get("delivery") {
@@ -65,7 +73,9 @@ pub async fn run() -> Result<(), Error> {
             let chat = chat
                 .get_or_init(|| async {
                     let gateway = ManagementGateway::new(&sdk, &endpoint);
-                    let mut chat = Chat::new(store, gateway, config).with_auth(auth);
+                    let mut chat = Chat::new(store, gateway, config)
+                        .with_auth(auth)
+                        .with_telemetry(telemetry);
                     if let Some(function) = deliver {
                         let dispatch = Arc::new(LambdaDispatch::new((*sdk).clone(), function));
                         chat = chat.with_dispatch(dispatch, endpoint);
@@ -76,7 +86,7 @@ pub async fn run() -> Result<(), Error> {
             match (api_event, job) {
                 (Some(e), _) => Ok::<Value, Error>(serde_json::to_value(chat.handle(&e).await)?),
                 (_, Some(job)) => {
-                    let report = chat.deliver_job(&job).await?;
+                    let report = chat.run_job(&job).await?;
                     Ok(serde_json::to_value(report)?)
                 }
                 (None, None) => unreachable!("one or the other"),

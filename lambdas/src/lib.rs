@@ -42,6 +42,7 @@ pub mod retry;
 pub mod shard;
 pub mod signed;
 pub mod store;
+pub mod telemetry;
 
 pub use chat::{Chat, ChatConfig};
 pub use event::{EventType, Response, WebSocketEvent};

@@ -145,7 +145,7 @@ pub async fn status(run: &Resolved, args: StatusArgs) -> Result<ExitCode> {
         let target = ops::resolve(&id, Place::Local(url, run.aws.timeout)).await?;
         print(
             run.output,
-            &ops::local::status(&target, url, &id.stage).await?,
+            &ops::local::status(&target, url, &id.stage, args.since).await?,
         );
         return Ok(ExitCode::SUCCESS);
     }

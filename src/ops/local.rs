@@ -171,6 +171,16 @@ impl HttpStore {
     }
 }
 
+impl HttpStore {
+    /// The functions' figures over the last `since` (see [`crate::health`]).
+    pub async fn health(&self, since: Duration) -> Result<crate::health::Figures, StoreError> {
+        let path = format!("/health?since_seconds={}", since.as_secs().max(1));
+        let body = self.call("GET", &path).await?.unwrap_or_default();
+        serde_json::from_slice(&body)
+            .map_err(|e| StoreError(format!("unreadable health from the sandbox: {e}")))
+    }
+}
+
 /// One attempt's failure, and whether another attempt may succeed.
 struct Attempt {
     error: StoreError,
@@ -259,6 +269,7 @@ pub struct LocalStatus {
     connections_url: String,
     web_client: String,
     connections: usize,
+    health: crate::health::Health,
 }
 
 impl std::fmt::Display for LocalStatus {
@@ -267,7 +278,8 @@ impl std::fmt::Display for LocalStatus {
         writeln!(f, "  WebSocket     {}", self.websocket_url)?;
         writeln!(f, "  @connections  {}", self.connections_url)?;
         writeln!(f, "  web client    {}", self.web_client)?;
-        write!(f, "  connections   {} stored", self.connections)
+        writeln!(f, "  connections   {} stored", self.connections)?;
+        write!(f, "{}", self.health)
     }
 }
 
@@ -275,10 +287,15 @@ pub async fn status(
     target: &super::Target,
     url: &str,
     stage: &str,
+    since: Duration,
 ) -> crate::error::Result<LocalStatus> {
     let rows = wschat_lambdas::store::list_all(&target.store, &Filter::All)
         .await
         .map_err(super::store_error)?;
+    let super::Backend::Local(sandbox) = &target.backend else {
+        return Err(crate::error::CliError::failed("not a `wschat dev` target"));
+    };
+    let figures = sandbox.health(since).await.map_err(super::store_error)?;
     let base = url.trim_end_matches('/');
     Ok(LocalStatus {
         target: target.label.clone(),
@@ -286,5 +303,6 @@ pub async fn status(
         connections_url: format!("{base}/{stage}/@connections"),
         web_client: format!("{base}/"),
         connections: rows.len(),
+        health: crate::health::Health::new(rows.len() as u64, figures),
     })
 }

@@ -94,6 +94,26 @@ pub async fn logs(
 }
 
 #[derive(Deserialize)]
+pub struct HealthQuery {
+    since_seconds: Option<u64>,
+}
+
+/// The functions' figures over the last `since_seconds` (15 minutes unless told).
+pub async fn health(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(stage): Path<String>,
+    Query(q): Query<HealthQuery>,
+) -> Response {
+    if stage != sandbox.stage {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let since = q
+        .since_seconds
+        .unwrap_or(crate::health::DEFAULT_SINCE.as_secs());
+    Json(sandbox.metrics.figures(since)).into_response()
+}
+
+#[derive(Deserialize)]
 pub struct TokenRequest {
     user: String,
     room: Option<String>,

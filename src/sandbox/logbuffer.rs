@@ -43,12 +43,19 @@ impl LogBuffer {
         }
     }
 
+    /// A tracing event's line, attributed to the function whose span it is in.
     fn push(&self, json_line: &str) {
         let value: serde_json::Value = serde_json::from_str(json_line).unwrap_or_default();
-        let function = value["span"]["function"]
-            .as_str()
-            .unwrap_or("sandbox")
-            .to_owned();
+        let function = value["span"]["function"].as_str().unwrap_or("sandbox");
+        self.push_from(function, json_line);
+    }
+
+    /// A line `function` wrote (echoed to stderr with `-v`).
+    pub fn push_from(&self, function: &str, json_line: &str) {
+        if self.echo {
+            eprintln!("{json_line}");
+        }
+        let function = function.to_owned();
         let mut ring = self.inner.lock().unwrap();
         ring.seq += 1;
         let line = LogLine {
@@ -85,9 +92,6 @@ impl Write for LineWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            if self.0.echo {
-                eprintln!("{line}");
-            }
             self.0.push(line);
         }
         Ok(buf.len())

@@ -12,6 +12,7 @@ mod listener;
 mod logbuffer;
 mod management;
 mod memory;
+mod metrics;
 mod registry;
 mod sigv4;
 mod socket;
@@ -107,6 +108,7 @@ pub struct Sandbox {
     invocations: Arc<tokio::sync::Semaphore>,
     page: String,
     logs: logbuffer::LogBuffer,
+    metrics: Arc<metrics::MetricLog>,
     port: u16,
     credentials: credentials::Credentials,
     /// Token mode's secret and audience, for minting (`wschat token --local`).
@@ -235,6 +237,7 @@ fn router(sandbox: Arc<Sandbox>) -> Router {
             get(control::get).delete(control::delete),
         )
         .route("/{stage}/@wschat/logs", get(control::logs))
+        .route("/{stage}/@wschat/health", get(control::health))
         .route("/{stage}/@wschat/token", post(control::token))
         .route(
             "/{stage}/@connections/{id}",
@@ -465,11 +468,18 @@ impl Sandbox {
         let registry = Registry::new(options.outbound_total);
         let stage = &options.id.stage;
         let endpoint = format!("http://{addr}/{stage}");
+        let metrics = Arc::new(metrics::MetricLog::default());
+        let telemetry = Arc::new(metrics::SandboxTelemetry {
+            stack: options.id.prefix(),
+            logs: logs.clone(),
+            metrics: metrics.clone(),
+        });
         Ok(Arc::new_cyclic(|me| Sandbox {
             // A large room's shards go to in-process invocations of `deliver`,
             // as the message function hands them to the delivery function.
             chat: Chat::new(store, registry, options.limits.config())
                 .with_auth(auth)
+                .with_telemetry(telemetry)
                 .with_dispatch(Arc::new(delivery::InProcess(me.clone())), endpoint),
             stage: stage.clone(),
             domain_name: addr.to_string(),
@@ -485,6 +495,7 @@ impl Sandbox {
             open_sockets: AtomicUsize::new(0),
             invocations: Arc::new(tokio::sync::Semaphore::new(MAX_INVOCATIONS)),
             logs,
+            metrics,
             page: render_page("", stage, options.auth.mode),
             port: addr.port(),
             credentials,
@@ -498,7 +509,7 @@ impl Sandbox {
         use tracing::Instrument;
         let sandbox = self.clone();
         let run = async move {
-            let done = tokio::time::timeout(delivery::TIMEOUT, sandbox.chat.deliver_job(&job));
+            let done = tokio::time::timeout(delivery::TIMEOUT, sandbox.chat.run_job(&job));
             match done.await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "the delivery failed"),

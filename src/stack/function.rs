@@ -17,6 +17,7 @@ use aws_sdk_lambda::types::{
 };
 use std::collections::HashMap;
 use wschat_lambdas::auth::{self, AuthMode, AuthSettings};
+use wschat_lambdas::telemetry;
 
 const FUNCTION: &str = "function";
 const HANDLER: &str = "bootstrap";
@@ -71,7 +72,10 @@ impl DesiredFunction {
         secret_version: Option<i64>,
     ) -> DesiredFunction {
         let settings = &ctx.spec.settings;
-        let mut environment = HashMap::from([("TABLE_NAME".to_owned(), ctx.spec.table())]);
+        let mut environment = HashMap::from([
+            ("TABLE_NAME".to_owned(), ctx.spec.table()),
+            (telemetry::ENV_STACK.to_owned(), ctx.spec.prefix()),
+        ]);
         match function {
             Function::Connect => {
                 environment.extend(connect_environment(&ctx.spec, secret_version));

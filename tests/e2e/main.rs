@@ -30,6 +30,7 @@ mod dev;
 mod doctor;
 mod faults;
 mod fidelity;
+mod health;
 mod hostile;
 mod identity;
 mod models;
