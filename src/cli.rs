@@ -167,11 +167,15 @@ pub enum Command {
     /// calls), changed settings update only what they touch, and a deploy that was
     /// interrupted continues where it stopped.
     Deploy(DeployArgs),
-    /// What exists, what is missing, what drifted from the settings; URLs; stored connections.
+    /// What exists, what is missing, what drifted from the settings; URLs; stored
+    /// connections; the chat's health over the last --since.
     ///
     /// Compares against wschat.toml, the settings flags and their WSCHAT_* variables, else
-    /// what the last deploy recorded. Exit codes: 0 the stack is complete and matches;
-    /// 3 something is missing or drifted; 1 status itself failed (AWS unreachable,
+    /// what the last deploy recorded. Health: messages, deliveries and errors from the
+    /// functions' metrics, API Gateway's traffic, errors and latency, Lambda's errors and
+    /// throttles, the alarms firing, and the account's quotas against their peak use.
+    /// Exit codes: 0 the stack is complete, matches and no alarm fires; 3 something is
+    /// missing or drifted; 4 an alarm is firing; 1 status itself failed (AWS unreachable,
     /// no credentials); 2 bad flags or names.
     Status(StatusArgs),
     /// Delete every resource of this stack, then check that nothing is left.
@@ -315,20 +319,23 @@ pub struct BroadcastArgs {
     pub target: LocalArgs,
 }
 
+/// Whose logs: one function's, or the stage's access log.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum FunctionArg {
+pub enum LogSourceArg {
     Connect,
     Disconnect,
     Message,
     /// A large room's shard deliveries.
     Deliver,
+    /// The stage's access log (`--access-logs`; AWS only).
+    Access,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
     /// Only this function's logs [default: all four].
     #[arg(value_enum)]
-    pub function: Option<FunctionArg>,
+    pub function: Option<LogSourceArg>,
     /// How far back to start.
     #[arg(long, default_value = "10m", value_parser = duration, value_name = "DURATION")]
     pub since: Duration,
@@ -342,13 +349,15 @@ pub struct LogsArgs {
     pub target: LocalArgs,
 }
 
-impl From<FunctionArg> for Function {
-    fn from(function: FunctionArg) -> Function {
-        match function {
-            FunctionArg::Connect => Function::Connect,
-            FunctionArg::Disconnect => Function::Disconnect,
-            FunctionArg::Message => Function::Message,
-            FunctionArg::Deliver => Function::Deliver,
+impl LogSourceArg {
+    /// The function whose log it is; `None` for the access log.
+    pub fn function(self) -> Option<Function> {
+        match self {
+            LogSourceArg::Connect => Some(Function::Connect),
+            LogSourceArg::Disconnect => Some(Function::Disconnect),
+            LogSourceArg::Message => Some(Function::Message),
+            LogSourceArg::Deliver => Some(Function::Deliver),
+            LogSourceArg::Access => None,
         }
     }
 }
@@ -426,6 +435,28 @@ pub struct SettingsArgs {
     pub limits: LimitsArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub alarms: AlarmsArgs,
+    /// Log each request the stage handles (connection id, event, route, status,
+    /// integration latency, error) as JSON to /aws/apigateway/{name}-{stage}, kept
+    /// --log-retention days. API Gateway writes them with an account-wide role:
+    /// see `wschat deploy --set-account-logging-role` [default: false].
+    #[arg(long, env = "WSCHAT_ACCESS_LOGS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub access_logs: Option<bool>,
+}
+
+/// Who the stack's alarms wake. Without either, the alarms still exist and
+/// `status` shows them, but they notify no one.
+#[derive(Debug, Clone, Args)]
+pub struct AlarmsArgs {
+    /// Email this address when an alarm fires or recovers: the stack gets its
+    /// own SNS topic ({name}-{stage}-alarms) and subscribes the address, which
+    /// must confirm from the email AWS sends it.
+    #[arg(long, env = "WSCHAT_ALARM_EMAIL", value_name = "ADDRESS", value_parser = check::email)]
+    pub alarm_email: Option<String>,
+    /// Notify this SNS topic of yours instead (never deleted by teardown).
+    #[arg(long, env = "WSCHAT_ALARM_TOPIC", value_name = "ARN", value_parser = check::topic_arn, conflicts_with = "alarm_email")]
+    pub alarm_topic: Option<String>,
 }
 
 /// What one client and one message may cost: the same flags on deploy, status and dev.
@@ -512,6 +543,11 @@ pub struct DeployArgs {
     /// With --auth token: replace the signing secret; every token minted before is refused.
     #[arg(long)]
     pub rotate_secret: bool,
+    /// With --access-logs, where the account has no CloudWatch Logs role for API
+    /// Gateway: create wschat-apigateway-cloudwatch and set it on the account. An
+    /// account setting every API in the region then uses; teardown leaves it.
+    #[arg(long)]
+    pub set_account_logging_role: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -77,7 +77,8 @@ impl Figures {
     }
 }
 
-/// `status`'s health section.
+/// `status`'s health section. The parts after `figures` are a deployed
+/// stack's only: API Gateway's and Lambda's own metrics, the alarms, quotas.
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
     /// Connections stored now.
@@ -86,6 +87,53 @@ pub struct Health {
     pub figures: Figures,
     pub connects_per_minute: f64,
     pub messages_per_minute: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Gateway>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub functions: Option<Functions>,
+    /// The stack's alarms in ALARM now (a deployed stack only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarms_firing: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quotas: Vec<Quota>,
+}
+
+/// API Gateway's view of the stage over the window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Gateway {
+    pub connects: f64,
+    pub messages: f64,
+    /// 4xx: refused handshakes, throttled or malformed requests.
+    pub client_errors: f64,
+    pub integration_errors: f64,
+    pub execution_errors: f64,
+    pub integration_latency_ms: Option<Percentiles>,
+}
+
+/// Lambda's view of the stack's functions over the window, all four summed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Functions {
+    pub errors: f64,
+    pub throttles: f64,
+}
+
+/// One of the account's quotas against the window's peak use of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Quota {
+    pub name: String,
+    /// The account's quota; `None` when Service Quotas could not be read.
+    pub quota: Option<f64>,
+    /// The highest use in any minute of the window.
+    pub peak: f64,
+}
+
+impl Quota {
+    /// The share of the quota the peak used, in percent.
+    pub fn used_percent(&self) -> Option<f64> {
+        self.quota
+            .filter(|q| *q > 0.0)
+            .map(|q| round2(100.0 * self.peak / q))
+    }
 }
 
 impl Health {
@@ -95,7 +143,16 @@ impl Health {
             connects_per_minute: round2(figures.per_minute(Metric::Connects)),
             messages_per_minute: round2(figures.per_minute(Metric::Messages)),
             figures,
+            gateway: None,
+            functions: None,
+            alarms_firing: None,
+            quotas: Vec::new(),
         }
+    }
+
+    /// Whether any alarm is firing: `status`'s exit code says so.
+    pub fn alarming(&self) -> bool {
+        self.alarms_firing.as_ref().is_some_and(|a| !a.is_empty())
     }
 }
 
@@ -151,7 +208,40 @@ impl fmt::Display for Health {
                 p.p50, p.p99
             )?;
         }
-        Ok(())
+        if let Some(g) = &self.gateway {
+            write!(
+                f,
+                "\n    api gateway   {} connects, {} messages; {} client errors, {} integration errors, {} execution errors",
+                g.connects, g.messages, g.client_errors, g.integration_errors, g.execution_errors
+            )?;
+            if let Some(p) = g.integration_latency_ms {
+                write!(f, "; integration p50 {:.0} ms, p99 {:.0} ms", p.p50, p.p99)?;
+            }
+        }
+        if let Some(fns) = &self.functions {
+            write!(
+                f,
+                "\n    functions     {} errors, {} throttles",
+                fns.errors, fns.throttles
+            )?;
+        }
+        for q in &self.quotas {
+            let share = match (q.quota, q.used_percent()) {
+                (Some(quota), Some(used)) => format!("peak {} of {quota} ({used}%)", q.peak),
+                _ => format!(
+                    "peak {} (quota unknown: servicequotas:GetServiceQuota)",
+                    q.peak
+                ),
+            };
+            write!(f, "\n    quota         {}: {share}", q.name)?;
+        }
+        match &self.alarms_firing {
+            Some(firing) if !firing.is_empty() => {
+                write!(f, "\n    ALARM         {}", firing.join(", "))
+            }
+            Some(_) => write!(f, "\n    alarms        none firing"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -65,6 +65,9 @@ pub struct Partial {
     pub jwt_issuer: Option<Given<String>>,
     pub jwt_audience: Option<Given<String>>,
     pub jwt_name_claim: Option<Given<String>>,
+    pub alarm_email: Option<Given<String>>,
+    pub alarm_topic: Option<Given<String>>,
+    pub access_logs: Option<Given<bool>>,
 }
 
 macro_rules! each_field {
@@ -85,7 +88,10 @@ macro_rules! each_field {
             allowed_origins,
             jwt_issuer,
             jwt_audience,
-            jwt_name_claim
+            jwt_name_claim,
+            alarm_email,
+            alarm_topic,
+            access_logs
         )
     };
 }
@@ -148,6 +154,9 @@ impl Partial {
             jwt_issuer: recorded(get("jwt-issuer").cloned()),
             jwt_audience: recorded(get("jwt-audience").cloned()),
             jwt_name_claim: recorded(get("jwt-name-claim").cloned()),
+            alarm_email: recorded(get("alarm-email").and_then(|e| check::email(e).ok())),
+            alarm_topic: recorded(get("alarm-topic").and_then(|t| check::topic_arn(t).ok())),
+            access_logs: recorded(get("access-logs").and_then(|v| v.parse::<bool>().ok())),
         }
     }
 
@@ -178,6 +187,13 @@ impl Partial {
                 None
             }
         };
+        if let (Some(email), Some(topic)) = (&self.alarm_email, &self.alarm_topic) {
+            return Err(CliError::usage(format!(
+                "alarms notify one topic: the stack's own with --alarm-email ({}), or yours with --alarm-topic ({}), not both",
+                email.origin, topic.origin
+            ))
+            .with_hint("to email a topic of yours, subscribe the address to it yourself"));
+        }
         Ok(Settings {
             memory_mb: self.memory.as_ref().map_or(defaults.memory_mb, |g| g.value),
             timeout_s: self
@@ -218,6 +234,9 @@ impl Partial {
                     .unwrap_or_default(),
                 jwt,
             },
+            alarm_email: self.alarm_email.as_ref().map(|g| g.value.clone()),
+            alarm_topic: self.alarm_topic.as_ref().map(|g| g.value.clone()),
+            access_logs: self.access_logs.as_ref().is_some_and(|g| g.value),
         })
     }
 
@@ -254,12 +273,58 @@ impl Partial {
             line("jwt-issuer", self.jwt_issuer.as_ref()),
             line("jwt-audience", self.jwt_audience.as_ref()),
             line("jwt-name-claim", self.jwt_name_claim.as_ref()),
+            line("alarm-email", self.alarm_email.as_ref()),
+            line("alarm-topic", self.alarm_topic.as_ref()),
+            line("access-logs", self.access_logs.as_ref()),
         ]
     }
 }
 
 /// The checks a value passes whether it comes from a flag or from the file.
 pub mod check {
+    /// An address SNS can mail: `local@domain.tld`, no spaces, within SNS's length.
+    pub fn email(text: &str) -> Result<String, String> {
+        let (local, domain) = text.split_once('@').unwrap_or_default();
+        let well_formed = !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && text.len() <= 254
+            && text.chars().all(|c| c.is_ascii_graphic());
+        if well_formed {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "'{text}' is not an email address (e.g. ops@example.com)"
+            ))
+        }
+    }
+
+    /// An SNS topic's ARN: `arn:{partition}:sns:{region}:{account}:{name}`.
+    pub fn topic_arn(text: &str) -> Result<String, String> {
+        let parts: Vec<&str> = text.split(':').collect();
+        let well_formed = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && parts[2] == "sns"
+            && !parts[3].is_empty()
+            && parts[4].len() == 12
+            && parts[4].chars().all(|c| c.is_ascii_digit())
+            && !parts[5].is_empty()
+            && parts[5].len() <= 256
+            && parts[5]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if well_formed {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "'{text}' is not an SNS topic ARN (e.g. arn:aws:sns:us-east-1:123456789012:oncall)"
+            ))
+        }
+    }
+
     /// A region's name as AWS spells them (`eu-west-1`, `us-gov-east-1`):
     /// lower-case letters and digits in dash-separated words. Anything else
     /// would reach a request's URL and fail there, far from the mistake.

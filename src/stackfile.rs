@@ -74,6 +74,9 @@ struct RawStage {
     jwt_issuer: Option<Spanned<String>>,
     jwt_audience: Option<Spanned<String>>,
     jwt_name_claim: Option<Spanned<String>>,
+    alarm_email: Option<Spanned<String>>,
+    alarm_topic: Option<Spanned<String>>,
+    access_logs: Option<Spanned<bool>>,
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<StackFile> {
@@ -219,6 +222,11 @@ impl Checker<'_> {
             })?,
             jwt_audience: self.given(table, "jwt-audience", raw.jwt_audience, any)?,
             jwt_name_claim: self.given(table, "jwt-name-claim", raw.jwt_name_claim, any)?,
+            alarm_email: self.given(table, "alarm-email", raw.alarm_email, |e| check::email(&e))?,
+            alarm_topic: self.given(table, "alarm-topic", raw.alarm_topic, |t| {
+                check::topic_arn(&t)
+            })?,
+            access_logs: self.given(table, "access-logs", raw.access_logs, Ok)?,
         })
     }
 }
@@ -253,6 +261,9 @@ auth = "open"                 # "open" (unverified names), "token" or "jwt"
 # jwt-issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123"
 # jwt-audience = "your app client id"
 # jwt-name-claim = "sub"      # the claim that holds the username
+# alarm-email = "ops@example.com"   # the alarms mail this address (it confirms the subscription)
+# alarm-topic = "arn:aws:sns:us-east-1:123456789012:oncall"   # or notify your own topic
+access-logs = false           # the stage logs each request to /aws/apigateway/{{name}}-{{stage}}
 
 # `wschat deploy` (stage dev), and `wschat --stage prod deploy`. A stage with
 # no table of its own gets [defaults].

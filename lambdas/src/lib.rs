@@ -33,6 +33,7 @@ pub mod event;
 pub mod fanout;
 pub mod gateway;
 pub(crate) mod http;
+pub mod json_api;
 pub mod lambda;
 pub mod names;
 pub mod partition;

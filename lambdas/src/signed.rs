@@ -26,6 +26,19 @@ pub async fn post(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Result<Answer, String> {
+    send(sdk, http, "POST", service, (endpoint, path), headers, body).await
+}
+
+/// As [`post`], with any method: a REST API's GET or PATCH.
+pub async fn send(
+    sdk: &aws_config::SdkConfig,
+    http: &HttpClient,
+    method: &str,
+    service: &str,
+    (endpoint, path): (&str, &str),
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Answer, String> {
     let region = sdk.region().map(|r| r.to_string()).ok_or("no region")?;
     let provider = sdk.credentials_provider().ok_or("no credentials")?;
     let credentials = provider
@@ -37,7 +50,9 @@ pub async fn post(
         region: &region,
         service,
     };
-    Ok(signer.post(http, endpoint, path, headers, body).await?)
+    Ok(signer
+        .send(http, method, (endpoint, path), headers, body)
+        .await?)
 }
 
 /// Who signs, for which region and service.
@@ -55,6 +70,19 @@ impl Signer<'_> {
         http: &HttpClient,
         endpoint: &str,
         path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Answer, SendError> {
+        self.send(http, "POST", (endpoint, path), headers, body)
+            .await
+    }
+
+    /// As [`post`](Signer::post), with any method.
+    pub async fn send(
+        &self,
+        http: &HttpClient,
+        method: &str,
+        (endpoint, path): (&str, &str),
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<Answer, SendError> {
@@ -81,7 +109,7 @@ impl Signer<'_> {
             .map_err(|e| unsigned(&e))?
             .into();
         let signable = SignableRequest::new(
-            "POST",
+            method,
             url.as_str(),
             signed.iter().copied(),
             SignableBody::Bytes(&body),
@@ -90,7 +118,7 @@ impl Signer<'_> {
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| unsigned(&e))?
             .into_parts();
-        let mut request = hyper::Request::post(url.as_str());
+        let mut request = hyper::Request::builder().method(method).uri(url.as_str());
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

@@ -1,6 +1,7 @@
 //! Where the AWS calls go (region, profile, endpoint), the service clients,
 //! and turning SDK errors into advice; [`trace`] logs each call with `-vv`.
 
+pub mod json;
 pub mod trace;
 
 use crate::error::{CliError, Result};
@@ -88,6 +89,7 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
     /// How long one call may take, retries included (`--request-timeout`).
     pub timeout: Duration,
     pub region: String,
@@ -180,6 +182,7 @@ pub async fn connect(config: &AwsConfig) -> Result<Clients> {
         logs: client!(aws_sdk_cloudwatchlogs),
         sts: client!(aws_sdk_sts),
         sqs: client!(aws_sdk_sqs),
+        sns: client!(aws_sdk_sns),
         timeout: config.timeout,
         region,
         sdk,

@@ -52,6 +52,9 @@ pub async fn run(cli: Cli, origins: ArgOrigins) -> Result<ExitCode> {
 /// its settings, apart from 1 (the command failed) and 2 (bad flags or names).
 pub const EXIT_DRIFT: u8 = 3;
 
+/// `status`'s exit code when the stack is complete but one of its alarms is firing.
+pub const EXIT_ALARM: u8 = 4;
+
 /// Success, or the failure exit code when the result says something is wrong.
 fn exit_code(ok: bool) -> ExitCode {
     if ok {

@@ -66,9 +66,10 @@ pub async fn logs(run: &Resolved, args: LogsArgs) -> Result<ExitCode> {
     let target = ops::resolve(&run.stack_id()?, run.place(&args.target)).await?;
     let options = LogsOptions {
         functions: match args.function {
-            Some(one) => vec![Function::from(one)],
+            Some(one) => one.function().into_iter().collect(),
             None => Function::ALL.to_vec(),
         },
+        access: args.function.is_none_or(|one| one.function().is_none()),
         since: args.since,
         filter: args.filter,
     };

@@ -103,7 +103,10 @@ pub async fn deploy(run: &Resolved, args: DeployArgs) -> Result<ExitCode> {
         progress: &progress,
         dry_run: args.dry_run,
     };
-    let reconciled = deploy::reconcile(&ctx, packages.as_ref(), args.rotate_secret).await?;
+    // An account setting, checked (or set, when told) before any of the stack's writes.
+    let account = stack::account::ensure(&ctx, args.set_account_logging_role).await?;
+    let mut reconciled = deploy::reconcile(&ctx, packages.as_ref(), args.rotate_secret).await?;
+    reconciled.resources.extend(account);
     let endpoints = stack::Endpoints::of(spec, reconciled.api_id.as_deref());
     let web_client = match (&endpoints.websocket_url, args.dry_run || args.no_web_client) {
         (Some(url), false) => {
@@ -155,9 +158,8 @@ pub async fn status(run: &Resolved, args: StatusArgs) -> Result<ExitCode> {
     let mut stack = stack::open(&id, &run.aws, Settings::default()).await?;
     // What the last deploy applied fills what neither flags nor file say, so a
     // plain `status` with no file checks the stack against its last deploy.
-    let recorded = stack::api::applied_tags(&stack)
-        .await?
-        .map(|tags| Partial::from_applied_tags(&tags));
+    let (api_id, recorded) = stack::api::applied_tags(&stack).await?;
+    let recorded = recorded.map(|tags| Partial::from_applied_tags(&tags));
     let layered = layered.or(recorded.clone().unwrap_or_default());
     explain(run, &layered);
     stack.spec.settings = layered.settings()?;
@@ -165,13 +167,17 @@ pub async fn status(run: &Resolved, args: StatusArgs) -> Result<ExitCode> {
     let wanted = status::Wanted {
         source: run.settings_source(),
         recorded: recorded.as_ref(),
+        api_id,
+        since: args.since,
     };
     let report = status::status(&stack, wanted).await?;
     print(run.output, &report);
-    Ok(if report.complete {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if !report.complete {
         ExitCode::from(super::EXIT_DRIFT)
+    } else if report.health.alarming() {
+        ExitCode::from(super::EXIT_ALARM)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -207,12 +213,19 @@ pub async fn teardown(run: &Resolved, args: TeardownArgs) -> Result<ExitCode> {
             .map(ToString::to_string)
             .collect()
     };
+    // Best effort: a teardown does not fail for want of apigateway:GET on the account.
+    let account_logging_role = stack::account::logging_role(&stack)
+        .await
+        .ok()
+        .flatten()
+        .filter(|role| *role == stack.spec.account_logging_role_arn());
     let report = teardown::TeardownReport {
         at: stack::Located::of(&stack.spec),
         dry_run: args.dry_run,
         resources,
         dead_letters,
         leftovers,
+        account_logging_role,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     };
     print(run.output, &report);

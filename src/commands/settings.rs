@@ -114,6 +114,9 @@ impl Resolved {
             log_retention: o.given("log_retention", args.log_retention),
             throttle_rate: o.given("throttle_rate", args.throttle_rate),
             throttle_burst: o.given("throttle_burst", args.throttle_burst),
+            alarm_email: o.given("alarm_email", args.alarms.alarm_email.clone()),
+            alarm_topic: o.given("alarm_topic", args.alarms.alarm_topic.clone()),
+            access_logs: o.given("access_logs", args.access_logs),
             ..self.auth_layer(&args.auth)
         };
         flags

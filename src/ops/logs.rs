@@ -57,6 +57,8 @@ impl fmt::Display for LogsReport {
 
 pub struct LogsOptions {
     pub functions: Vec<Function>,
+    /// The stage's access log too (`access` in the merged lines), where it exists.
+    pub access: bool,
     pub since: Duration,
     pub filter: Option<String>,
 }
@@ -82,8 +84,15 @@ async fn fetch_aws(stack: &Stack, options: &LogsOptions, cursor: &Cursor) -> Res
     let (clients, spec) = (&stack.clients, &stack.spec);
     let mut events = Vec::new();
     let mut groups_found = 0;
-    for function in &options.functions {
-        let group = spec.log_group(*function);
+    let mut groups: Vec<(&str, String)> = options
+        .functions
+        .iter()
+        .map(|f| (f.name(), spec.log_group(*f)))
+        .collect();
+    if options.access {
+        groups.push(("access", spec.access_log_group()));
+    }
+    for (source, group) in groups {
         let mut request = clients
             .logs
             .filter_log_events()
@@ -102,7 +111,7 @@ async fn fetch_aws(stack: &Stack, options: &LogsOptions, cursor: &Cursor) -> Res
             };
             events.extend(page.events().iter().map(|e| LogEvent {
                 timestamp: e.timestamp.unwrap_or(0),
-                function: function.name().to_owned(),
+                function: source.to_owned(),
                 message: e.message.clone().unwrap_or_default(),
                 key: e.event_id.clone().unwrap_or_default(),
             }));
@@ -115,7 +124,10 @@ async fn fetch_aws(stack: &Stack, options: &LogsOptions, cursor: &Cursor) -> Res
             spec.prefix(),
             spec.region
         ))
-        .with_hint("deploy the stack with `wschat deploy`; its functions log there"));
+        .with_hint(match options.functions.is_empty() {
+            true => "the access log exists once the stack is deployed with `wschat deploy --access-logs`",
+            false => "deploy the stack with `wschat deploy`; its functions log there",
+        }));
     }
     Ok(events)
 }

@@ -32,6 +32,12 @@ pub struct Settings {
     pub max_room_size: u32,
     /// Who may connect: the connect function's environment carries it.
     pub auth: AuthSettings,
+    /// Where the alarms notify: a topic the stack owns, with this address subscribed.
+    pub alarm_email: Option<String>,
+    /// Where the alarms notify: a topic someone else owns (never deleted).
+    pub alarm_topic: Option<String>,
+    /// The stage writes an access log line per request to the stack's access log group.
+    pub access_logs: bool,
 }
 
 impl Default for Settings {
@@ -47,6 +53,9 @@ impl Default for Settings {
             max_message_rate: wschat_lambdas::chat::DEFAULT_MAX_MESSAGE_RATE,
             max_room_size: 0,
             auth: AuthSettings::default(),
+            alarm_email: None,
+            alarm_topic: None,
+            access_logs: false,
         }
     }
 }
@@ -107,9 +116,16 @@ impl StackSpec {
             ("max-message-rate", s.max_message_rate.to_string()),
             ("max-room-size", s.max_room_size.to_string()),
             ("auth", s.auth.mode.to_string()),
+            ("access-logs", s.access_logs.to_string()),
         ];
         if !s.auth.allowed_origins.is_empty() {
             tags.push(("allowed-origins", s.auth.allowed_origins.join(" ")));
+        }
+        if let Some(email) = &s.alarm_email {
+            tags.push(("alarm-email", email.clone()));
+        }
+        if let Some(topic) = &s.alarm_topic {
+            tags.push(("alarm-topic", topic.clone()));
         }
         if let Some(jwt) = &s.auth.jwt {
             tags.push(("jwt-issuer", jwt.issuer.clone()));
@@ -179,6 +195,46 @@ impl StackSpec {
         self.arn("sqs", &self.dead_letter_queue())
     }
 
+    /// The topic the stack owns for its alarms (with `--alarm-email`).
+    pub fn alarm_topic_name(&self) -> String {
+        format!("{}-alarms", self.prefix())
+    }
+
+    pub fn alarm_topic_arn(&self) -> String {
+        self.arn("sns", &self.alarm_topic_name())
+    }
+
+    /// Where the alarms notify, if anywhere: the given topic, else the stack's own.
+    pub fn alarm_actions(&self) -> Option<String> {
+        let s = &self.settings;
+        s.alarm_topic
+            .clone()
+            .or_else(|| s.alarm_email.as_ref().map(|_| self.alarm_topic_arn()))
+    }
+
+    /// Every alarm of the stack is named `{prefix}-{what}`.
+    pub fn alarm_name(&self, what: &str) -> String {
+        format!("{}-{what}", self.prefix())
+    }
+
+    pub fn dashboard(&self) -> String {
+        self.prefix()
+    }
+
+    /// The dashboard in the CloudWatch console.
+    pub fn dashboard_url(&self) -> String {
+        let console = match self.partition {
+            "aws-cn" => "console.amazonaws.cn".to_owned(),
+            "aws-us-gov" => "console.amazonaws-us-gov.com".to_owned(),
+            _ => "console.aws.amazon.com".to_owned(),
+        };
+        format!(
+            "https://{region}.{console}/cloudwatch/home?region={region}#dashboards/dashboard/{}",
+            self.dashboard(),
+            region = self.region
+        )
+    }
+
     pub fn policy_name(&self) -> String {
         format!("{}-access", self.prefix())
     }
@@ -194,6 +250,30 @@ impl StackSpec {
 
     pub fn log_group(&self, f: Function) -> String {
         format!("/aws/lambda/{}", self.function_name(f))
+    }
+
+    /// Where the stage's access log goes (`--access-logs`).
+    pub fn access_log_group(&self) -> String {
+        format!("/aws/apigateway/{}", self.prefix())
+    }
+
+    pub fn access_log_group_arn(&self) -> String {
+        self.arn("logs", &format!("log-group:{}", self.access_log_group()))
+    }
+
+    /// The role API Gateway writes every access log of the account and region
+    /// with, when `deploy --set-account-logging-role` sets it: one per account.
+    pub fn account_logging_role(&self) -> &'static str {
+        "wschat-apigateway-cloudwatch"
+    }
+
+    pub fn account_logging_role_arn(&self) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{}",
+            self.partition,
+            self.account,
+            self.account_logging_role()
+        )
     }
 
     pub fn api_name(&self) -> String {

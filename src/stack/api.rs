@@ -196,18 +196,20 @@ pub async fn ensure(ctx: &Ctx<'_>) -> Result<Ensured> {
     })
 }
 
-/// The settings the last deploy applied, from the API's tags (`None`: no API,
-/// or one deployed before wschat recorded them).
-pub async fn applied_tags(stack: &Stack) -> Result<Option<HashMap<String, String>>> {
-    let tags = find(stack)
-        .await?
-        .and_then(|api| api.tags)
-        .unwrap_or_default();
-    let applied: HashMap<String, String> = tags
+/// The API's id and the settings the last deploy applied, from its tags
+/// (`None`: no API, or one deployed before wschat recorded them).
+pub async fn applied_tags(
+    stack: &Stack,
+) -> Result<(Option<String>, Option<HashMap<String, String>>)> {
+    let api = find(stack).await?;
+    let id = api.as_ref().and_then(|a| a.api_id.clone());
+    let applied: HashMap<String, String> = api
+        .and_then(|a| a.tags)
+        .unwrap_or_default()
         .into_iter()
         .filter(|(key, _)| key.starts_with(TAG_APPLIED))
         .collect();
-    Ok((!applied.is_empty()).then_some(applied))
+    Ok((id, (!applied.is_empty()).then_some(applied)))
 }
 
 /// After a deploy: records on the API the settings it applied, writing only

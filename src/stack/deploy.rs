@@ -2,8 +2,8 @@
 //! running independent ones concurrently.
 
 use super::{
-    api, function, invoke_config, logs, permission, policy, queue, role, routing, secret, stage,
-    table, waits, Change, Ctx, Endpoints, Located, Resource,
+    alarms, api, dashboard, function, invoke_config, logs, permission, policy, queue, role,
+    routing, secret, stage, table, topic, waits, Change, Ctx, Endpoints, Located, Resource,
 };
 use crate::build::package::Packages;
 use crate::error::Result;
@@ -26,7 +26,8 @@ pub struct Reconciled {
 ///    └────────────────────────────── policy ──────────────────┤ (need the API id)
 /// api ── integrations ── routes ─┬─ stage                     │
 ///   │                            └─ settle (a racing deploy's extras)
-///   └── duplicates deleted       ─────────────────────────────┘
+///   └── duplicates deleted       ─────────────────────────────┤
+/// alarm topic ── alarms, dashboard ───────────────────────────┘
 /// ```
 ///
 /// Each resource waits only for what it needs: functions for the role (and
@@ -133,11 +134,20 @@ async fn reconcile_once(
         let resources = api_tree(ctx, ensured.report, ensured.id.as_deref(), ensured.extras);
         Ok::<_, crate::error::CliError>((resources.await?, ensured.id, ensured.tags))
     };
-    let (table, log_groups, (api_resources, api_id, api_tags), lambda_resources) = tokio::try_join!(
+    let (
+        table,
+        log_groups,
+        access_log,
+        (api_resources, api_id, api_tags),
+        lambda_resources,
+        monitoring,
+    ) = tokio::try_join!(
         table::ensure(ctx),
         try_join_all(Function::ALL.map(|f| logs::ensure(ctx, f))),
+        logs::ensure_access(ctx),
         api_side,
-        lambda_side(ctx, packages, rotate_secret, api_id),
+        lambda_side(ctx, packages, rotate_secret, &api_id),
+        monitoring(ctx, &api_id),
     )?;
     // Last, so the record says what is applied, not what a failed deploy meant to apply.
     if let (false, Some(id)) = (ctx.dry_run, &api_id) {
@@ -145,9 +155,27 @@ async fn reconcile_once(
     }
     let mut resources = vec![table];
     resources.extend(log_groups);
+    resources.extend(access_log);
     resources.extend(lambda_resources);
     resources.extend(api_resources);
+    resources.extend(monitoring);
     Ok(Reconciled { resources, api_id })
+}
+
+/// The alarm topic (or a given topic checked), then the alarms and the
+/// dashboard, which name the API by its id.
+async fn monitoring<Fut>(ctx: &Ctx<'_>, api_id: impl Fn() -> Fut) -> Result<Vec<Resource>>
+where
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    let topic = topic::ensure(ctx).await?;
+    // A dry run of a stack without an API: every alarm and the dashboard would be created.
+    let id = api_id().await.unwrap_or_default();
+    let (alarms, dashboard) =
+        tokio::try_join!(alarms::ensure(ctx, &id), dashboard::ensure(ctx, &id))?;
+    let mut resources: Vec<Resource> = topic.into_iter().collect();
+    resources.extend([alarms, dashboard]);
+    Ok(resources)
 }
 
 /// Under the API `id`: integrations, routes and the stage; its duplicates

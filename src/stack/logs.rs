@@ -1,5 +1,6 @@
 //! A CloudWatch log group per function, created before the function so that
-//! it carries our tags and retention and teardown can remove it.
+//! it carries our tags and retention and teardown can remove it; and the
+//! stage's access log group, with `--access-logs`.
 
 use super::{Change, Ctx, Leftover, Ownership, Resource, Stack};
 use crate::aws::{checked, created, or_absent};
@@ -107,7 +108,19 @@ async fn put_retention(ctx: &Ctx<'_>, name: &str) -> Result<()> {
 }
 
 pub async fn ensure(ctx: &Ctx<'_>, function: Function) -> Result<Resource> {
-    let name = ctx.spec.log_group(function);
+    ensure_named(ctx, ctx.spec.log_group(function)).await
+}
+
+/// The access log group when the stage logs requests. Turning access logs
+/// off keeps the group and what it holds (teardown removes it).
+pub async fn ensure_access(ctx: &Ctx<'_>) -> Result<Option<Resource>> {
+    if !ctx.spec.settings.access_logs {
+        return Ok(None);
+    }
+    Ok(Some(ensure_named(ctx, ctx.spec.access_log_group()).await?))
+}
+
+async fn ensure_named(ctx: &Ctx<'_>, name: String) -> Result<Resource> {
     let logs = &ctx.clients.logs;
     ctx.track(KIND, &name, async |task| {
         let Some(group) = find(ctx, &name).await? else {
@@ -161,7 +174,15 @@ async fn ownership(stack: &Stack, name: &str) -> Result<Ownership> {
 }
 
 pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Vec<Resource>> {
-    let name = ctx.spec.log_group(function);
+    delete_named(ctx, ctx.spec.log_group(function)).await
+}
+
+/// The access log group, whether or not the stage still logs to it.
+pub async fn delete_access(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
+    delete_named(ctx, ctx.spec.access_log_group()).await
+}
+
+async fn delete_named(ctx: &Ctx<'_>, name: String) -> Result<Vec<Resource>> {
     let removed = ctx.remove(KIND, &name, ownership(ctx, &name), async |_| {
         let request = ctx.clients.logs.delete_log_group().log_group_name(&name);
         or_absent(
@@ -174,19 +195,31 @@ pub async fn delete(ctx: &Ctx<'_>, function: Function) -> Result<Vec<Resource>> 
     Ok(vec![removed.await?])
 }
 
-/// Log groups under `/aws/lambda/{name}-{stage}-` that this stack may claim and that still exist.
+/// Log groups under `/aws/lambda/{name}-{stage}-`, and the access log
+/// group, that this stack may claim and that still exist.
 pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
-    let prefix = format!("/aws/lambda/{}-", stack.spec.prefix());
+    let mut found = with_prefix(stack, &format!("/aws/lambda/{}-", stack.spec.prefix())).await?;
+    let access = stack.spec.access_log_group();
+    found.extend(
+        with_prefix(stack, &access)
+            .await?
+            .into_iter()
+            .filter(|l| l.name == access),
+    );
+    Ok(found)
+}
+
+async fn with_prefix(stack: &Stack, prefix: &str) -> Result<Vec<Leftover>> {
     let mut found = Vec::new();
     let mut pages = stack
         .clients
         .logs
         .describe_log_groups()
-        .log_group_name_prefix(&prefix)
+        .log_group_name_prefix(prefix)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = checked(page, "CloudWatch Logs DescribeLogGroups", &prefix)?;
+        let page = checked(page, "CloudWatch Logs DescribeLogGroups", prefix)?;
         for group in page.log_groups() {
             if claimable(&stack.spec, &tags(stack, group).await?) {
                 let name = group.log_group_name.clone().unwrap_or_default();

@@ -5,7 +5,7 @@
 //!
 //! Every resource module (`table`, `logs`, `role`, `policy`, `secret`,
 //! `queue`, `function`, `invoke_config`, `permission`, `api`, `stage`,
-//! `routing`) has the same parts,
+//! `routing`, `topic`, `alarms`, `dashboard`) has the same parts,
 //! named the same way:
 //!
 //! - `find(stack, …) -> Result<Option<Found>>`: the resource as AWS has it,
@@ -44,9 +44,13 @@
 //! 7. The realism layer (`tests/support/src/realism.rs`): what AWS does with
 //!    it that moto does not (eventual consistency, states, throttling).
 
+pub mod account;
+pub mod alarms;
 pub mod api;
+pub mod dashboard;
 pub mod deploy;
 pub mod function;
+pub mod health;
 pub mod invoke_config;
 pub mod logs;
 pub mod permission;
@@ -59,6 +63,7 @@ pub mod stage;
 pub mod status;
 pub mod table;
 pub mod teardown;
+pub mod topic;
 pub mod waits;
 
 use crate::aws::{self, AwsConfig, Clients};

@@ -3,24 +3,19 @@
 //! that leaves token mode has its secret deleted.
 //!
 //! SSM is reached through the chat's own small signed client
-//! ([`wschat_lambdas::auth::ssm::Ssm`]), with the CLI's retries and timeout.
+//! ([`wschat_lambdas::json_api`]), with the CLI's retries and timeout
+//! ([`crate::aws::json`]).
 
 use super::{Change, Ctx, Leftover, Ownership, Resource, Stack};
-use crate::aws::hint_for_code;
+use crate::aws::json;
 use crate::error::{CliError, Result};
 use crate::spec::StackSpec;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use wschat_lambdas::auth::ssm::{Ssm, SsmError};
 use wschat_lambdas::auth::AuthMode;
-use wschat_lambdas::retry::{retry, Backoff, Limits, Verdict};
+use wschat_lambdas::json_api::{ApiError, SSM};
 
 const KIND: &str = "secret";
-const ATTEMPTS: u32 = 8;
-const RETRY: Backoff = Backoff::new(
-    std::time::Duration::from_millis(200),
-    std::time::Duration::from_secs(5),
-);
 
 /// A fresh secret: 32 random bytes from the OS, base64url. The HMAC key is
 /// the parameter's text itself, so a backend can use the value as it reads it.
@@ -35,55 +30,14 @@ fn new_secret() -> Result<String> {
         .to_owned())
 }
 
-fn client(stack: &Stack) -> Ssm {
-    Ssm::new(stack.clients.sdk.clone(), stack.clients.timeout / 4)
-}
-
-/// One SSM call with the control plane's retries, all within the timeout;
-/// the failure on one line, as every AWS error is.
-async fn call(stack: &Stack, operation: &str, input: Value) -> Result<Result<Value, SsmError>> {
+/// One SSM call on the stack's secret, with the CLI's retries and timeout.
+async fn call(stack: &Stack, operation: &str, input: Value) -> Result<Result<Value, ApiError>> {
     let name = stack.spec.token_parameter();
-    let ssm = client(stack);
-    let limits = Limits {
-        attempts: Some(ATTEMPTS),
-        within: Some(stack.clients.timeout),
-    };
-    let attempts = retry(
-        limits,
-        |_| ssm.call(operation, &input),
-        |e: &SsmError, attempt, _| {
-            if e.is_transient() {
-                Verdict::Retry(RETRY.delay(attempt))
-            } else {
-                Verdict::Stop
-            }
-        },
-    );
-    // An attempt that hangs is cut by the whole call's timeout.
-    tokio::time::timeout(stack.clients.timeout, async {
-        attempts.await.map_err(|failed| failed.error)
-    })
-    .await
-    .map_err(|_| {
-        failed(
-            operation,
-            &name,
-            &SsmError {
-                status: 0,
-                code: "NoAnswer".into(),
-                message: "no answer within the timeout".into(),
-            },
-        )
-    })
+    json::call(&stack.clients, &SSM, operation, &input, &name).await
 }
 
-fn failed(operation: &str, name: &str, e: &SsmError) -> CliError {
-    let err = CliError::failed(format!("SSM {operation} on {name} failed: {e}"));
-    match (e.code.as_str(), hint_for_code(&e.code)) {
-        ("NoAnswer", _) => err.with_hint(crate::aws::UNREACHABLE_HINT),
-        (_, Some(hint)) => err.with_hint(hint),
-        _ => err,
-    }
+fn failed(operation: &str, name: &str, e: &ApiError) -> CliError {
+    json::failed(&SSM, operation, name, e)
 }
 
 /// The answer, with `missing` as `None` and anything else as an error.

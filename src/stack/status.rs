@@ -1,6 +1,6 @@
 //! `wschat status`: the deploy's dry run, worded as what is present, missing or drifted.
 
-use super::{function, queue, table, AuthSummary, Change, Ctx, Endpoints, Located, Stack};
+use super::{function, health, queue, table, AuthSummary, Change, Ctx, Endpoints, Located, Stack};
 use crate::error::Result;
 use crate::spec::{Settings, StackSpec};
 use serde::Serialize;
@@ -46,6 +46,10 @@ pub struct StatusReport {
     pub dead_letters: Option<u64>,
     /// Who may connect, as the deployed connect function says.
     pub auth: Option<AuthSummary>,
+    /// The stack's CloudWatch dashboard in the console.
+    pub dashboard_url: String,
+    /// How the chat did over the last `--since`.
+    pub health: crate::health::Health,
     /// What the resources were compared with: the stack file, or the flags.
     pub compared_with: String,
 }
@@ -78,6 +82,10 @@ pub struct Wanted<'a> {
     pub source: String,
     /// What the last deploy recorded, if it did: tells settings drift from outside changes.
     pub recorded: Option<&'a Settings>,
+    /// The API's id, if it exists: its metrics are the stage's.
+    pub api_id: Option<String>,
+    /// The health section's window.
+    pub since: std::time::Duration,
 }
 
 pub async fn status(stack: &Stack, wanted: Wanted<'_>) -> Result<StatusReport> {
@@ -108,13 +116,15 @@ pub async fn status(stack: &Stack, wanted: Wanted<'_>) -> Result<StatusReport> {
             None => Ok(None),
         }
     };
-    let (reconciled, against_record, census, auth, queue) = tokio::try_join!(
+    let (reconciled, against_record, census, mut health, auth, queue) = tokio::try_join!(
         describe(stack),
         against_record,
         table::census(stack),
+        health::gather(stack, wanted.api_id.as_deref(), wanted.since),
         function::deployed_auth(stack),
         queue::find(stack),
     )?;
+    health.connections = census.as_ref().map_or(0, |c| c.connections);
     let outside = |kind: &str, name: &str| match (&against_record, wanted.recorded) {
         (Some(record), _) => record.resources.iter().any(|r| {
             r.kind == kind && r.name == name && matches!(r.change, Change::Updated { .. })
@@ -159,6 +169,8 @@ pub async fn status(stack: &Stack, wanted: Wanted<'_>) -> Result<StatusReport> {
         largest_room: census.and_then(|c| c.largest_room).map(LargestRoom::of),
         dead_letters: queue.as_ref().map(queue::Queue::depth),
         auth: auth.as_ref().map(AuthSummary::of),
+        dashboard_url: stack.spec.dashboard_url(),
+        health,
         compared_with: wanted.source,
     })
 }
@@ -211,12 +223,13 @@ impl fmt::Display for StatusReport {
                 largest.room, largest.members, largest.message_cost_usd, largest.members
             )?;
         }
-        match self.dead_letters {
-            Some(0) | None => Ok(()),
-            Some(n) => writeln!(
+        if let Some(n @ 1..) = self.dead_letters {
+            writeln!(
                 f,
                 "  dead letters  {n} failed deliveries waiting: `wschat redrive` sends them again"
-            ),
+            )?;
         }
+        writeln!(f, "  dashboard     {}", self.dashboard_url)?;
+        writeln!(f, "{}", self.health)
     }
 }

@@ -2,8 +2,8 @@
 //! order allows, then scan every service for anything left.
 
 use super::{
-    api, function, logs, policy, queue, role, secret, table, Change, Ctx, Leftover, Located,
-    Resource, Stack,
+    alarms, api, dashboard, function, logs, policy, queue, role, secret, table, topic, Change, Ctx,
+    Leftover, Located, Resource, Stack,
 };
 use crate::error::Result;
 use crate::spec::Function;
@@ -21,6 +21,10 @@ pub struct TeardownReport {
     pub dead_letters: u64,
     /// What still exists after the deletes (empty on success).
     pub leftovers: Vec<String>,
+    /// API Gateway's account-wide logging role, when wschat set it: an
+    /// account setting teardown leaves as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_logging_role: Option<String>,
     pub elapsed_seconds: f64,
 }
 
@@ -35,9 +39,13 @@ pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
     // nothing invokes the functions while they go (each function takes its
     // permission with it); the role's own policy before the role.
     let mut removed = api::delete(ctx).await?;
-    let (fns, log_groups, table, role, secret, queue) = tokio::try_join!(
+    let (fns, log_groups, table, role, secret, queue, monitoring) = tokio::try_join!(
         try_join_all(Function::ALL.map(|f| function::delete(ctx, f))),
-        try_join_all(Function::ALL.map(|f| logs::delete(ctx, f))),
+        async {
+            let mut groups = try_join_all(Function::ALL.map(|f| logs::delete(ctx, f))).await?;
+            groups.push(logs::delete_access(ctx).await?);
+            Ok(groups)
+        },
         table::delete(ctx),
         async {
             let mut removed = policy::delete(ctx).await?;
@@ -46,6 +54,13 @@ pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
         },
         secret::delete(ctx),
         queue::delete(ctx),
+        async {
+            let (mut removed, dashboard) =
+                tokio::try_join!(alarms::delete(ctx), dashboard::delete(ctx))?;
+            removed.extend(dashboard);
+            removed.extend(topic::delete(ctx).await?);
+            Ok(removed)
+        },
     )?;
     removed.extend(fns.into_iter().flatten());
     removed.extend(log_groups.into_iter().flatten());
@@ -53,6 +68,7 @@ pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
     removed.extend(role);
     removed.extend(secret);
     removed.extend(queue);
+    removed.extend(monitoring);
     Ok(removed)
 }
 
@@ -69,9 +85,15 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
         role::leftovers(stack),
         secret::leftovers(stack),
         queue::leftovers(stack),
+        alarms::leftovers(stack),
+        dashboard::leftovers(stack),
+        topic::leftovers(stack),
     )?;
-    let (apis, fns, groups, table, policy, role, secret, queue) = found;
-    Ok([fns, groups, secret, queue, apis, policy, role, table].concat())
+    let (apis, fns, groups, table, policy, role, secret, queue, alarms, dashboard, topic) = found;
+    Ok([
+        fns, groups, secret, queue, apis, policy, role, table, alarms, dashboard, topic,
+    ]
+    .concat())
 }
 
 impl fmt::Display for TeardownReport {
@@ -100,6 +122,12 @@ impl fmt::Display for TeardownReport {
             writeln!(
                 f,
                 "  {n} failed {what} waiting in the dead-letter queue {went} with it"
+            )?;
+        }
+        if let Some(role) = &self.account_logging_role {
+            writeln!(
+                f,
+                "  API Gateway's account-wide CloudWatch Logs role ({role}) stays: an account setting, not this stack's"
             )?;
         }
         if self.dry_run {

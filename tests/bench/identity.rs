@@ -105,7 +105,7 @@ async fn cold_starts(binary: &std::path::Path, rsa: &EncodingKey) -> Value {
     .unwrap();
     let name = unique("benchtok");
     let parameter = format!("/wschat/{name}/dev/token-secret");
-    let ssm = wschat_lambdas::auth::ssm::Ssm::new(sdk.clone(), Duration::from_secs(10));
+    let ssm = wschat_lambdas::auth::ssm::client(sdk.clone(), Duration::from_secs(10));
     let input = json!({"Name": parameter, "Value": "bench-secret", "Type": "SecureString"});
     let version = ssm.call("PutParameter", &input).await.unwrap()["Version"].to_string();
     let audience = token::audience(&format!("{name}-dev"));

@@ -43,7 +43,7 @@ fn connect_event(domain: &str, id: &str, query: Value) -> Value {
     event
 }
 
-fn message_event(domain: &str, id: &str, route: &str, body: &str) -> Value {
+pub(crate) fn message_event(domain: &str, id: &str, route: &str, body: &str) -> Value {
     let mut event = fixture("message", domain, id);
     event["requestContext"]["routeKey"] = route.into();
     event["body"] = body.into();
@@ -162,7 +162,7 @@ async fn the_connect_function_in_token_mode_reads_its_secret_from_ssm() {
     let _store = connections_table(&table).await;
     let parameter = format!("/wschat/{name}/dev/token-secret");
     let sdk = Moto::shared().sdk_config().await;
-    let ssm = wschat_lambdas::auth::ssm::Ssm::new(sdk, std::time::Duration::from_secs(10));
+    let ssm = wschat_lambdas::auth::ssm::client(sdk, std::time::Duration::from_secs(10));
     let input = json!({"Name": parameter, "Value": "the-stack-secret", "Type": "SecureString"});
     let put = ssm.call("PutParameter", &input).await.unwrap();
     let version = put["Version"].to_string();

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use wschat::spec::{Function, Settings, StackId, StackSpec};
 use wschat::stack::{
-    api, function, invoke_config, logs, permission, policy, queue, role, stage, table, Stack,
+    alarms, api, dashboard, function, invoke_config, logs, permission, policy, queue, role, stage,
+    table, topic, Stack,
 };
 use wschat_test_support::moto::Moto;
 
@@ -23,6 +24,7 @@ pub async fn moto_stack(name: &str) -> Stack {
         logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
         sts: aws_sdk_sts::Client::new(&sdk),
         sqs: aws_sdk_sqs::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
         timeout: std::time::Duration::from_secs(30),
         region: "us-east-1".to_owned(),
         sdk,
@@ -260,8 +262,32 @@ pub async fn check_stage(stack: &Stack, api_id: &str) {
         .await
         .unwrap()
         .expect("the stage");
-    let diff = stage::StageDiff::between(&found, &Settings::default());
+    let diff = stage::StageDiff::between(&found, &stack.spec);
     assert!(diff.is_empty(), "{:?}", diff.fields());
+}
+
+/// Every alarm, tagged as the stack's and as it wants it; none notifies
+/// anyone unless the settings name a topic.
+pub async fn check_alarms(stack: &Stack, api_id: &str) {
+    let found = alarms::find(stack).await.unwrap();
+    let wanted = alarms::wanted(&stack.spec, api_id);
+    assert_eq!(found.len(), wanted.len(), "{found:?}");
+    for w in &wanted {
+        let f = found
+            .iter()
+            .find(|f| f.alarm.name == w.name)
+            .expect(&w.name);
+        assert_ours(stack, &f.tags);
+        assert_eq!(&f.alarm, w);
+    }
+}
+
+pub async fn check_dashboard(stack: &Stack, api_id: &str) {
+    let body = dashboard::find(stack)
+        .await
+        .unwrap()
+        .expect("the dashboard");
+    assert_eq!(body, dashboard::body(&stack.spec, api_id));
 }
 
 /// Every resource of the stack, as deploy made it.
@@ -281,6 +307,12 @@ pub async fn check_stack(stack: &Stack, api_id: &str, zips: &Path) {
     check_api(stack, api_id).await;
     check_routing(stack, api_id).await;
     check_stage(stack, api_id).await;
+    check_alarms(stack, api_id).await;
+    check_dashboard(stack, api_id).await;
+    assert!(
+        topic::find(stack).await.unwrap().is_none(),
+        "no topic without --alarm-email"
+    );
 }
 
 /// After teardown: each resource's own lookup finds nothing, and the role is
@@ -289,6 +321,12 @@ pub async fn check_nothing_left(stack: &Stack) {
     assert!(table::find(stack).await.unwrap().is_none(), "the table");
     assert!(queue::find(stack).await.unwrap().is_none(), "the queue");
     assert!(api::find(stack).await.unwrap().is_none(), "the API");
+    assert!(alarms::find(stack).await.unwrap().is_empty(), "the alarms");
+    assert!(
+        dashboard::find(stack).await.unwrap().is_none(),
+        "the dashboard"
+    );
+    assert!(topic::find(stack).await.unwrap().is_none(), "the topic");
     for f in Function::ALL {
         let name = stack.spec.function_name(f);
         assert!(

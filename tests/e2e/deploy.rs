@@ -44,6 +44,8 @@ fn changes(report: &Value) -> Vec<(String, String)> {
 /// Every resource of a stack, as a fresh deploy reports it: (kind, change).
 fn everything(change: &str) -> Vec<(String, String)> {
     let counts = [
+        ("alarms", 1),
+        ("dashboard", 1),
         ("function", 4),
         ("iam policy", 1),
         ("iam role", 1),
@@ -115,6 +117,7 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
         ("lambda", 8),      // CreateFunction ×4, AddPermission ×3, PutFunctionEventInvokeConfig
         ("sqs", 1),         // CreateQueue
         ("apigateway", 11), // CreateApi, 3 integrations, 6 routes, CreateStage
+        ("monitoring", 16), // PutMetricAlarm ×15, PutDashboard
     ]
     .into_iter()
     .map(|(s, n)| (s.to_owned(), n))

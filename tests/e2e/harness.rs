@@ -463,12 +463,48 @@ impl Environment {
         table: &str,
         env: &[(&str, &str)],
     ) -> Environment {
+        Environment::spawn(binary, api, function, endpoint, table, env, Stdio::null())
+    }
+
+    /// As [`start`](Environment::start), with each line the function writes
+    /// to stdout (what Lambda sends to its log group) on the channel.
+    pub fn logged(
+        binary: &std::path::Path,
+        api: &wschat_test_support::runtime_api::RuntimeApi,
+        function: &str,
+        endpoint: &str,
+        table: &str,
+        env: &[(&str, &str)],
+    ) -> (Environment, std::sync::mpsc::Receiver<String>) {
+        let mut env =
+            Environment::spawn(binary, api, function, endpoint, table, env, Stdio::piped());
+        let stdout = env.0.stdout.take().expect("piped");
+        let (lines, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (env, received)
+    }
+
+    fn spawn(
+        binary: &std::path::Path,
+        api: &wschat_test_support::runtime_api::RuntimeApi,
+        function: &str,
+        endpoint: &str,
+        table: &str,
+        env: &[(&str, &str)],
+        stdout: Stdio,
+    ) -> Environment {
         let child = Command::new(binary)
             .envs(api.lambda_env(function))
             .envs(env.iter().copied())
             .env("AWS_ENDPOINT_URL", endpoint)
             .env("TABLE_NAME", table)
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
             .expect("bootstrap starts");

@@ -407,7 +407,7 @@ async fn token_mode_on_aws_keeps_its_secret_in_ssm_and_rotation_retires_old_toke
         aws_sdk_lambda::Client::new(&sdk),
         aws_sdk_iam::Client::new(&sdk),
     );
-    let ssm = wschat_lambdas::auth::ssm::Ssm::new(sdk.clone(), std::time::Duration::from_secs(10));
+    let ssm = wschat_lambdas::auth::ssm::client(sdk.clone(), std::time::Duration::from_secs(10));
     let name = unique("tok");
     let wschat = |args: &[&str]| {
         let mut cmd = wschat_aws(&moto.endpoint, &name);

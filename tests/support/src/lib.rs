@@ -15,6 +15,7 @@ pub mod campaign;
 pub mod front;
 pub mod idp;
 pub mod invoke;
+pub mod metrics;
 pub mod models;
 pub mod moto;
 pub mod proxy;

@@ -103,23 +103,35 @@ impl Moto {
 
     /// Fake credentials and a region: moto accepts any.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "testing", "testing", None, None, "moto",
-            ))
-            .load()
-            .await
+        sdk_config_at(&self.endpoint).await
     }
+}
+
+/// The tests' credentials and region, every call to `endpoint` (moto, or a proxy in front of it).
+pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
 }
 
 /// moto loads a service's backend on its first request, which can take
 /// seconds: long enough to trip the short timeouts the fault tests set. One
 /// cheap read per service wschat calls, before any test, pays that up front.
 fn warm_up(port: u16) {
-    const READS: [(&str, &str, &str, &str); 7] = [
+    const READS: [(&str, &str, &str, &str); 9] = [
         ("dynamodb", "POST", "/", "DynamoDB_20120810.ListTables"),
+        (
+            "monitoring",
+            "POST",
+            "/",
+            "GraniteServiceVersion20100801.ListDashboards",
+        ),
+        ("sns", "POST", "/?Action=ListTopics&Version=2010-03-31", ""),
         ("logs", "POST", "/", "Logs_20140328.DescribeLogGroups"),
         ("ssm", "POST", "/", "AmazonSSM.DescribeParameters"),
         ("lambda", "GET", "/2015-03-31/functions/", ""),

@@ -11,6 +11,8 @@
 //! - DynamoDB: a table stays CREATING (its indexes too) for
 //!   [`Realism::table_settle`]; updates meanwhile get ResourceInUseException.
 //! - Lambda's Invoke runs the test's own bootstraps ([`crate::invoke`]).
+//! - CloudWatch's percentiles and EMF extraction, and Service Quotas'
+//!   values for API Gateway and Lambda ([`crate::metrics`]).
 //! - [`Faults`]: a share of requests gets a 500/503, the service's own
 //!   throttling error, a dropped connection, a lost reply (applied, never
 //!   answered) or a stall (never applied, never answered).
@@ -140,7 +142,7 @@ impl Request<'_> {
 pub fn service_error(service: &str, status: u16, code: &str, message: &str) -> Response {
     let builder = Response::builder().status(status);
     match service {
-        "iam" | "sts" => builder.header("content-type", "text/xml").body(Body::from(format!(
+        "iam" | "sts" | "sns" => builder.header("content-type", "text/xml").body(Body::from(format!(
             "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
         ))),
         "dynamodb" => builder
@@ -148,8 +150,13 @@ pub fn service_error(service: &str, status: u16, code: &str, message: &str) -> R
             .body(Body::from(
                 serde_json::json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{code}"), "message": message}).to_string(),
             )),
-        "logs" | "ssm" => builder
+        "logs" | "ssm" | "servicequotas" => builder
             .header("content-type", "application/x-amz-json-1.1")
+            .body(Body::from(serde_json::json!({"__type": code, "message": message}).to_string())),
+        // JSON 1.0, compatible with its query protocol's codes.
+        "monitoring" => builder
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amzn-query-error", format!("{code};Sender"))
             .body(Body::from(serde_json::json!({"__type": code, "message": message}).to_string())),
         // REST JSON: Lambda, API Gateway.
         _ => builder
@@ -206,7 +213,10 @@ pub fn management_answer(method: &str, gone: bool) -> Response {
 /// The throttling error each service sends.
 pub fn throttled(service: &str) -> Response {
     match service {
-        "iam" | "sts" => service_error(service, 400, "Throttling", "Rate exceeded"),
+        "iam" | "sts" | "sns" | "monitoring" => {
+            service_error(service, 400, "Throttling", "Rate exceeded")
+        }
+        "servicequotas" => service_error(service, 400, "TooManyRequestsException", "Rate exceeded"),
         "lambda" => service_error(service, 429, "TooManyRequestsException", "Rate exceeded"),
         "apigateway" | "execute-api" => service_error(
             service,
