@@ -119,6 +119,9 @@ fn endpoints(sdk: &aws_config::SdkConfig, region: &str) -> Vec<(&'static str, St
         ("Lambda", "Lambda", "lambda"),
         ("API Gateway", "ApiGatewayV2", "apigateway"),
         ("CloudWatch Logs", "CloudWatch Logs", "logs"),
+        ("CloudWatch", "CloudWatch", "monitoring"),
+        ("SQS", "SQS", "sqs"),
+        ("SNS", "SNS", "sns"),
         ("STS", "STS", "sts"),
         ("SSM", "SSM", "ssm"),
     ];

@@ -96,6 +96,10 @@ pub struct Health {
     pub alarms_firing: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quotas: Vec<Quota>,
+    /// Why the figures could not be read (say, no cloudwatch:GetMetricData):
+    /// the rest of `status` stands without them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// API Gateway's view of the stage over the window.
@@ -147,6 +151,21 @@ impl Health {
             functions: None,
             alarms_firing: None,
             quotas: Vec::new(),
+            unavailable: None,
+        }
+    }
+
+    /// No figures, and why.
+    pub fn unavailable(since_seconds: u64, why: String) -> Health {
+        Health {
+            unavailable: Some(why),
+            ..Health::new(
+                0,
+                Figures {
+                    since_seconds,
+                    ..Figures::default()
+                },
+            )
         }
     }
 
@@ -172,11 +191,11 @@ pub fn window(seconds: u64) -> String {
 impl fmt::Display for Health {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = |m| self.figures.count(m);
-        writeln!(
-            f,
-            "  health        last {}",
-            window(self.figures.since_seconds)
-        )?;
+        let since = window(self.figures.since_seconds);
+        if let Some(why) = &self.unavailable {
+            return write!(f, "  health        last {since}: unavailable: {why}");
+        }
+        writeln!(f, "  health        last {since}")?;
         writeln!(
             f,
             "    connections   {} now; {} connects ({}/min), {} disconnects, {} refused at $connect",
@@ -270,5 +289,11 @@ mod tests {
         assert_eq!(window(900), "15m");
         assert_eq!(window(7200), "2h");
         assert_eq!(window(45), "45s");
+        let none = Health::unavailable(900, "AccessDenied".into());
+        assert_eq!(
+            none.to_string(),
+            "  health        last 15m: unavailable: AccessDenied"
+        );
+        assert!(!none.alarming());
     }
 }

@@ -120,7 +120,14 @@ pub async fn status(stack: &Stack, wanted: Wanted<'_>) -> Result<StatusReport> {
         describe(stack),
         against_record,
         table::census(stack),
-        health::gather(stack, wanted.api_id.as_deref(), wanted.since),
+        async {
+            let gathered = health::gather(stack, wanted.api_id.as_deref(), wanted.since).await;
+            Ok(gathered.unwrap_or_else(|e| {
+                let (message, hint) = e.parts();
+                let why = hint.map_or(message.clone(), |h| format!("{message} ({h})"));
+                crate::health::Health::unavailable(wanted.since.as_secs(), why)
+            }))
+        },
         function::deployed_auth(stack),
         queue::find(stack),
     )?;

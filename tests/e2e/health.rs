@@ -77,6 +77,8 @@ async fn status_local_counts_a_scripted_conversation_exactly() {
     );
 
     let text = dev.local(&["status", "--output", "text"]).await;
+    // The README's example of `status --local` is this output.
+    println!("{}", text.stdout);
     assert!(
         text.stdout.contains("3 (0.2/min); 8 deliveries"),
         "{}",
@@ -269,6 +271,8 @@ async fn a_deployed_stack_reports_its_health_and_its_alarms_wake_someone() {
         c
     })
     .await;
+    // The README's example of a status with health is this output.
+    println!("{}", text.stdout);
     assert!(
         text.stdout.contains(&format!("ALARM         {alarm}")),
         "{}",
