@@ -13,7 +13,6 @@ use wschat_lambdas::json_api::API_GATEWAY;
 use wschat_lambdas::retry::Backoff;
 
 const KIND: &str = "account setting";
-const SETTING: &str = "API Gateway CloudWatch Logs role";
 /// IAM takes seconds to show a new role to API Gateway, which refuses it meanwhile.
 const PROPAGATION: Duration = Duration::from_secs(90);
 
@@ -48,8 +47,13 @@ pub async fn ensure(ctx: &Ctx<'_>, set: bool) -> Result<Option<Resource>> {
              or set your own: aws apigateway update-account --patch-operations op=replace,path=/cloudwatchRoleArn,value=ROLE_ARN"
         )));
     }
+    // Said in full: this changes the account, not only the stack.
+    let setting = format!(
+        "API Gateway's CloudWatch Logs role in {} → {role}",
+        ctx.spec.region
+    );
     let resource = ctx
-        .track(KIND, SETTING, async |task| {
+        .track(KIND, setting, async |task| {
             if !ctx.dry_run {
                 task.set("creating the role");
                 create_role(ctx).await?;

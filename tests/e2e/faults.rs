@@ -305,25 +305,46 @@ async fn a_stalled_endpoint_fails_every_command_within_the_timeout() {
 async fn three_cycles_at_a_fifth_of_requests_faulty_all_converge_in_one_run() {
     use wschat_test_support::realism::Realism;
     let moto = Moto::for_faults();
-    let proxy = Proxy::start(&moto.endpoint).await;
-    proxy.realistic(Realism::default());
     let seed = wschat_test_support::realism::seed(
         "faults::three_cycles_at_a_fifth_of_requests_faulty_all_converge_in_one_run",
     );
-    proxy.faults(Some(Faults::new(0.2, seed)));
-    let bin: &std::path::Path = env!("CARGO_BIN_EXE_wschat").as_ref();
+    // The three cycles at once, each through its own proxy drawing from its
+    // own seed (the printed one, plus 0, 1, 2): they wait on moto, not the CPU.
+    let mut proxies = Vec::new();
     for i in 0..3 {
-        let name = unique(&format!("camp{i}"));
-        let cycle = tokio::task::block_in_place(|| {
-            wschat_test_support::campaign::cycle(
-                bin,
-                &proxy,
-                &moto.endpoint,
-                lambda_zips(),
-                &name,
-                "20s",
-            )
-        });
+        let proxy = Proxy::start(&moto.endpoint).await;
+        proxy.realistic(Realism::default());
+        proxy.faults(Some(Faults::new(0.2, seed.wrapping_add(i))));
+        proxies.push(proxy);
+    }
+    let bin: &std::path::Path = env!("CARGO_BIN_EXE_wschat").as_ref();
+    let cycles = tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = proxies
+                .iter()
+                .enumerate()
+                .map(|(i, proxy)| {
+                    let moto = &moto.endpoint;
+                    scope.spawn(move || {
+                        let name = unique(&format!("camp{i}"));
+                        wschat_test_support::campaign::cycle(
+                            bin,
+                            proxy,
+                            moto,
+                            lambda_zips(),
+                            &name,
+                            "20s",
+                        )
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|t| t.join().expect("a cycle ran"))
+                .collect::<Vec<_>>()
+        })
+    });
+    for (i, cycle) in cycles.iter().enumerate() {
         assert!(cycle.clean(), "cycle {i}: {cycle:#?}");
     }
 }
@@ -352,45 +373,53 @@ async fn a_deploy_killed_after_any_of_its_writes_converges_on_the_next_run() {
         0
     );
 
-    for n in 1..=total {
-        let name = unique(&format!("kill{n}x"));
-        let plain: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut cmd = command(&proxy.endpoint, &name, &plain);
-        let mut child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        proxy.kill_at_write(child.id(), n);
-        let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-            .await
-            .unwrap();
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(9), "killed before write {n}");
-        let rerun = wschat_run(&proxy.endpoint, &name, &args).await;
-        assert_eq!(
-            rerun.code, 0,
-            "after a kill before write {n}:\n{}",
-            rerun.stderr
-        );
-        assert_eq!(
-            apis_named(&name).await,
-            1,
-            "one API after a kill before write {n}"
-        );
-        let status = wschat_run(&moto.endpoint, &name, &["status".into()]).await;
-        assert_eq!(
-            status.code, 0,
-            "complete after a kill before write {n}:\n{}",
-            status.stdout
-        );
-        let down = wschat_run(&proxy.endpoint, &name, &["teardown".into(), "--yes".into()]).await;
-        assert_eq!(
-            down.code, 0,
-            "nothing left after a kill before write {n}:\n{}",
-            down.stdout
-        );
-    }
+    // Every kill point, four lanes at once (each its own proxy, so each
+    // counts its own deploy's writes): the deploys wait on moto, not the CPU.
+    const LANES: usize = 4;
+    let lane = async |lane: usize| {
+        let proxy = Proxy::start(&moto.endpoint).await;
+        for n in (1..=total).filter(|n| n % LANES == lane) {
+            let name = unique(&format!("kill{n}x"));
+            let plain: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut cmd = command(&proxy.endpoint, &name, &plain);
+            let mut child = cmd
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            proxy.kill_at_write(child.id(), n);
+            let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+                .await
+                .unwrap();
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(9), "killed before write {n}");
+            let rerun = wschat_run(&proxy.endpoint, &name, &args).await;
+            assert_eq!(
+                rerun.code, 0,
+                "after a kill before write {n}:\n{}",
+                rerun.stderr
+            );
+            assert_eq!(
+                apis_named(&name).await,
+                1,
+                "one API after a kill before write {n}"
+            );
+            let status = wschat_run(&moto.endpoint, &name, &["status".into()]).await;
+            assert_eq!(
+                status.code, 0,
+                "complete after a kill before write {n}:\n{}",
+                status.stdout
+            );
+            let down =
+                wschat_run(&proxy.endpoint, &name, &["teardown".into(), "--yes".into()]).await;
+            assert_eq!(
+                down.code, 0,
+                "nothing left after a kill before write {n}:\n{}",
+                down.stdout
+            );
+        }
+    };
+    futures_util::future::join_all((0..LANES).map(lane)).await;
 }
 
 /// Ghosts in AWS mode: rows whose connection API Gateway no longer knows
