@@ -29,7 +29,9 @@ pub struct Alarm {
     pub metric: String,
     /// `Sum` for counts, `Maximum` for a depth.
     pub statistic: String,
-    pub dimensions: Vec<(String, String)>,
+    /// One set: the metric itself. Several: the sum of the metric over each
+    /// (metric math), so one alarm covers, say, all four functions.
+    pub dimensions: Vec<Vec<(String, String)>>,
     pub period_s: i64,
     pub evaluation_periods: i64,
     pub threshold: f64,
@@ -48,7 +50,7 @@ impl Alarm {
         what: &str,
         description: &str,
         (namespace, metric): (&str, &str),
-        dimensions: &[(&str, String)],
+        dimensions: &[&[(&str, String)]],
         threshold: f64,
     ) -> Alarm {
         Alarm {
@@ -59,7 +61,14 @@ impl Alarm {
             statistic: "Sum".to_owned(),
             dimensions: dimensions
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .map(|set| {
+                    let mut set: Vec<(String, String)> = set
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                        .collect();
+                    set.sort();
+                    set
+                })
                 .collect(),
             period_s: PERIOD_S,
             evaluation_periods: 1,
@@ -71,24 +80,55 @@ impl Alarm {
     /// The alarm as DescribeAlarms answers it.
     fn from_described(a: &Value) -> Alarm {
         let text = |key: &str| a[key].as_str().unwrap_or_default().to_owned();
-        let mut dimensions: Vec<(String, String)> = a["Dimensions"]
+        let dimensions = |list: &Value| {
+            let mut set: Vec<(String, String)> = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    let part = |key: &str| d[key].as_str().unwrap_or_default().to_owned();
+                    (part("Name"), part("Value"))
+                })
+                .collect();
+            set.sort();
+            set
+        };
+        // A metric math alarm: its series are the queries with a MetricStat.
+        let stats: Vec<&Value> = a["Metrics"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|d| {
-                let part = |key: &str| d[key].as_str().unwrap_or_default().to_owned();
-                (part("Name"), part("Value"))
-            })
+            .map(|m| &m["MetricStat"])
+            .filter(|m| m.is_object())
             .collect();
-        dimensions.sort();
+        let of = |m: &Value, key: &str| m[key].as_str().unwrap_or_default().to_owned();
+        let (namespace, metric, statistic, period_s, sets) = match stats.first() {
+            Some(first) => (
+                of(&first["Metric"], "Namespace"),
+                of(&first["Metric"], "MetricName"),
+                of(first, "Stat"),
+                first["Period"].as_i64().unwrap_or_default(),
+                stats
+                    .iter()
+                    .map(|m| dimensions(&m["Metric"]["Dimensions"]))
+                    .collect(),
+            ),
+            None => (
+                text("Namespace"),
+                text("MetricName"),
+                text("Statistic"),
+                a["Period"].as_i64().unwrap_or_default(),
+                vec![dimensions(&a["Dimensions"])],
+            ),
+        };
         Alarm {
             name: text("AlarmName"),
             description: text("AlarmDescription"),
-            namespace: text("Namespace"),
-            metric: text("MetricName"),
-            statistic: text("Statistic"),
-            dimensions,
-            period_s: a["Period"].as_i64().unwrap_or_default(),
+            namespace,
+            metric,
+            statistic,
+            dimensions: sets,
+            period_s,
             evaluation_periods: a["EvaluationPeriods"].as_i64().unwrap_or_default(),
             threshold: a["Threshold"].as_f64().unwrap_or_default(),
             actions: a["AlarmActions"]
@@ -101,24 +141,19 @@ impl Alarm {
     }
 
     fn put_input(&self, spec: &StackSpec) -> Value {
-        let dimensions: Vec<Value> = self
-            .dimensions
-            .iter()
-            .map(|(k, v)| json!({ "Name": k, "Value": v }))
-            .collect();
+        let dimensions = |set: &[(String, String)]| -> Vec<Value> {
+            set.iter()
+                .map(|(k, v)| json!({ "Name": k, "Value": v }))
+                .collect()
+        };
         let tags: Vec<Value> = spec
             .tags()
             .into_iter()
             .map(|(k, v)| json!({ "Key": k, "Value": v }))
             .collect();
-        json!({
+        let mut input = json!({
             "AlarmName": self.name,
             "AlarmDescription": self.description,
-            "Namespace": self.namespace,
-            "MetricName": self.metric,
-            "Statistic": self.statistic,
-            "Dimensions": dimensions,
-            "Period": self.period_s,
             "EvaluationPeriods": self.evaluation_periods,
             "Threshold": self.threshold,
             "ComparisonOperator": COMPARISON,
@@ -128,7 +163,43 @@ impl Alarm {
             "OKActions": self.actions,
             // CloudWatch applies tags when it creates the alarm, and ignores them on an update.
             "Tags": tags,
-        })
+        });
+        match self.dimensions.as_slice() {
+            [one] => {
+                input["Namespace"] = self.namespace.as_str().into();
+                input["MetricName"] = self.metric.as_str().into();
+                input["Statistic"] = self.statistic.as_str().into();
+                input["Dimensions"] = dimensions(one).into();
+                input["Period"] = self.period_s.into();
+            }
+            sets => {
+                let mut queries: Vec<Value> = sets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, set)| {
+                        let metric = json!({
+                            "Namespace": self.namespace,
+                            "MetricName": self.metric,
+                            "Dimensions": dimensions(set),
+                        });
+                        json!({
+                            "Id": format!("m{i}"),
+                            "MetricStat": { "Metric": metric, "Period": self.period_s, "Stat": self.statistic },
+                            "ReturnData": false,
+                        })
+                    })
+                    .collect();
+                let sum: Vec<String> = (0..sets.len()).map(|i| format!("m{i}")).collect();
+                queries.push(json!({
+                    "Id": "total",
+                    "Expression": sum.join("+"),
+                    "Label": self.metric,
+                    "ReturnData": true,
+                }));
+                input["Metrics"] = queries.into();
+            }
+        }
+        input
     }
 
     /// What differs from `wanted`, in the report's words.
@@ -174,12 +245,15 @@ impl Alarm {
     }
 
     fn metric_id(&self) -> String {
-        let dims: Vec<String> = self
+        let sets: Vec<String> = self
             .dimensions
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|set| {
+                let dims: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("[{}]", dims.join(","))
+            })
             .collect();
-        format!("{}/{}[{}]", self.namespace, self.metric, dims.join(","))
+        format!("{}/{}{}", self.namespace, self.metric, sets.join("+"))
     }
 }
 
@@ -197,7 +271,7 @@ pub fn wanted(spec: &StackSpec, api_id: &str) -> Vec<Alarm> {
             "api-integration-errors",
             "API Gateway could not invoke a function, or it failed (5 or more in 5 minutes)",
             ("AWS/ApiGateway", "IntegrationError"),
-            &api,
+            &[&api],
             5.0,
         ),
         Alarm::new(
@@ -205,39 +279,42 @@ pub fn wanted(spec: &StackSpec, api_id: &str) -> Vec<Alarm> {
             "api-execution-errors",
             "API Gateway failed to handle requests (5 or more in 5 minutes)",
             ("AWS/ApiGateway", "ExecutionError"),
-            &api,
+            &[&api],
             5.0,
         ),
     ];
-    for f in Function::ALL {
-        let function = [("FunctionName", spec.function_name(f))];
-        alarms.push(Alarm::new(
+    // All four functions in one alarm each for errors and throttles (a sum
+    // by metric math): one page per kind of trouble; the dashboard shows which.
+    let functions: Vec<[(&str, String); 1]> = Function::ALL
+        .iter()
+        .map(|f| [("FunctionName", spec.function_name(*f))])
+        .collect();
+    let functions: Vec<&[(&str, String)]> = functions.iter().map(|f| f.as_slice()).collect();
+    alarms.extend([
+        Alarm::new(
             spec,
-            &format!("{}-errors", f.name()),
-            &format!("the {} function failed", f.name()),
+            "function-errors",
+            "a function failed (an error or a timeout): the dashboard shows which",
             ("AWS/Lambda", "Errors"),
-            &function,
+            &functions,
             1.0,
-        ));
-        alarms.push(Alarm::new(
+        ),
+        Alarm::new(
             spec,
-            &format!("{}-throttles", f.name()),
-            &format!(
-                "Lambda throttled the {} function: raise the account's concurrency",
-                f.name()
-            ),
+            "function-throttles",
+            "Lambda throttled a function: raise the account's concurrency",
             ("AWS/Lambda", "Throttles"),
-            &function,
+            &functions,
             1.0,
-        ));
-    }
+        ),
+    ]);
     alarms.extend([
         Alarm::new(
             spec,
             "table-read-throttles",
             "DynamoDB throttled reads of the connections table",
             ("AWS/DynamoDB", "ReadThrottleEvents"),
-            &table,
+            &[&table],
             1.0,
         ),
         Alarm::new(
@@ -245,7 +322,7 @@ pub fn wanted(spec: &StackSpec, api_id: &str) -> Vec<Alarm> {
             "table-write-throttles",
             "DynamoDB throttled writes to the connections table",
             ("AWS/DynamoDB", "WriteThrottleEvents"),
-            &table,
+            &[&table],
             1.0,
         ),
         Alarm::new(
@@ -253,7 +330,7 @@ pub fn wanted(spec: &StackSpec, api_id: &str) -> Vec<Alarm> {
             "chat-errors",
             "the chat answered an event with a server error, or a delivery job failed",
             (telemetry::NAMESPACE, Metric::Errors.name()),
-            &stack,
+            &[&stack],
             1.0,
         ),
         Alarm::new(
@@ -261,7 +338,7 @@ pub fn wanted(spec: &StackSpec, api_id: &str) -> Vec<Alarm> {
             "fanout-failures",
             "posts to @connections failed or went unanswered (10 or more in 5 minutes)",
             (telemetry::NAMESPACE, Metric::FailedDeliveries.name()),
-            &stack,
+            &[&stack],
             10.0,
         ),
         Alarm {
@@ -271,14 +348,11 @@ pub fn wanted(spec: &StackSpec, api_id: &str) -> Vec<Alarm> {
                 "dead-letters",
                 "large-room deliveries wait in the dead-letter queue: `wschat redrive`",
                 ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
-                &[("QueueName", spec.dead_letter_queue())],
+                &[&[("QueueName", spec.dead_letter_queue())]],
                 1.0,
             )
         },
     ]);
-    for alarm in &mut alarms {
-        alarm.dimensions.sort();
-    }
     alarms
 }
 
@@ -287,8 +361,6 @@ pub fn wanted(spec: &StackSpec, api_id: &str) -> Vec<Alarm> {
 pub struct Found {
     pub alarm: Alarm,
     pub arn: String,
-    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
-    pub state: String,
     pub tags: HashMap<String, String>,
 }
 
@@ -330,7 +402,6 @@ pub async fn find(stack: &Stack) -> Result<Vec<Found>> {
         Ok::<_, crate::error::CliError>(Found {
             alarm: Alarm::from_described(a),
             arn,
-            state: a["StateValue"].as_str().unwrap_or_default().to_owned(),
             tags,
         })
     });
@@ -469,16 +540,6 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
         .collect())
 }
 
-/// The stack's alarms that are firing now.
-pub async fn firing(stack: &Stack) -> Result<Vec<String>> {
-    Ok(find(stack)
-        .await?
-        .into_iter()
-        .filter(|f| stack.spec.owns(&f.tags) && f.state == "ALARM")
-        .map(|f| f.alarm.name)
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,7 +549,6 @@ mod tests {
         Found {
             arn: format!("arn:aws:cloudwatch:eu-west-1:1:alarm:{}", alarm.name),
             alarm,
-            state: "OK".into(),
             tags,
         }
     }
@@ -497,7 +557,7 @@ mod tests {
     fn each_alarm_is_put_when_missing_or_changed_and_extras_of_ours_go() {
         let spec = spec();
         let wanted = wanted(&spec, "abc123");
-        assert_eq!(wanted.len(), 15);
+        assert_eq!(wanted.len(), 9);
         assert!(wanted.iter().all(|a| a.name.starts_with("chat-prod-")));
         let ours = spec.tags();
         let mut all: Vec<Found> = wanted
@@ -513,6 +573,14 @@ mod tests {
         let mut back = Alarm::from_described(&described);
         back.actions = wanted[0].actions.clone();
         assert_eq!(back, wanted[0]);
+        // And a metric math alarm: the four functions' errors, summed.
+        let summed = &wanted[2];
+        assert_eq!(summed.dimensions.len(), 4);
+        let described = summed.put_input(&spec);
+        assert_eq!(described["Metrics"][4]["Expression"], "m0+m1+m2+m3");
+        let mut back = Alarm::from_described(&described);
+        back.actions = summed.actions.clone();
+        assert_eq!(&back, summed);
 
         all[0].alarm.threshold = 50.0;
         all.push(found(
@@ -529,9 +597,9 @@ mod tests {
             diff.fields(&spec),
             [
                 "api-integration-errors: threshold 50 → 5",
-                "connect-throttles: created",
+                "function-throttles: created",
                 "retired: deleted",
-                "connect-errors: another stack's, left alone",
+                "function-errors: another stack's, left alone",
             ]
         );
     }

@@ -117,7 +117,7 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
         ("lambda", 8),      // CreateFunction ×4, AddPermission ×3, PutFunctionEventInvokeConfig
         ("sqs", 1),         // CreateQueue
         ("apigateway", 11), // CreateApi, 3 integrations, 6 routes, CreateStage
-        ("monitoring", 16), // PutMetricAlarm ×15, PutDashboard
+        ("monitoring", 10), // PutMetricAlarm ×9, PutDashboard
     ]
     .into_iter()
     .map(|(s, n)| (s.to_owned(), n))
