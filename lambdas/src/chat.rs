@@ -504,7 +504,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         let elapsed = started.elapsed().as_secs_f64() * 1e3;
         match &done {
             Ok(report) => record.fanned_out(&report.fanout, elapsed),
-            Err(_) => record = failed(record, "").1,
+            Err(_) => record.fail(),
         }
         record.duration_ms = elapsed;
         self.telemetry.record(&record);
@@ -671,9 +671,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
 
 /// A 5xx answer: the event failed, and counts as an error.
 fn failed(mut record: Record, reason: &str) -> (Response, Record) {
-    record.outcome = "error";
-    record.status = 500;
-    record.count(Metric::Errors);
+    record.fail();
     (Response::status(500, reason), record)
 }
 

@@ -121,6 +121,13 @@ impl Record {
         }
     }
 
+    /// The event failed (a 5xx, or a delivery job that could not finish): an error.
+    pub fn fail(&mut self) {
+        self.outcome = "error";
+        self.status = 500;
+        self.count(Metric::Errors);
+    }
+
     pub fn count(&mut self, metric: Metric) {
         self.metrics.push((metric, 1.0));
     }
