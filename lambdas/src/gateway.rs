@@ -1,6 +1,7 @@
 //! Talking back to clients: the `Gateway` trait and its implementation over
 //! API Gateway's `@connections` management API.
 
+use crate::event::RequestContext;
 use crate::http::{Answer, HttpClient, SendError};
 use crate::signed::Signer;
 use aws_credential_types::provider::ProvideCredentials;
@@ -77,13 +78,36 @@ pub trait Gateway: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Delivery, GatewayError>> + Send;
 }
 
-/// `https://{domainName}/{stage}`, except that a loopback domain (`wschat dev`) speaks plain HTTP.
-pub fn management_endpoint(domain_name: &str, stage: &str) -> String {
-    let local = domain_name.starts_with("127.")
-        || domain_name.starts_with("localhost")
-        || domain_name.starts_with("[::1]");
-    let scheme = if local { "http" } else { "https" };
-    format!("{scheme}://{domain_name}/{stage}")
+/// Where a function posts to `@connections`: the API's own execute-api
+/// endpoint, `https://{apiId}.execute-api.{region}.{partition's domain}/{stage}`,
+/// built from the event's API id and stage and never from its `domainName`.
+/// Once a custom domain is mapped, events carry that domain, which serves no
+/// `@connections` (and a mapping key moves the stage's path): posting there
+/// fails with 403s. A loopback domain is `wschat dev`, its own execute-api,
+/// over plain HTTP. `template` (`WSCHAT_MANAGEMENT_ENDPOINT`) stands in for
+/// the AWS URL where the endpoint is elsewhere (a private endpoint, a test),
+/// with `{api_id}`, `{region}` and `{stage}` filled in.
+pub fn management_endpoint(
+    context: &RequestContext,
+    region: &str,
+    template: Option<&str>,
+) -> String {
+    let (api_id, stage) = (&context.api_id, &context.stage);
+    if let Some(template) = template {
+        return template
+            .replace("{api_id}", api_id)
+            .replace("{region}", region)
+            .replace("{stage}", stage);
+    }
+    let domain = &context.domain_name;
+    if ["127.", "localhost", "[::1]"]
+        .iter()
+        .any(|local| domain.starts_with(local))
+    {
+        return format!("http://{domain}/{stage}");
+    }
+    let suffix = crate::partition::dns_suffix(region);
+    format!("https://{api_id}.execute-api.{region}.{suffix}/{stage}")
 }
 
 /// `@connections` on AWS (or anything that speaks it, as `wschat dev` does).
@@ -305,14 +329,39 @@ mod tests {
     }
 
     #[test]
-    fn endpoint_is_https_except_on_loopback() {
+    fn posts_go_to_the_apis_execute_api_endpoint_whatever_domain_the_event_names() {
+        let context = |domain: &str| RequestContext {
+            domain_name: domain.into(),
+            api_id: "abc123".into(),
+            stage: "prod".into(),
+            ..serde_json::from_value(serde_json::json!({
+                "routeKey": "sendMessage", "eventType": "MESSAGE", "connectionId": "c="
+            }))
+            .unwrap()
+        };
+        let execute_api = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod";
+        for domain in [
+            "abc123.execute-api.eu-west-1.amazonaws.com",
+            "chat.example.com",
+        ] {
+            assert_eq!(
+                management_endpoint(&context(domain), "eu-west-1", None),
+                execute_api
+            );
+        }
         assert_eq!(
-            management_endpoint("abc.execute-api.eu-west-1.amazonaws.com", "dev"),
-            "https://abc.execute-api.eu-west-1.amazonaws.com/dev"
+            management_endpoint(&context("chat.example.cn"), "cn-north-1", None),
+            "https://abc123.execute-api.cn-north-1.amazonaws.com.cn/prod"
         );
         assert_eq!(
-            management_endpoint("127.0.0.1:4510", "dev"),
-            "http://127.0.0.1:4510/dev"
+            management_endpoint(&context("127.0.0.1:4510"), "us-east-1", None),
+            "http://127.0.0.1:4510/prod",
+            "wschat dev is its own API"
+        );
+        let template = Some("http://127.0.0.1:9/{api_id}/{region}/{stage}");
+        assert_eq!(
+            management_endpoint(&context("chat.example.com"), "eu-west-1", template),
+            "http://127.0.0.1:9/abc123/eu-west-1/prod"
         );
     }
 }

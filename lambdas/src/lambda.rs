@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 /// Gateway's events for `connect`, `disconnect` and `message`, delivery jobs
 /// ([`DeliveryJob`]) for `deliver`. Environment: `TABLE_NAME` (required), the
 /// `WSCHAT_*` tuning knobs of [`ChatConfig::from_env`], optionally
-/// `WSCHAT_MANAGEMENT_ENDPOINT`, and on `message` `WSCHAT_DELIVER_FUNCTION`
+/// `WSCHAT_MANAGEMENT_ENDPOINT` (see [`management_endpoint`]), and on `message` `WSCHAT_DELIVER_FUNCTION`
 /// (where a large room's shard jobs go), `WSCHAT_STACK` (the metrics'
 /// dimension, see [`crate::telemetry`]). `WSCHAT_AUTH` and its companions
 /// ([`AuthSettings::from_lookup`]) say who may connect. Logging follows
@@ -27,6 +27,7 @@ pub async fn run() -> Result<(), Error> {
     let table = std::env::var("TABLE_NAME")
         .map_err(|_| "TABLE_NAME is not set: the function needs its DynamoDB table")?;
     let sdk = Arc::new(aws_config::load_from_env().await);
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let config = ChatConfig::from_env();
     let auth = Arc::new(auth_from_env(&sdk)?);
@@ -43,7 +44,7 @@ pub async fn run() -> Result<(), Error> {
     // and stage, or the job's); after that the same client serves every invocation.
     let chat: Arc<OnceCell<LambdaChat>> = Arc::new(OnceCell::new());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let (chat, sdk, store, config, auth, deliver, telemetry) = (
+        let (chat, sdk, store, config, auth, deliver, telemetry, region) = (
             chat.clone(),
             sdk.clone(),
             store.clone(),
@@ -51,6 +52,7 @@ pub async fn run() -> Result<(), Error> {
             auth.clone(),
             deliver.clone(),
             telemetry.clone(),
+            region.clone(),
         );
         async move {
             let (api_event, job) = match event.payload.get("delivery") {
@@ -65,9 +67,11 @@ pub async fn run() -> Result<(), Error> {
             };
             let endpoint = match (&api_event, &job) {
                 (_, Some(job)) => job.endpoint.clone(),
-                (Some(e), _) => std::env::var("WSCHAT_MANAGEMENT_ENDPOINT").unwrap_or_else(|_| {
-                    management_endpoint(&e.request_context.domain_name, &e.request_context.stage)
-                }),
+                (Some(e), _) => management_endpoint(
+                    &e.request_context,
+                    &region,
+                    std::env::var("WSCHAT_MANAGEMENT_ENDPOINT").ok().as_deref(),
+                ),
                 (None, None) => unreachable!("one or the other"),
             };
             let chat = chat

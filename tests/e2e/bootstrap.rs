@@ -9,7 +9,7 @@ use wschat_test_support::moto::{unique, Moto};
 use wschat_test_support::runtime_api::RuntimeApi;
 
 /// The `bootstrap` of one of the tested zips, unpacked as Lambda unpacks it.
-fn unzip_function(function: &str) -> PathBuf {
+pub(crate) fn unzip_function(function: &str) -> PathBuf {
     unzip_bootstrap(&lambda_zips().join(format!("{function}.zip")))
 }
 

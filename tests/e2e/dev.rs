@@ -1,12 +1,16 @@
 //! `wschat dev` with real WebSocket clients: the chat, API Gateway's behaviour, the management API.
 
-use crate::harness::{eventually, is_gone, management_client, said, Client, Closed, Dev};
+use crate::bootstrap::{message_event, unzip_function};
+use crate::harness::{
+    eventually, is_gone, management_client, said, Client, Closed, Dev, Environment,
+};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use serde_json::json;
 use std::time::Duration;
 use wschat_lambdas::dynamo::DynamoStore;
 use wschat_lambdas::store::{list_all, ConnectionStore, Filter};
 use wschat_test_support::moto::{unique, Moto};
+use wschat_test_support::runtime_api::RuntimeApi;
 
 #[tokio::test]
 async fn two_users_chat_and_rooms_are_isolated() {
@@ -257,6 +261,50 @@ async fn id_of(store: &DynamoStore, username: &str) -> String {
         .unwrap();
     assert_eq!(rows.len(), 1, "{username}: {rows:?}");
     rows[0].connection_id.clone()
+}
+
+/// A custom domain mapped to the API puts that domain in every event's
+/// `domainName`; the message function still posts through the API's own
+/// endpoint (here `wschat dev`'s, reached through the endpoint template a
+/// private endpoint would use), never the domain, so a mapped domain cannot
+/// break delivery.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custom_domain_in_the_event_does_not_move_the_message_functions_posts() {
+    let name = unique("domain");
+    let (dev, store) = dev_over_moto(&name, "test");
+    let table = format!("{name}-test-connections");
+    let mut ada = Client::join(&dev.ws_url("username=ada")).await;
+    let mut bob = Client::join(&dev.ws_url("username=bob")).await;
+    let bob_id = id_of(&store, "bob").await;
+    let (key, secret) = wschat_test_support::dev_credentials(dev.port);
+    let api = RuntimeApi::start().await;
+    let binary = tokio::task::block_in_place(|| unzip_function("message"));
+    let template = format!("{}/{{stage}}", dev.base());
+    let _message = Environment::start(
+        &binary,
+        &api,
+        "wschat-domain-message",
+        &Moto::shared().endpoint,
+        &table,
+        &[
+            ("WSCHAT_MANAGEMENT_ENDPOINT", &template),
+            ("AWS_ACCESS_KEY_ID", &key),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+        ],
+    );
+    let body = r#"{"action":"sendMessage","message":"via the mapped domain"}"#;
+    let mut event = message_event("chat.example.com", &bob_id, "sendMessage", body);
+    event["requestContext"]["stage"] = "test".into();
+    let answer = api.invoke(event).await.unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    for client in [&mut ada, &mut bob] {
+        let frame = client.next_skipping_notices().await;
+        assert_eq!(frame["data"]["message"], "via the mapped domain", "{frame}");
+    }
+    assert!(
+        api.take_posts().is_empty(),
+        "nothing went anywhere but the API's endpoint"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
