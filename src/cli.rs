@@ -443,6 +443,28 @@ pub struct SettingsArgs {
     /// see `wschat deploy --set-account-logging-role` [default: false].
     #[arg(long, env = "WSCHAT_ACCESS_LOGS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub access_logs: Option<bool>,
+    #[command(flatten)]
+    pub domain: DomainArgs,
+}
+
+/// The chat at its own address. Deploy makes an ACM certificate (DNS
+/// validation), a regional API Gateway domain name (TLS 1.2) and an API
+/// mapping to the stage. Where the account has a public Route 53 hosted zone
+/// for the domain, deploy writes the validation and alias records; otherwise it
+/// prints the records to add at your DNS provider and waits for them (see
+/// --no-wait). The functions keep posting through the execute-api endpoint.
+#[derive(Debug, Clone, Args)]
+pub struct DomainArgs {
+    /// Serve the stage at wss://DOMAIN (e.g. chat.example.com).
+    #[arg(long, env = "WSCHAT_DOMAIN", value_name = "DOMAIN", value_parser = check::domain)]
+    pub domain: Option<String>,
+    /// With --domain: the API mapping key, so clients connect to wss://DOMAIN/PATH [default: none].
+    #[arg(long, env = "WSCHAT_DOMAIN_PATH", value_name = "PATH", value_parser = check::domain_path)]
+    pub domain_path: Option<String>,
+    /// With --domain: use this ACM certificate (in the stack's region) instead of
+    /// requesting one; teardown never deletes it.
+    #[arg(long, env = "WSCHAT_CERTIFICATE_ARN", value_name = "ARN", value_parser = check::certificate_arn)]
+    pub certificate_arn: Option<String>,
 }
 
 /// Who the stack's alarms wake. Without either, the alarms still exist and
@@ -548,6 +570,10 @@ pub struct DeployArgs {
     /// account setting every API in the region then uses; teardown leaves it.
     #[arg(long)]
     pub set_account_logging_role: bool,
+    /// With --domain: do not wait for the certificate's DNS validation. Deploy
+    /// prints the records and returns; the next deploy finishes the domain.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -589,6 +615,11 @@ pub struct DoctorArgs {
     /// How deploy will compile lambdas/ (see `wschat deploy --help`).
     #[arg(long, value_enum, env = "WSCHAT_BUILDER", default_value_t)]
     pub builder: BuilderArg,
+    /// Also check a custom domain: ACM and Route 53 reachable, and whether the
+    /// account has the public hosted zone for it (deploy then writes the DNS
+    /// records) or not (deploy prints them for your DNS provider) [default: wschat.toml's].
+    #[arg(long, env = "WSCHAT_DOMAIN", value_name = "DOMAIN", value_parser = check::domain)]
+    pub domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -110,7 +110,11 @@ async fn reachable(authority: &str) -> Result<(), String> {
 /// Each service deploy talks to, by the endpoint its client will use: the
 /// same resolution as the SDK's (`--endpoint-url`, `AWS_ENDPOINT_URL_{SERVICE}`,
 /// `AWS_ENDPOINT_URL`, the profile), else the region's standard endpoint.
-fn endpoints(sdk: &aws_config::SdkConfig, region: &str) -> Vec<(&'static str, String)> {
+fn endpoints(
+    sdk: &aws_config::SdkConfig,
+    region: &str,
+    domain: bool,
+) -> Vec<(&'static str, String)> {
     use wschat_lambdas::partition;
     // Label, the SDK's service id (which names AWS_ENDPOINT_URL_*), the endpoint's host prefix.
     let services = [
@@ -125,12 +129,17 @@ fn endpoints(sdk: &aws_config::SdkConfig, region: &str) -> Vec<(&'static str, St
         ("STS", "STS", "sts"),
         ("SSM", "SSM", "ssm"),
     ];
+    // A custom domain's: ACM in the region, Route 53's one endpoint.
+    let domain_services = [("ACM", "ACM", "acm"), ("Route 53", "Route 53", "route53")];
+    let domain_services = if domain { &domain_services[..] } else { &[] };
     services
         .iter()
+        .chain(domain_services)
         .map(|(label, service_id, host)| {
             let url = match (partition::configured_endpoint(sdk, service_id), *host) {
                 (Some(url), _) => url,
                 (None, "iam") => iam_endpoint(region, sdk.use_fips().unwrap_or(false)),
+                (None, "route53") => format!("https://route53.{}", partition::dns_suffix(region)),
                 (None, _) => partition::endpoint(sdk, service_id, host, region),
             };
             (*label, url)
@@ -151,7 +160,7 @@ fn iam_endpoint(region: &str, fips: bool) -> String {
     }
 }
 
-async fn aws_checks(config: &AwsConfig) -> Vec<Check> {
+async fn aws_checks(config: &AwsConfig, domain: Option<&str>) -> Vec<Check> {
     let quick = AwsConfig {
         timeout: config.timeout.min(Duration::from_secs(10)),
         ..config.clone()
@@ -173,7 +182,7 @@ async fn aws_checks(config: &AwsConfig) -> Vec<Check> {
         Check::ok("credentials", "found"),
     ];
     let mut all_reached = true;
-    for (label, url) in endpoints(&clients.sdk, &clients.region) {
+    for (label, url) in endpoints(&clients.sdk, &clients.region, domain.is_some()) {
         let Some(at) = authority(&url) else {
             all_reached = false;
             checks.push(Check::failed(
@@ -199,6 +208,7 @@ async fn aws_checks(config: &AwsConfig) -> Vec<Check> {
         return checks;
     }
     let identity = clients.sts.get_caller_identity().send().await;
+    let identified = identity.is_ok();
     checks.push(match identity {
         Ok(me) => Check::ok(
             "identity",
@@ -218,12 +228,40 @@ async fn aws_checks(config: &AwsConfig) -> Vec<Check> {
             )
         }
     });
+    if let (Some(domain), true) = (domain, identified) {
+        checks.push(domain_check(&clients, domain).await);
+    }
     checks
 }
 
-pub async fn doctor(cwd: &Path, arch: Arch, builder: Builder, config: &AwsConfig) -> DoctorReport {
+/// Which of the two DNS cases a deploy of `domain` meets.
+async fn domain_check(clients: &aws::Clients, domain: &str) -> Check {
+    match crate::stack::domain::dns::zone_for(clients, domain).await {
+        Ok(Some(zone)) => Check::ok(
+            "domain",
+            format!("{domain}: Route 53 hosted zone {zone} serves it; deploy writes the validation and alias records"),
+        ),
+        Ok(None) => Check::ok(
+            "domain",
+            format!("{domain}: no public Route 53 hosted zone for it in this account; deploy prints the records to add at your DNS provider and waits for them (--no-wait returns)"),
+        ),
+        Err(e) => Check::failed(
+            "domain",
+            format!("{domain}: could not list the account's hosted zones: {}", e.parts().0),
+            "grant route53:ListHostedZones (or deploy prints the records for your DNS provider)",
+        ),
+    }
+}
+
+pub async fn doctor(
+    cwd: &Path,
+    arch: Arch,
+    builder: Builder,
+    config: &AwsConfig,
+    domain: Option<&str>,
+) -> DoctorReport {
     let mut checks = build_checks(cwd, arch, builder);
-    checks.extend(aws_checks(config).await);
+    checks.extend(aws_checks(config, domain).await);
     DoctorReport {
         ready: checks.iter().all(|c| c.ok),
         checks,
@@ -247,15 +285,17 @@ mod tests {
         assert_eq!(authority("http://localhost"), Some("localhost:80".into()));
         assert_eq!(authority("nonsense"), None);
         let sdk = aws_config::SdkConfig::builder().build();
-        let found = endpoints(&sdk, "eu-west-1");
+        let found = endpoints(&sdk, "eu-west-1", true);
+        assert!(found.contains(&("Route 53", "https://route53.amazonaws.com".into())));
+        assert!(found.contains(&("ACM", "https://acm.eu-west-1.amazonaws.com".into())));
         assert!(found.contains(&("IAM", "https://iam.amazonaws.com".into())));
         assert!(found.contains(&("Lambda", "https://lambda.eu-west-1.amazonaws.com".into())));
-        let china = endpoints(&sdk, "cn-north-1");
+        let china = endpoints(&sdk, "cn-north-1", false);
         assert!(china.contains(&("SSM", "https://ssm.cn-north-1.amazonaws.com.cn".into())));
         let given = aws_config::SdkConfig::builder()
             .endpoint_url("http://127.0.0.1:5000")
             .build();
-        assert!(endpoints(&given, "eu-west-1")
+        assert!(endpoints(&given, "eu-west-1", true)
             .iter()
             .all(|(_, url)| url == "http://127.0.0.1:5000"));
     }

@@ -68,6 +68,9 @@ pub struct Partial {
     pub alarm_email: Option<Given<String>>,
     pub alarm_topic: Option<Given<String>>,
     pub access_logs: Option<Given<bool>>,
+    pub domain: Option<Given<String>>,
+    pub domain_path: Option<Given<String>>,
+    pub certificate_arn: Option<Given<String>>,
 }
 
 macro_rules! each_field {
@@ -91,7 +94,10 @@ macro_rules! each_field {
             jwt_name_claim,
             alarm_email,
             alarm_topic,
-            access_logs
+            access_logs,
+            domain,
+            domain_path,
+            certificate_arn
         )
     };
 }
@@ -157,6 +163,11 @@ impl Partial {
             alarm_email: recorded(get("alarm-email").and_then(|e| check::email(e).ok())),
             alarm_topic: recorded(get("alarm-topic").and_then(|t| check::topic_arn(t).ok())),
             access_logs: recorded(get("access-logs").and_then(|v| v.parse::<bool>().ok())),
+            domain: recorded(get("domain").and_then(|d| check::domain(d).ok())),
+            domain_path: recorded(get("domain-path").and_then(|p| check::domain_path(p).ok())),
+            certificate_arn: recorded(
+                get("certificate-arn").and_then(|a| check::certificate_arn(a).ok()),
+            ),
         }
     }
 
@@ -194,6 +205,28 @@ impl Partial {
             ))
             .with_hint("to email a topic of yours, subscribe the address to it yourself"));
         }
+        let domain = match (
+            &self.domain,
+            self.domain_path.as_ref().or(self.certificate_arn.as_ref()),
+        ) {
+            (Some(domain), _) => Some(crate::spec::DomainSettings {
+                name: domain.value.clone(),
+                path: self
+                    .domain_path
+                    .as_ref()
+                    .map(|g| g.value.clone())
+                    .unwrap_or_default(),
+                certificate_arn: self.certificate_arn.as_ref().map(|g| g.value.clone()),
+            }),
+            (None, Some(given)) => return Err(CliError::usage(format!(
+                "a domain path or certificate only applies with a domain (one came from {})",
+                given.origin
+            ))
+            .with_hint(
+                "add --domain chat.example.com (or domain = \"chat.example.com\" in wschat.toml)",
+            )),
+            (None, None) => None,
+        };
         Ok(Settings {
             memory_mb: self.memory.as_ref().map_or(defaults.memory_mb, |g| g.value),
             timeout_s: self
@@ -237,6 +270,7 @@ impl Partial {
             alarm_email: self.alarm_email.as_ref().map(|g| g.value.clone()),
             alarm_topic: self.alarm_topic.as_ref().map(|g| g.value.clone()),
             access_logs: self.access_logs.as_ref().is_some_and(|g| g.value),
+            domain,
         })
     }
 
@@ -276,6 +310,9 @@ impl Partial {
             line("alarm-email", self.alarm_email.as_ref()),
             line("alarm-topic", self.alarm_topic.as_ref()),
             line("access-logs", self.access_logs.as_ref()),
+            line("domain", self.domain.as_ref()),
+            line("domain-path", self.domain_path.as_ref()),
+            line("certificate-arn", self.certificate_arn.as_ref()),
         ]
     }
 }
@@ -321,6 +358,74 @@ pub mod check {
         } else {
             Err(format!(
                 "'{text}' is not an SNS topic ARN (e.g. arn:aws:sns:us-east-1:123456789012:oncall)"
+            ))
+        }
+    }
+
+    /// A name API Gateway can serve and ACM can certify: lower-case
+    /// letters, digits and hyphens in dot-separated labels (at least two), no
+    /// wildcard; a trailing dot is dropped and upper case lowered.
+    pub fn domain(text: &str) -> Result<String, String> {
+        let name = text.trim_end_matches('.').to_ascii_lowercase();
+        let labels: Vec<&str> = name.split('.').collect();
+        let well_formed = labels.len() >= 2
+            && name.len() <= 253
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+            && labels
+                .last()
+                .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+        if well_formed {
+            Ok(name)
+        } else {
+            Err(format!(
+                "'{text}' is not a domain name API Gateway can serve (e.g. chat.example.com; no wildcard, no scheme or path)"
+            ))
+        }
+    }
+
+    /// An API mapping key: path segments of letters, digits, `-`, `_`, `.`,
+    /// no leading, trailing or doubled `/` (a leading one is dropped).
+    pub fn domain_path(text: &str) -> Result<String, String> {
+        let path = text.trim_start_matches('/');
+        let well_formed = path.len() <= 1024
+            && !path.ends_with('/')
+            && !path.contains("//")
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        if well_formed {
+            Ok(path.to_owned())
+        } else {
+            Err(format!(
+                "'{text}' is not an API mapping key (e.g. chat or v1/chat: letters, digits, - _ . and single slashes)"
+            ))
+        }
+    }
+
+    /// An ACM certificate's ARN: `arn:aws:acm:{region}:{account}:certificate/{id}`.
+    pub fn certificate_arn(text: &str) -> Result<String, String> {
+        let parts: Vec<&str> = text.splitn(6, ':').collect();
+        let well_formed = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && parts[2] == "acm"
+            && !parts[3].is_empty()
+            && parts[4].len() == 12
+            && parts[4].chars().all(|c| c.is_ascii_digit())
+            && parts[5].strip_prefix("certificate/").is_some_and(|id| {
+                !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if well_formed {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "'{text}' is not an ACM certificate ARN (e.g. arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-...)"
             ))
         }
     }
@@ -449,6 +554,49 @@ mod tests {
     }
 
     #[test]
+    fn domains_mapping_keys_and_certificates_are_checked_before_any_call() {
+        assert_eq!(
+            check::domain("Chat.Example.com.").as_deref(),
+            Ok("chat.example.com")
+        );
+        for bad in [
+            "example",
+            "*.example.com",
+            "https://chat.example.com",
+            "a..b.com",
+            "-a.com",
+            "1.2.3.4",
+        ] {
+            assert!(check::domain(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(check::domain_path("/v1/chat").as_deref(), Ok("v1/chat"));
+        for bad in ["v1/", "a//b", "a b", "a?b"] {
+            assert!(check::domain_path(bad).is_err(), "{bad:?}");
+        }
+        let arn = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f";
+        assert_eq!(check::certificate_arn(arn).as_deref(), Ok(arn));
+        assert!(check::certificate_arn("arn:aws:acm:eu-west-1:123456789012:key/x").is_err());
+        let path_alone = Partial {
+            domain_path: flag("v1".to_owned()),
+            ..Partial::default()
+        };
+        assert!(path_alone
+            .settings()
+            .unwrap_err()
+            .to_string()
+            .contains("only applies with a domain"));
+        let domain = Partial {
+            domain: flag("chat.example.com".to_owned()),
+            ..path_alone
+        };
+        let settings = domain.settings().unwrap().domain.unwrap();
+        assert_eq!(
+            (settings.name.as_str(), settings.path.as_str()),
+            ("chat.example.com", "v1")
+        );
+    }
+
+    #[test]
     fn only_region_names_pass_as_regions() {
         for ok in [
             "us-east-1",
@@ -512,6 +660,11 @@ mod tests {
             "https://a.example.com".into(),
             "http://localhost:3000".into(),
         ];
+        spec.settings.domain = Some(crate::spec::DomainSettings {
+            name: "chat.example.com".into(),
+            path: "v1".into(),
+            certificate_arn: Some("arn:aws:acm:eu-west-1:123456789012:certificate/abc-1".into()),
+        });
         let tags = spec.applied_tags();
         assert!(tags.keys().all(|k| k.len() <= 128) && tags.values().all(|v| v.len() <= 256));
         let back = Partial::from_applied_tags(&tags);

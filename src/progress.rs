@@ -62,6 +62,14 @@ impl Progress {
         Some(bar)
     }
 
+    /// Lines the user must read while the command goes on (records to add
+    /// at a DNS provider before a wait), unless `--quiet`.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            self.suspend(|| eprintln!("{text}"));
+        }
+    }
+
     /// Runs `work` with the live lines hidden, for anything else that writes to
     /// the terminal meanwhile (cargo building the functions).
     pub fn suspend<R>(&self, work: impl FnOnce() -> R) -> R {

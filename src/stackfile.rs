@@ -77,6 +77,9 @@ struct RawStage {
     alarm_email: Option<Spanned<String>>,
     alarm_topic: Option<Spanned<String>>,
     access_logs: Option<Spanned<bool>>,
+    domain: Option<Spanned<String>>,
+    domain_path: Option<Spanned<String>>,
+    certificate_arn: Option<Spanned<String>>,
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<StackFile> {
@@ -227,6 +230,13 @@ impl Checker<'_> {
                 check::topic_arn(&t)
             })?,
             access_logs: self.given(table, "access-logs", raw.access_logs, Ok)?,
+            domain: self.given(table, "domain", raw.domain, |d| check::domain(&d))?,
+            domain_path: self.given(table, "domain-path", raw.domain_path, |p| {
+                check::domain_path(&p)
+            })?,
+            certificate_arn: self.given(table, "certificate-arn", raw.certificate_arn, |a| {
+                check::certificate_arn(&a)
+            })?,
         })
     }
 }
@@ -264,6 +274,11 @@ auth = "open"                 # "open" (unverified names), "token" or "jwt"
 # alarm-email = "ops@example.com"   # the alarms mail this address (it confirms the subscription)
 # alarm-topic = "arn:aws:sns:us-east-1:123456789012:oncall"   # or notify your own topic
 access-logs = false           # the stage logs each request to /aws/apigateway/{{name}}-{{stage}}
+
+# A stage at its own address (usually in its own table: one domain per stage).
+# domain = "chat.example.com"   # wss://chat.example.com; certificate and DNS by deploy
+# domain-path = ""              # the API mapping key: wss://chat.example.com/{{path}}
+# certificate-arn = "arn:aws:acm:..."   # your certificate instead of one the stack requests
 
 # `wschat deploy` (stage dev), and `wschat --stage prod deploy`. A stage with
 # no table of its own gets [defaults].

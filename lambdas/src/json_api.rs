@@ -3,8 +3,9 @@
 //! the project calls a handful of operations of, where an SDK crate would
 //! add a minute or two of CPU to every build: SSM (the token secret),
 //! CloudWatch (alarms, dashboards, metric data; its SDK crate now speaks
-//! CBOR, which AWS also accepts as JSON), Service Quotas, and API Gateway's
-//! account settings over its REST API.
+//! CBOR, which AWS also accepts as JSON), Service Quotas, ACM (a custom
+//! domain's certificate), API Gateway's account settings over its REST API,
+//! and Route 53's few record calls over its REST-XML API ([`JsonApi::rest_xml`]).
 
 use crate::http::HttpClient;
 use serde_json::Value;
@@ -20,6 +21,9 @@ pub struct Service {
     pub target_prefix: &'static str,
     /// `1.0` or `1.1`.
     pub json_version: &'static str,
+    /// One endpoint for every region (`https://{prefix}.{partition's domain}`),
+    /// signed for the partition's first region.
+    pub global: bool,
 }
 
 pub const SSM: Service = Service {
@@ -27,6 +31,7 @@ pub const SSM: Service = Service {
     endpoint_prefix: "ssm",
     target_prefix: "AmazonSSM",
     json_version: "1.1",
+    global: false,
 };
 
 pub const CLOUDWATCH: Service = Service {
@@ -34,6 +39,7 @@ pub const CLOUDWATCH: Service = Service {
     endpoint_prefix: "monitoring",
     target_prefix: "GraniteServiceVersion20100801",
     json_version: "1.0",
+    global: false,
 };
 
 /// API Gateway's REST management API (v1): only its account settings are called.
@@ -42,6 +48,7 @@ pub const API_GATEWAY: Service = Service {
     endpoint_prefix: "apigateway",
     target_prefix: "",
     json_version: "",
+    global: false,
 };
 
 pub const SERVICE_QUOTAS: Service = Service {
@@ -49,6 +56,25 @@ pub const SERVICE_QUOTAS: Service = Service {
     endpoint_prefix: "servicequotas",
     target_prefix: "ServiceQuotasV20190624",
     json_version: "1.1",
+    global: false,
+};
+
+/// A custom domain's certificate.
+pub const ACM: Service = Service {
+    id: "ACM",
+    endpoint_prefix: "acm",
+    target_prefix: "CertificateManager",
+    json_version: "1.1",
+    global: false,
+};
+
+/// Route 53's REST-XML API: hosted zones and their records.
+pub const ROUTE_53: Service = Service {
+    id: "Route 53",
+    endpoint_prefix: "route53",
+    target_prefix: "",
+    json_version: "",
+    global: true,
 };
 
 /// A failed call: the HTTP status (0 when no answer came), the service's code and message.
@@ -82,6 +108,17 @@ impl ApiError {
     /// `x-amzn-ErrorType` header or the body's `__type` (without awsJson's
     /// namespace), the message, and the HTTP status when it says nothing else.
     fn from_answer(status: u16, error_type: Option<&str>, body: &[u8]) -> Self {
+        if body.trim_ascii_start().starts_with(b"<") {
+            let text = String::from_utf8_lossy(body);
+            let code = crate::xml::first(&text, "Code").or(error_type.map(str::to_owned));
+            if let Some(code) = code {
+                return ApiError {
+                    status,
+                    code,
+                    message: crate::xml::first(&text, "Message").unwrap_or_default(),
+                };
+            }
+        }
         let answer: Value = serde_json::from_slice(body).unwrap_or_default();
         // The header may carry `:http://internal...` after the code.
         let code = error_type
@@ -148,6 +185,15 @@ impl JsonApi {
     /// partition's domain, FIPS and dual-stack as configured).
     fn endpoint(&self, region: &str) -> String {
         let s = self.service;
+        if s.global {
+            return crate::partition::configured_endpoint(&self.sdk, s.id).unwrap_or_else(|| {
+                format!(
+                    "https://{}.{}",
+                    s.endpoint_prefix,
+                    crate::partition::dns_suffix(region)
+                )
+            });
+        }
         crate::partition::endpoint(&self.sdk, s.id, s.endpoint_prefix, region)
     }
 
@@ -161,7 +207,8 @@ impl JsonApi {
             ("x-amz-target", target.as_str()),
         ];
         let body = input.to_string().into_bytes();
-        self.send("POST", "/", &headers, body, operation).await
+        let answer = self.send("POST", "/", &headers, body, operation).await?;
+        Ok(serde_json::from_slice(&answer).unwrap_or_default())
     }
 
     /// One attempt of a REST-JSON request (`GET /account`, `PATCH /account`);
@@ -178,7 +225,22 @@ impl JsonApi {
             .map(|i| i.to_string().into_bytes())
             .unwrap_or_default();
         let operation = format!("{method} {path}");
-        self.send(method, path, &headers, body, &operation).await
+        let answer = self.send(method, path, &headers, body, &operation).await?;
+        Ok(serde_json::from_slice(&answer).unwrap_or_default())
+    }
+
+    /// One attempt of a REST-XML request (Route 53): the answer's text.
+    pub async fn rest_xml(
+        &self,
+        method: &str,
+        path: &str,
+        input: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let headers = [("content-type", "application/xml")];
+        let body = input.map(|i| i.as_bytes().to_vec()).unwrap_or_default();
+        let operation = format!("{method} {path}");
+        let answer = self.send(method, path, &headers, body, &operation).await?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
     }
 
     async fn send(
@@ -188,7 +250,7 @@ impl JsonApi {
         headers: &[(&str, &str)],
         body: Vec<u8>,
         operation: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Vec<u8>, ApiError> {
         let region = self
             .sdk
             .region()
@@ -197,12 +259,18 @@ impl JsonApi {
         let s = self.service;
         let endpoint = self.endpoint(&region);
         let started = std::time::Instant::now();
-        let signing_name = s.endpoint_prefix;
-        let answer = crate::signed::send(
+        // A global service signs for its partition's first region.
+        let signing_region = match (s.global, crate::partition::partition(&region)) {
+            (true, "aws-cn") => "cn-northwest-1",
+            (true, "aws-us-gov") => "us-gov-west-1",
+            (true, _) => "us-east-1",
+            (false, _) => region.as_str(),
+        };
+        let answer = crate::signed::send_in(
             &self.sdk,
             &self.http,
             method,
-            signing_name,
+            (s.endpoint_prefix, signing_region),
             (&endpoint, path),
             headers,
             body,
@@ -215,7 +283,7 @@ impl JsonApi {
         })?;
         tracing::debug!(target: "wschat::aws", "{} {operation}: HTTP {} in {ms} ms", s.id, answer.status);
         if (200..300).contains(&answer.status) {
-            return Ok(serde_json::from_slice(&answer.body).unwrap_or_default());
+            return Ok(answer.body.to_vec());
         }
         let error_type = answer
             .headers

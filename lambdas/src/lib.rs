@@ -44,6 +44,7 @@ pub mod shard;
 pub mod signed;
 pub mod store;
 pub mod telemetry;
+pub mod xml;
 
 pub use chat::{Chat, ChatConfig};
 pub use event::{EventType, Response, WebSocketEvent};

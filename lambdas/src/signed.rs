@@ -40,6 +40,29 @@ pub async fn send(
     body: Vec<u8>,
 ) -> Result<Answer, String> {
     let region = sdk.region().map(|r| r.to_string()).ok_or("no region")?;
+    send_in(
+        sdk,
+        http,
+        method,
+        (service, &region),
+        (endpoint, path),
+        headers,
+        body,
+    )
+    .await
+}
+
+/// As [`send`], signed for `region` rather than the configuration's (a
+/// global service's endpoint signs for one region of its partition).
+pub async fn send_in(
+    sdk: &aws_config::SdkConfig,
+    http: &HttpClient,
+    method: &str,
+    (service, region): (&str, &str),
+    (endpoint, path): (&str, &str),
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Answer, String> {
     let provider = sdk.credentials_provider().ok_or("no credentials")?;
     let credentials = provider
         .provide_credentials()
@@ -47,7 +70,7 @@ pub async fn send(
         .map_err(|e| e.to_string())?;
     let signer = Signer {
         credentials: &credentials,
-        region: &region,
+        region,
         service,
     };
     Ok(signer

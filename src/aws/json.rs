@@ -1,5 +1,5 @@
 //! Calls to AWS's JSON-protocol services ([`wschat_lambdas::json_api`]:
-//! SSM, CloudWatch, Service Quotas) with the control plane's retries, all
+//! SSM, CloudWatch, Service Quotas, ACM, Route 53) with the control plane's retries, all
 //! within the call's timeout, failures worded as every AWS error is.
 
 use super::{hint_for_code, Clients, UNREACHABLE_HINT};
@@ -52,13 +52,29 @@ pub async fn rest(
     .await
 }
 
-async fn retried<F: std::future::Future<Output = std::result::Result<Value, ApiError>>>(
+/// As [`rest`], for a REST-XML API (Route 53): the answer's text.
+pub async fn rest_xml(
+    clients: &Clients,
+    service: &'static Service,
+    (method, path): (&str, &str),
+    input: Option<&str>,
+    on: &str,
+) -> Result<std::result::Result<String, ApiError>> {
+    let api = client(clients, service);
+    let operation = format!("{method} {path}");
+    retried(clients, service, &operation, on, || {
+        api.rest_xml(method, path, input)
+    })
+    .await
+}
+
+async fn retried<T, F: std::future::Future<Output = std::result::Result<T, ApiError>>>(
     clients: &Clients,
     service: &'static Service,
     operation: &str,
     on: &str,
     attempt: impl Fn() -> F,
-) -> Result<std::result::Result<Value, ApiError>> {
+) -> Result<std::result::Result<T, ApiError>> {
     let limits = Limits {
         attempts: Some(ATTEMPTS),
         within: Some(clients.timeout),

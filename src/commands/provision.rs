@@ -102,12 +102,17 @@ pub async fn deploy(run: &Resolved, args: DeployArgs) -> Result<ExitCode> {
         stack: &stack,
         progress: &progress,
         dry_run: args.dry_run,
+        no_wait: args.no_wait,
     };
     // An account setting, checked (or set, when told) before any of the stack's writes.
     let account = stack::account::ensure(&ctx, args.set_account_logging_role).await?;
     let mut reconciled = deploy::reconcile(&ctx, packages.as_ref(), args.rotate_secret).await?;
     reconciled.resources.extend(account);
-    let endpoints = stack::Endpoints::of(spec, reconciled.api_id.as_deref());
+    let endpoints = stack::Endpoints::of(
+        spec,
+        reconciled.api_id.as_deref(),
+        reconciled.domain.as_ref(),
+    );
     let web_client = match (&endpoints.websocket_url, args.dry_run || args.no_web_client) {
         (Some(url), false) => {
             let path = args
@@ -133,6 +138,7 @@ pub async fn deploy(run: &Resolved, args: DeployArgs) -> Result<ExitCode> {
         dry_run: args.dry_run,
         resources: reconciled.resources,
         endpoints,
+        domain: reconciled.domain,
         web_client,
         auth: stack::AuthSummary::of(&spec.settings.auth),
         code_compared: !plan_without_code,
@@ -184,7 +190,9 @@ pub async fn status(run: &Resolved, args: StatusArgs) -> Result<ExitCode> {
 pub async fn doctor(run: &Resolved, args: DoctorArgs) -> Result<ExitCode> {
     let cwd = std::env::current_dir().map_err(|e| CliError::failed(e.to_string()))?;
     let arch = run.arch(args.arch);
-    let report = crate::doctor::doctor(&cwd, arch, args.builder.into(), &run.aws).await;
+    let domain = run.domain(args.domain);
+    let report =
+        crate::doctor::doctor(&cwd, arch, args.builder.into(), &run.aws, domain.as_deref()).await;
     print(run.output, &report);
     Ok(exit_code(report.ready))
 }
@@ -202,6 +210,7 @@ pub async fn teardown(run: &Resolved, args: TeardownArgs) -> Result<ExitCode> {
         stack: &stack,
         progress: &progress,
         dry_run: args.dry_run,
+        no_wait: true,
     };
     let resources = teardown::teardown(&ctx).await?;
     let leftovers = if args.dry_run {

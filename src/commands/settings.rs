@@ -117,6 +117,9 @@ impl Resolved {
             alarm_email: o.given("alarm_email", args.alarms.alarm_email.clone()),
             alarm_topic: o.given("alarm_topic", args.alarms.alarm_topic.clone()),
             access_logs: o.given("access_logs", args.access_logs),
+            domain: o.given("domain", args.domain.domain.clone()),
+            domain_path: o.given("domain_path", args.domain.domain_path.clone()),
+            certificate_arn: o.given("certificate_arn", args.domain.certificate_arn.clone()),
             ..self.auth_layer(&args.auth)
         };
         flags
@@ -157,6 +160,11 @@ impl Resolved {
         arch.map(Arch::from)
             .or_else(|| self.file.arch.as_ref().map(|g| g.value))
             .unwrap_or_else(Arch::host)
+    }
+
+    /// `--domain` if given, else wschat.toml's.
+    pub fn domain(&self, domain: Option<String>) -> Option<String> {
+        domain.or_else(|| self.file.domain.as_ref().map(|g| g.value.clone()))
     }
 
     /// `wschat dev`'s options.

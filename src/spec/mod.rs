@@ -38,6 +38,20 @@ pub struct Settings {
     pub alarm_topic: Option<String>,
     /// The stage writes an access log line per request to the stack's access log group.
     pub access_logs: bool,
+    /// The chat at its own address (`wss://chat.example.com`).
+    pub domain: Option<DomainSettings>,
+}
+
+/// A custom domain for the stage: API Gateway's regional domain name, its
+/// certificate, and the mapping of `path` on it to the stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainSettings {
+    /// `chat.example.com`: lower-case, no trailing dot.
+    pub name: String,
+    /// The API mapping's key: clients connect to `wss://{name}/{path}`; empty for the root.
+    pub path: String,
+    /// A certificate of the user's (never deleted); else the stack requests its own.
+    pub certificate_arn: Option<String>,
 }
 
 impl Default for Settings {
@@ -56,6 +70,7 @@ impl Default for Settings {
             alarm_email: None,
             alarm_topic: None,
             access_logs: false,
+            domain: None,
         }
     }
 }
@@ -126,6 +141,15 @@ impl StackSpec {
         }
         if let Some(topic) = &s.alarm_topic {
             tags.push(("alarm-topic", topic.clone()));
+        }
+        if let Some(domain) = &s.domain {
+            tags.push(("domain", domain.name.clone()));
+            if !domain.path.is_empty() {
+                tags.push(("domain-path", domain.path.clone()));
+            }
+            if let Some(arn) = &domain.certificate_arn {
+                tags.push(("certificate-arn", arn.clone()));
+            }
         }
         if let Some(jwt) = &s.auth.jwt {
             tags.push(("jwt-issuer", jwt.issuer.clone()));

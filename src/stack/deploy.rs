@@ -2,7 +2,7 @@
 //! running independent ones concurrently.
 
 use super::{
-    alarms, api, dashboard, function, invoke_config, logs, permission, policy, queue, role,
+    alarms, api, dashboard, domain, function, invoke_config, logs, permission, policy, queue, role,
     routing, secret, stage, table, topic, waits, Change, Ctx, Endpoints, Located, Resource,
 };
 use crate::build::package::Packages;
@@ -16,6 +16,8 @@ use std::fmt;
 pub struct Reconciled {
     pub resources: Vec<Resource>,
     pub api_id: Option<String>,
+    /// The custom domain, when the settings have one.
+    pub domain: Option<domain::DomainReport>,
 }
 
 /// The dependency graph:
@@ -27,7 +29,8 @@ pub struct Reconciled {
 /// api ── integrations ── routes ─┬─ stage                     │
 ///   │                            └─ settle (a racing deploy's extras)
 ///   └── duplicates deleted       ─────────────────────────────┤
-/// alarm topic ── alarms, dashboard ───────────────────────────┘
+/// alarm topic ── alarms, dashboard ───────────────────────────┤
+/// certificate ── its validation ── (stage) domain name, records, mapping
 /// ```
 ///
 /// Each resource waits only for what it needs: functions for the role (and
@@ -64,7 +67,7 @@ pub async fn reconcile(
             Ok(reconciled) if !lost => {
                 return Ok(Reconciled {
                     resources: merge(&earlier, reconciled.resources),
-                    api_id: reconciled.api_id,
+                    ..reconciled
                 })
             }
             Err(e) if !lost => return Err(e),
@@ -141,6 +144,7 @@ async fn reconcile_once(
         (api_resources, api_id, api_tags),
         lambda_resources,
         monitoring,
+        custom_domain,
     ) = tokio::try_join!(
         table::ensure(ctx),
         try_join_all(Function::ALL.map(|f| logs::ensure(ctx, f))),
@@ -148,7 +152,16 @@ async fn reconcile_once(
         api_side,
         lambda_side(ctx, packages, rotate_secret, &api_id),
         monitoring(ctx, &api_id),
+        custom_domain(ctx, &api_id),
     )?;
+    // The mapping needs the stage, which the API side has made by now.
+    let (domain_resources, domain) = match custom_domain {
+        Ok(prepared) => {
+            let (resources, report) = domain::finish(ctx, prepared, api_id.as_deref()).await?;
+            (resources, Some(report))
+        }
+        Err(removed) => (removed, None),
+    };
     // Last, so the record says what is applied, not what a failed deploy meant to apply.
     if let (false, Some(id)) = (ctx.dry_run, &api_id) {
         api::record_settings(ctx, id, &api_tags).await?;
@@ -159,7 +172,12 @@ async fn reconcile_once(
     resources.extend(lambda_resources);
     resources.extend(api_resources);
     resources.extend(monitoring);
-    Ok(Reconciled { resources, api_id })
+    resources.extend(domain_resources);
+    Ok(Reconciled {
+        resources,
+        api_id,
+        domain,
+    })
 }
 
 /// The alarm topic (or a given topic checked), then the alarms and the
@@ -176,6 +194,22 @@ where
     let mut resources: Vec<Resource> = topic.into_iter().collect();
     resources.extend([alarms, dashboard]);
     Ok(resources)
+}
+
+/// With a domain in the settings, its certificate and validation
+/// ([`domain::prepare`]); without, what an earlier deploy made of one,
+/// removed (the `Err` side: the removals).
+async fn custom_domain<Fut>(
+    ctx: &Ctx<'_>,
+    api_id: impl Fn() -> Fut,
+) -> Result<std::result::Result<domain::Prepared, Vec<Resource>>>
+where
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    Ok(match domain::prepare(ctx).await? {
+        Some(prepared) => Ok(prepared),
+        None => Err(domain::delete(ctx, api_id().await.as_deref(), None, false).await?),
+    })
 }
 
 /// Under the API `id`: integrations, routes and the stage; its duplicates
@@ -261,6 +295,9 @@ pub struct DeployReport {
     pub resources: Vec<Resource>,
     #[serde(flatten)]
     pub endpoints: Endpoints,
+    /// The custom domain: its certificate, records and mapping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<domain::DomainReport>,
     /// Where the ready web client was written.
     pub web_client: Option<String>,
     /// Who may connect, as deployed.
@@ -291,14 +328,12 @@ impl fmt::Display for DeployReport {
             }
             writeln!(f, "  {} unchanged", self.resources.len() - changed.len())?;
         }
-        if let Endpoints {
-            websocket_url: Some(ws),
-            connections_url: Some(connections),
-        } = &self.endpoints
-        {
-            writeln!(f, "\n  WebSocket     {ws}")?;
-            writeln!(f, "  @connections  {connections}")?;
+        self.endpoints.lines(f)?;
+        if let Some(ws) = &self.endpoints.websocket_url {
             writeln!(f, "  try it        npx wscat -c '{ws}?username=ada'")?;
+        }
+        if let Some(domain) = &self.domain {
+            write!(f, "{domain}")?;
         }
         if let Some(page) = &self.web_client {
             writeln!(f, "  web client    {page} (open it in a browser)")?;

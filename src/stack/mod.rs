@@ -5,8 +5,9 @@
 //!
 //! Every resource module (`table`, `logs`, `role`, `policy`, `secret`,
 //! `queue`, `function`, `invoke_config`, `permission`, `api`, `stage`,
-//! `routing`, `topic`, `alarms`, `dashboard`) has the same parts,
-//! named the same way:
+//! `routing`, `topic`, `alarms`, `dashboard`; `domain`'s `certificate`,
+//! `dns`, `gateway`) has the same parts, named the same way (`domain` splits
+//! `ensure` in two, `prepare` and `finish`, around the stage's creation):
 //!
 //! - `find(stack, …) -> Result<Option<Found>>`: the resource as AWS has it,
 //!   typed; absent is `None`, never an error (through [`crate::aws::or_absent`]).
@@ -49,6 +50,7 @@ pub mod alarms;
 pub mod api;
 pub mod dashboard;
 pub mod deploy;
+pub mod domain;
 pub mod function;
 pub mod health;
 pub mod invoke_config;
@@ -96,6 +98,9 @@ pub struct Ctx<'a> {
     pub progress: &'a Progress,
     /// Describe only: report what would change, write nothing.
     pub dry_run: bool,
+    /// Return instead of waiting for what only the world outside can do (a
+    /// certificate's DNS validation at the user's DNS provider).
+    pub no_wait: bool,
 }
 
 /// A run's context reads as the stack it acts on (`ctx.spec`, `ctx.clients`).
@@ -130,19 +135,42 @@ impl std::fmt::Display for Located {
     }
 }
 
-/// Where clients connect; both `None` while the API does not exist.
+/// Where clients connect; `None` while the API does not exist.
 #[derive(Debug, Serialize)]
 pub struct Endpoints {
+    /// The custom domain's URL once it is live, else the execute-api URL.
     pub websocket_url: Option<String>,
+    /// The API's own URL, which keeps working beside a custom domain.
+    pub execute_api_url: Option<String>,
     pub connections_url: Option<String>,
 }
 
 impl Endpoints {
-    pub fn of(spec: &StackSpec, api_id: Option<&str>) -> Endpoints {
+    pub fn of(
+        spec: &StackSpec,
+        api_id: Option<&str>,
+        domain: Option<&domain::DomainReport>,
+    ) -> Endpoints {
+        let execute_api_url = api_id.map(|id| spec.websocket_url(id));
+        let custom = domain.filter(|d| d.live).map(|d| d.url.clone());
         Endpoints {
-            websocket_url: api_id.map(|id| spec.websocket_url(id)),
+            websocket_url: custom.or(execute_api_url.clone()),
+            execute_api_url,
             connections_url: api_id.map(|id| spec.connections_url(id)),
         }
+    }
+
+    /// The lines of a report: the URL clients use, the API's own beside a
+    /// custom domain, `@connections`.
+    pub fn lines(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (Some(ws), Some(connections)) = (&self.websocket_url, &self.connections_url) else {
+            return Ok(());
+        };
+        writeln!(f, "\n  WebSocket     {ws}")?;
+        if let Some(own) = self.execute_api_url.as_ref().filter(|own| *own != ws) {
+            writeln!(f, "  execute-api   {own}")?;
+        }
+        writeln!(f, "  @connections  {connections}")
     }
 }
 

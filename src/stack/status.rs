@@ -37,6 +37,9 @@ pub struct StatusReport {
     pub resources: Vec<StatusLine>,
     #[serde(flatten)]
     pub endpoints: Endpoints,
+    /// The custom domain: its certificate, records, mapping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<super::domain::DomainReport>,
     /// Rows in the connections table, if it exists.
     pub connections: Option<u64>,
     /// The room with the most members, and what one message to it costs.
@@ -95,6 +98,7 @@ pub async fn status(stack: &Stack, wanted: Wanted<'_>) -> Result<StatusReport> {
             stack,
             progress: quiet,
             dry_run: true,
+            no_wait: true,
         };
         super::deploy::reconcile(ctx, None, false).await
     };
@@ -171,7 +175,12 @@ pub async fn status(stack: &Stack, wanted: Wanted<'_>) -> Result<StatusReport> {
         complete: resources.iter().all(|r| r.state == "present"),
         resources,
         // In a dry run the id is only known when the API exists.
-        endpoints: Endpoints::of(&stack.spec, reconciled.api_id.as_deref()),
+        endpoints: Endpoints::of(
+            &stack.spec,
+            reconciled.api_id.as_deref(),
+            reconciled.domain.as_ref(),
+        ),
+        domain: reconciled.domain,
         connections: census.as_ref().map(|c| c.connections),
         largest_room: census.and_then(|c| c.largest_room).map(LargestRoom::of),
         dead_letters: queue.as_ref().map(queue::Queue::depth),
@@ -206,15 +215,12 @@ impl fmt::Display for StatusReport {
                 r.state, r.kind, r.name
             )?;
         }
-        match (
-            &self.endpoints.websocket_url,
-            &self.endpoints.connections_url,
-        ) {
-            (Some(ws), Some(connections)) => {
-                writeln!(f, "\n  WebSocket     {ws}")?;
-                writeln!(f, "  @connections  {connections}")?;
-            }
-            _ => writeln!(f, "\n  no API yet: run `wschat deploy`")?,
+        match &self.endpoints.websocket_url {
+            Some(_) => self.endpoints.lines(f)?,
+            None => writeln!(f, "\n  no API yet: run `wschat deploy`")?,
+        }
+        if let Some(domain) = &self.domain {
+            write!(f, "{domain}")?;
         }
         if let Some(auth) = &self.auth {
             writeln!(f, "  auth          {auth}")?;

@@ -2,8 +2,8 @@
 //! order allows, then scan every service for anything left.
 
 use super::{
-    alarms, api, dashboard, function, logs, policy, queue, role, secret, table, topic, Change, Ctx,
-    Leftover, Located, Resource, Stack,
+    alarms, api, dashboard, domain, function, logs, policy, queue, role, secret, table, topic,
+    Change, Ctx, Leftover, Located, Resource, Stack,
 };
 use crate::error::Result;
 use crate::spec::Function;
@@ -35,10 +35,25 @@ impl TeardownReport {
 }
 
 pub async fn teardown(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
-    // The API goes first, and its stage, integrations and routes with it, so
+    // The custom domain first, while the API's id tells its mapping apart
+    // (a domain name that maps other APIs too refuses the whole teardown
+    // before anything is deleted); the domain the last deploy recorded may
+    // be someone else's, with only the mapping the stack's.
+    let (api_id, recorded) = api::applied_tags(ctx).await?;
+    let recorded_domain = recorded
+        .as_ref()
+        .and_then(|tags| tags.get(&format!("{}domain", crate::spec::TAG_APPLIED)));
+    let mut removed = domain::delete(
+        ctx,
+        api_id.as_deref(),
+        recorded_domain.map(String::as_str),
+        true,
+    )
+    .await?;
+    // Then the API, and its stage, integrations and routes with it, so
     // nothing invokes the functions while they go (each function takes its
     // permission with it); the role's own policy before the role.
-    let mut removed = api::delete(ctx).await?;
+    removed.extend(api::delete(ctx).await?);
     let (fns, log_groups, table, role, secret, queue, monitoring) = tokio::try_join!(
         try_join_all(Function::ALL.map(|f| function::delete(ctx, f))),
         async {
@@ -88,10 +103,12 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
         alarms::leftovers(stack),
         dashboard::leftovers(stack),
         topic::leftovers(stack),
+        domain::leftovers(stack),
     )?;
-    let (apis, fns, groups, table, policy, role, secret, queue, alarms, dashboard, topic) = found;
+    let (apis, fns, groups, table, policy, role, secret, queue, alarms, dashboard, topic, domain) =
+        found;
     Ok([
-        fns, groups, secret, queue, apis, policy, role, table, alarms, dashboard, topic,
+        fns, groups, secret, queue, apis, policy, role, table, alarms, dashboard, topic, domain,
     ]
     .concat())
 }

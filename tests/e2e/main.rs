@@ -28,6 +28,7 @@ mod checks;
 mod deploy;
 mod dev;
 mod doctor;
+mod domain;
 mod faults;
 mod fidelity;
 mod health;

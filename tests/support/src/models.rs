@@ -78,6 +78,7 @@ fn model_name(signing_name: &str) -> Option<&'static str> {
         "sts" => "sts",
         "ssm" => "ssm",
         "execute-api" => "apigatewaymanagementapi",
+        "acm" => "acm",
         _ => return None,
     })
 }

@@ -61,10 +61,13 @@ impl Moto {
     fn start() -> Moto {
         let server = moto_server_path();
         let port = free_port();
+        // moto issues a requested certificate at once: one requested beside
+        // wschat stands for the user's own, already validated; what wschat
+        // requests, the realism layer validates as ACM would.
         let mut guard = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _; kill $pid",
+                "MOTO_ACM_VALIDATION_WAIT=0 '{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _; kill $pid",
                 server.display()
             ))
             .stdin(Stdio::piped())
@@ -123,7 +126,9 @@ pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
 /// seconds: long enough to trip the short timeouts the fault tests set. One
 /// cheap read per service wschat calls, before any test, pays that up front.
 fn warm_up(port: u16) {
-    const READS: [(&str, &str, &str, &str); 9] = [
+    const READS: [(&str, &str, &str, &str); 11] = [
+        ("acm", "POST", "/", "CertificateManager.ListCertificates"),
+        ("route53", "GET", "/2013-04-01/hostedzone", ""),
         ("dynamodb", "POST", "/", "DynamoDB_20120810.ListTables"),
         (
             "monitoring",

@@ -398,6 +398,12 @@ impl Proxy {
         self.shared.world.lock().unwrap().realism = Some(realism);
     }
 
+    /// `name` resolves from now on, as a record added at the user's DNS
+    /// provider (outside Route 53) would: ACM validates by it.
+    pub fn publish_dns(&self, name: &str) {
+        self.shared.world.lock().unwrap().publish(name);
+    }
+
     /// From now on, a share of requests meets a fault ([`Faults`]); `None` ends them.
     pub fn faults(&self, faults: Option<Faults>) {
         *self.shared.faults.lock().unwrap() = faults;

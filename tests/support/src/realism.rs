@@ -10,6 +10,16 @@
 //!   [`Realism::apigw_per_second`].
 //! - DynamoDB: a table stays CREATING (its indexes too) for
 //!   [`Realism::table_settle`]; updates meanwhile get ResourceInUseException.
+//! - ACM: a DNS-validated certificate names its validation record only
+//!   [`Realism::acm_record_after`] its request, and is issued
+//!   [`Realism::acm_validation`] after that record is published (written to
+//!   a Route 53 zone through the proxy, or at "the user's DNS provider":
+//!   [`crate::proxy::Proxy::publish_dns`]); never before (moto issues every
+//!   certificate after 60 s, records or not). API Gateway refuses a domain
+//!   name whose certificate is not issued, and keeps a deleted domain name's
+//!   certificate in use for [`Realism::certificate_release`].
+//! - API Gateway's regional domain names have their target
+//!   (`d-….execute-api.{region}.amazonaws.com`) and its hosted zone.
 //! - Lambda's Invoke runs the test's own bootstraps ([`crate::invoke`]).
 //! - CloudWatch's percentiles and EMF extraction, and Service Quotas'
 //!   values for API Gateway and Lambda ([`crate::metrics`]).
@@ -31,6 +41,9 @@ pub struct Realism {
     pub lambda_settle: Duration,
     pub apigw_per_second: usize,
     pub table_settle: Duration,
+    pub acm_record_after: Duration,
+    pub acm_validation: Duration,
+    pub certificate_release: Duration,
 }
 
 impl Default for Realism {
@@ -41,6 +54,9 @@ impl Default for Realism {
             lambda_settle: Duration::from_millis(1500),
             apigw_per_second: 10,
             table_settle: Duration::from_secs(2),
+            acm_record_after: Duration::from_secs(1),
+            acm_validation: Duration::from_secs(2),
+            certificate_release: Duration::from_secs(2),
         }
     }
 }
@@ -142,7 +158,7 @@ impl Request<'_> {
 pub fn service_error(service: &str, status: u16, code: &str, message: &str) -> Response {
     let builder = Response::builder().status(status);
     match service {
-        "iam" | "sts" | "sns" => builder.header("content-type", "text/xml").body(Body::from(format!(
+        "iam" | "sts" | "sns" | "route53" => builder.header("content-type", "text/xml").body(Body::from(format!(
             "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
         ))),
         "dynamodb" => builder
@@ -150,7 +166,7 @@ pub fn service_error(service: &str, status: u16, code: &str, message: &str) -> R
             .body(Body::from(
                 serde_json::json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{code}"), "message": message}).to_string(),
             )),
-        "logs" | "ssm" | "servicequotas" => builder
+        "logs" | "ssm" | "servicequotas" | "acm" => builder
             .header("content-type", "application/x-amz-json-1.1")
             .body(Body::from(serde_json::json!({"__type": code, "message": message}).to_string())),
         // JSON 1.0, compatible with its query protocol's codes.
@@ -213,7 +229,7 @@ pub fn management_answer(method: &str, gone: bool) -> Response {
 /// The throttling error each service sends.
 pub fn throttled(service: &str) -> Response {
     match service {
-        "iam" | "sts" | "sns" | "monitoring" => {
+        "iam" | "sts" | "sns" | "monitoring" | "route53" => {
             service_error(service, 400, "Throttling", "Rate exceeded")
         }
         "servicequotas" => service_error(service, 400, "TooManyRequestsException", "Rate exceeded"),
@@ -245,6 +261,14 @@ pub struct World {
     functions: HashMap<String, (Instant, &'static str)>,
     tables: HashMap<String, Instant>,
     apigw_calls: VecDeque<Instant>,
+    /// Certificate ARN → when it was requested, and its validation records' names.
+    certificates: HashMap<String, (Instant, Vec<String>)>,
+    /// DNS names that resolve (lower case, no trailing dot) → since when.
+    published: HashMap<String, Instant>,
+    /// Domain name → its certificate.
+    domain_names: HashMap<String, String>,
+    /// Certificate ARN → until when a deleted domain name still holds it.
+    released: HashMap<String, Instant>,
 }
 
 impl World {
@@ -300,6 +324,39 @@ impl World {
                 return Some(cannot_assume());
             }
         }
+        if request.service == "apigateway" && request.operation == "POST /v2/domainnames" {
+            let body = request.json();
+            let configs = body["domainNameConfigurations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for arn in configs.iter().filter_map(|c| c["certificateArn"].as_str()) {
+                if self.certificate_status(arn, &realism, now) == Some(PENDING) {
+                    return Some(service_error(
+                        "apigateway",
+                        400,
+                        "BadRequestException",
+                        &format!("Certificate {arn} in account 123456789012 not yet issued"),
+                    ));
+                }
+            }
+        }
+        if request.service == "acm" && request.operation == "DeleteCertificate" {
+            let arn = request.json()["CertificateArn"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let held = self.domain_names.values().any(|c| *c == arn)
+                || self.released.get(&arn).is_some_and(|until| now < *until);
+            if held {
+                return Some(service_error(
+                    "acm",
+                    400,
+                    "ResourceInUseException",
+                    &format!("Certificate {arn} is in use."),
+                ));
+            }
+        }
         if request.service == "dynamodb"
             && matches!(request.operation, "UpdateTable" | "UpdateTimeToLive")
         {
@@ -330,6 +387,94 @@ impl World {
         }
         let now = Instant::now();
         match (request.service, request.operation) {
+            ("acm", "RequestCertificate") => {
+                let answer: Value = serde_json::from_slice(body).unwrap_or_default();
+                if let Some(arn) = answer["CertificateArn"].as_str() {
+                    self.certificates
+                        .entry(arn.to_owned())
+                        .or_insert((now, vec![]));
+                }
+            }
+            ("acm", "DescribeCertificate") => {
+                let arn = request.json()["CertificateArn"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some((requested, _)) = self.certificates.get(&arn).cloned() {
+                    let named = now - requested >= realism.acm_record_after;
+                    let mut answer: Value = serde_json::from_slice(body).unwrap_or_default();
+                    let names: Vec<String> = answer["Certificate"]["DomainValidationOptions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|o| o["ResourceRecord"]["Name"].as_str().map(dns_name))
+                        .collect();
+                    self.certificates
+                        .insert(arn.clone(), (requested, names.clone()));
+                    let issued = named && self.validated(&names, &realism, now);
+                    let status = if issued { "ISSUED" } else { PENDING };
+                    let cert = &mut answer["Certificate"];
+                    cert["Status"] = status.into();
+                    for option in cert["DomainValidationOptions"]
+                        .as_array_mut()
+                        .into_iter()
+                        .flatten()
+                    {
+                        option["ValidationStatus"] =
+                            if issued { "SUCCESS" } else { PENDING }.into();
+                        if !named {
+                            option.as_object_mut().map(|o| o.remove("ResourceRecord"));
+                        }
+                    }
+                    *body = answer.to_string().into_bytes();
+                }
+            }
+            ("route53", operation)
+                if operation.starts_with("POST ") && operation.ends_with("/rrset/") =>
+            {
+                let text = String::from_utf8_lossy(request.body);
+                for change in text.split("<Change>").skip(1) {
+                    let name = element(change, "Name").map(dns_name);
+                    match (element(change, "Action"), name) {
+                        (Some("DELETE"), Some(name)) => {
+                            self.published.remove(&name);
+                        }
+                        (Some(_), Some(name)) => {
+                            self.published.entry(name).or_insert(now);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            ("apigateway", operation)
+                if operation.starts_with("POST /v2/domainnames")
+                    || operation.starts_with("GET /v2/domainnames")
+                    || operation.starts_with("PATCH /v2/domainnames") =>
+            {
+                if operation == "POST /v2/domainnames" {
+                    let body = request.json();
+                    let name = body["domainName"].as_str().unwrap_or_default().to_owned();
+                    let cert = body["domainNameConfigurations"][0]["certificateArn"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    self.domain_names.insert(name, cert);
+                }
+                if !operation.contains("/apimappings") {
+                    rewrite(body, regional_targets);
+                }
+            }
+            ("apigateway", operation)
+                if operation.starts_with("DELETE /v2/domainnames/")
+                    && !operation.contains("/apimappings") =>
+            {
+                let name =
+                    crate::percent_decode(operation.trim_start_matches("DELETE /v2/domainnames/"));
+                if let Some(cert) = self.domain_names.remove(&name) {
+                    self.released
+                        .insert(cert, now + realism.certificate_release);
+                }
+            }
             ("iam", "CreateRole") => {
                 if let Some(role) = request.form("RoleName") {
                     self.roles.insert(role, now);
@@ -390,6 +535,86 @@ impl World {
             }
             _ => {}
         }
+    }
+}
+
+const PENDING: &str = "PENDING_VALIDATION";
+
+/// The text of the first `<tag>` in `xml`.
+fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = xml[start..].find(&format!("</{tag}>"))?;
+    Some(&xml[start..start + end])
+}
+
+/// A DNS name as compared: lower case, no trailing dot.
+fn dns_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl World {
+    /// A name now resolves: the user added it at their DNS provider.
+    pub fn publish(&mut self, name: &str) {
+        self.published
+            .entry(dns_name(name))
+            .or_insert_with(Instant::now);
+    }
+
+    /// Whether every validation record has resolved for long enough.
+    fn validated(&self, names: &[String], realism: &Realism, now: Instant) -> bool {
+        !names.is_empty()
+            && names.iter().all(|n| {
+                self.published
+                    .get(n)
+                    .is_some_and(|since| now - *since >= realism.acm_validation)
+            })
+    }
+
+    /// A requested certificate's status as ACM would say it now; `None` for
+    /// one the proxy did not see requested (imported: issued).
+    fn certificate_status(
+        &self,
+        arn: &str,
+        realism: &Realism,
+        now: Instant,
+    ) -> Option<&'static str> {
+        let (requested, names) = self.certificates.get(arn)?;
+        let issued =
+            now - *requested >= realism.acm_record_after && self.validated(names, realism, now);
+        Some(if issued { "ISSUED" } else { PENDING })
+    }
+}
+
+/// API Gateway's answer for a regional domain name carries where DNS points.
+fn regional_targets(answer: &mut Value) {
+    fn fill(domain: &mut Value) {
+        let name = domain["domainName"].as_str().unwrap_or_default().to_owned();
+        let region = domain["domainNameArn"]
+            .as_str()
+            .and_then(|arn| arn.split(':').nth(3))
+            .unwrap_or("us-east-1")
+            .to_owned();
+        let id: String = name
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+            .to_string()
+            .chars()
+            .take(10)
+            .collect();
+        for config in domain["domainNameConfigurations"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            config["apiGatewayDomainName"] =
+                format!("d-{id}.execute-api.{region}.amazonaws.com").into();
+            config["hostedZoneId"] = "Z1UJRXOUMOOFQ8".into();
+            config["domainNameStatus"] = "AVAILABLE".into();
+        }
+    }
+    match answer.get_mut("items").and_then(Value::as_array_mut) {
+        Some(items) => items.iter_mut().for_each(fill),
+        None => fill(answer),
     }
 }
 
