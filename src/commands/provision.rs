@@ -104,7 +104,9 @@ pub async fn deploy(run: &Resolved, args: DeployArgs) -> Result<ExitCode> {
         dry_run: args.dry_run,
         no_wait: args.no_wait,
     };
-    // An account setting, checked (or set, when told) before any of the stack's writes.
+    // What would refuse the deploy, checked before any of the stack's writes;
+    // then an account setting, checked (or set, when told).
+    stack::domain::preflight(&ctx).await?;
     let account = stack::account::ensure(&ctx, args.set_account_logging_role).await?;
     let mut reconciled = deploy::reconcile(&ctx, packages.as_ref(), args.rotate_secret).await?;
     reconciled.resources.extend(account);

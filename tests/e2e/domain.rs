@@ -125,6 +125,31 @@ async fn with_a_hosted_zone_deploy_makes_the_domain_live_and_teardown_removes_it
             && doctor.contains("deploy writes"),
         "{doctor}"
     );
+    chat.proxy.take();
+    let plan = chat.deployed(&["--domain", &domain, "--dry-run"]).await;
+    assert_eq!(
+        writes(&chat.proxy.take()),
+        Vec::<String>::new(),
+        "a dry run writes nothing"
+    );
+    let planned: Vec<(&str, &str)> = plan["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            ["certificate", "domain name", "api mapping"].contains(&r["kind"].as_str().unwrap())
+        })
+        .map(|r| (r["kind"].as_str().unwrap(), r["change"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            ("certificate", "created"),
+            ("domain name", "created"),
+            ("api mapping", "created")
+        ],
+        "{plan}"
+    );
     let report = chat.deployed(&["--domain", &domain]).await;
     let url = format!("wss://{domain}");
     assert_eq!(report["websocket_url"], url.as_str(), "{report}");

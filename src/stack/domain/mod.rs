@@ -180,6 +180,20 @@ fn pending_words(zone: bool) -> String {
     }
 }
 
+/// Before any write of a deploy: a given certificate is in the stack's
+/// region, exists and covers the domain (the rest of the stack is made
+/// beside the domain's steps, so their checks would come too late).
+pub async fn preflight(ctx: &Ctx<'_>) -> Result<()> {
+    match &ctx.spec.settings.domain {
+        Some(crate::spec::DomainSettings {
+            name,
+            certificate_arn: Some(arn),
+            ..
+        }) => given_certificate(ctx, arn, name).await.map(drop),
+        _ => Ok(()),
+    }
+}
+
 async fn ensure_certificate(
     ctx: &Ctx<'_>,
     wanted: &crate::spec::DomainSettings,
