@@ -128,12 +128,16 @@ async fn reconcile_once(
             }
         }
     };
+    // The domain the last deploy applied: a stack without one now removes its mapping there.
+    let (recorded_known, recorded_domain) = tokio::sync::oneshot::channel::<Option<String>>();
     let api_side = async {
         let ensured = api::ensure(ctx).await?;
         if let Some(id) = &ensured.id {
             let _ = used.set(id.clone());
         }
         let _ = api_known.send(ensured.id.clone());
+        let recorded = format!("{}domain", crate::spec::TAG_APPLIED);
+        let _ = recorded_known.send(ensured.tags.get(&recorded).cloned());
         let resources = api_tree(ctx, ensured.report, ensured.id.as_deref(), ensured.extras);
         Ok::<_, crate::error::CliError>((resources.await?, ensured.id, ensured.tags))
     };
@@ -152,7 +156,7 @@ async fn reconcile_once(
         api_side,
         lambda_side(ctx, packages, rotate_secret, &api_id),
         monitoring(ctx, &api_id),
-        custom_domain(ctx, &api_id),
+        custom_domain(ctx, &api_id, recorded_domain),
     )?;
     // The mapping needs the stage, which the API side has made by now.
     let (domain_resources, domain) = match custom_domain {
@@ -197,19 +201,28 @@ where
 }
 
 /// With a domain in the settings, its certificate and validation
-/// ([`domain::prepare`]); without, what an earlier deploy made of one,
-/// removed (the `Err` side: the removals).
+/// ([`domain::prepare`]); without, what an earlier deploy made of one (and
+/// its mapping on the `recorded` domain), removed: the `Err` side.
 async fn custom_domain<Fut>(
     ctx: &Ctx<'_>,
     api_id: impl Fn() -> Fut,
+    recorded: tokio::sync::oneshot::Receiver<Option<String>>,
 ) -> Result<std::result::Result<domain::Prepared, Vec<Resource>>>
 where
     Fut: std::future::Future<Output = Option<String>>,
 {
-    Ok(match domain::prepare(ctx).await? {
-        Some(prepared) => Ok(prepared),
-        None => Err(domain::delete(ctx, api_id().await.as_deref(), None, false).await?),
-    })
+    if let Some(prepared) = domain::prepare(ctx).await? {
+        return Ok(Ok(prepared));
+    }
+    let id = api_id().await;
+    let recorded = recorded.await.ok().flatten();
+    Ok(Err(domain::delete(
+        ctx,
+        id.as_deref(),
+        recorded.as_deref(),
+        false,
+    )
+    .await?))
 }
 
 /// Under the API `id`: integrations, routes and the stage; its duplicates

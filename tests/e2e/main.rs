@@ -10,7 +10,8 @@
 //! - `checks.rs`: one check per AWS resource of a deployed stack, reading it
 //!   with the stack's own `find`; a new resource adds its check there.
 //! - One file per area, named for what it drives: `deploy` (deploy, status,
-//!   teardown against moto), `faults` (a bad network, racing deploys),
+//!   teardown against moto), `domain` (a custom domain's certificate, DNS and
+//!   mapping), `faults` (a bad network, racing deploys),
 //!   `stackfile`, `build`, `doctor`, `shell`; `dev`, `fidelity` (one test per
 //!   row of docs/fidelity.md) and `hostile` (the sandbox against hostile
 //!   clients); `identity`, `ops`, `store`; `bootstrap` (the zips through the

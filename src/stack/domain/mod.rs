@@ -412,12 +412,15 @@ pub async fn finish(
         .as_ref()
         .filter(|c| c.status == certificate::ISSUED);
     let Some(cert) = issued else {
-        // Nothing of API Gateway's can be made before the certificate is issued.
+        // Nothing of API Gateway's can be made before the certificate is
+        // issued: a plan (and status) lists them as to be made.
         report.records = records;
-        resources.extend([
-            Resource::new(DOMAIN, name, Change::Created),
-            Resource::new(MAPPING, mapping_label(&wanted), Change::Created),
-        ]);
+        if ctx.dry_run {
+            resources.extend([
+                Resource::new(DOMAIN, name, Change::Created),
+                Resource::new(MAPPING, mapping_label(&wanted), Change::Created),
+            ]);
+        }
         return Ok((resources, report));
     };
     let (domain_resource, found) = ensure_domain_name(ctx, name, &cert.arn).await?;
