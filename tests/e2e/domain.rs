@@ -417,7 +417,7 @@ async fn a_given_certificate_is_kept_and_a_shared_domain_is_never_taken_or_remov
         .send()
         .await
         .unwrap();
-    let shared = apigw
+    apigw
         .create_api_mapping()
         .domain_name(&domain)
         .api_id(&other)
@@ -496,7 +496,6 @@ async fn a_given_certificate_is_kept_and_a_shared_domain_is_never_taken_or_remov
             .await
             .unwrap();
     }
-    let _ = shared;
     apigw.delete_api().api_id(&other).send().await.unwrap();
     let down = chat.wschat(&["teardown", "--yes"]).await;
     assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);

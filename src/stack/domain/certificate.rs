@@ -58,7 +58,7 @@ fn from_description(arn: &str, c: &Value, tags: HashMap<String, String>) -> Cert
             })
             .unwrap_or_default()
     };
-    let validation = c["DomainValidationOptions"]
+    let mut validation: Vec<Record> = c["DomainValidationOptions"]
         .as_array()
         .map(|options| {
             options
@@ -67,10 +67,9 @@ fn from_description(arn: &str, c: &Value, tags: HashMap<String, String>) -> Cert
                     let r = &o["ResourceRecord"];
                     Some(Record::cname(r["Name"].as_str()?, r["Value"].as_str()?))
                 })
-                .collect::<Vec<_>>()
+                .collect()
         })
         .unwrap_or_default();
-    let mut validation: Vec<Record> = validation;
     // A wildcard and its parent share one record.
     validation.dedup();
     Certificate {

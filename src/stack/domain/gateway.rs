@@ -1,7 +1,7 @@
 //! API Gateway's side of a custom domain: the regional domain name (its
 //! certificate, TLS 1.2) and the API mappings on it.
 
-use crate::aws::{checked, or_absent};
+use crate::aws::{all_pages, checked, or_absent};
 use crate::error::Result;
 use crate::stack::{Ctx, Stack};
 use aws_sdk_apigatewayv2::types::{DomainNameConfiguration, EndpointType, SecurityPolicy};
@@ -78,30 +78,18 @@ pub async fn find(stack: &Stack, name: &str) -> Result<Option<DomainName>> {
 
 /// Every domain name of the account in this region that carries this stack's tags.
 pub async fn find_ours(stack: &Stack) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let request = stack
-            .clients
-            .apigw
-            .get_domain_names()
-            .set_next_token(next.clone());
-        let page = checked(
-            request.send().await,
-            "API Gateway GetDomainNames",
-            "the region's domain names",
-        )?;
-        for item in page.items() {
-            if item.tags().is_some_and(|t| stack.spec.owns(t)) {
-                names.push(item.domain_name().unwrap_or_default().to_owned());
-            }
-        }
-        match page.next_token() {
-            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-            _ => break,
-        }
-    }
-    Ok(names)
+    let all = all_pages(async |token| {
+        let request = stack.clients.apigw.get_domain_names().set_next_token(token);
+        let on = "the region's domain names";
+        let out = checked(request.send().await, "API Gateway GetDomainNames", on)?;
+        Ok((out.items.unwrap_or_default(), out.next_token))
+    })
+    .await?;
+    Ok(all
+        .into_iter()
+        .filter(|d| d.tags().is_some_and(|t| stack.spec.owns(t)))
+        .filter_map(|d| d.domain_name)
+        .collect())
 }
 
 /// What differs between the domain name and what the stack wants of it.
@@ -172,30 +160,28 @@ pub async fn delete(ctx: &Ctx<'_>, name: &str) -> Result<()> {
 
 /// Every mapping on the domain name (none when it does not exist).
 pub async fn mappings(stack: &Stack, name: &str) -> Result<Vec<Mapping>> {
-    let mut found = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
+    let all = all_pages(async |token| {
         let request = stack
             .clients
             .apigw
             .get_api_mappings()
             .domain_name(name)
-            .set_next_token(next.clone());
-        let Some(page) = or_absent(request.send().await, "API Gateway GetApiMappings", name)?
-        else {
-            return Ok(found);
-        };
-        found.extend(page.items().iter().map(|m| Mapping {
+            .set_next_token(token);
+        let answer = or_absent(request.send().await, "API Gateway GetApiMappings", name)?;
+        Ok(answer.map_or((vec![], None), |out| {
+            (out.items.unwrap_or_default(), out.next_token)
+        }))
+    })
+    .await?;
+    Ok(all
+        .iter()
+        .map(|m| Mapping {
             id: m.api_mapping_id().unwrap_or_default().to_owned(),
             api_id: m.api_id().unwrap_or_default().to_owned(),
             stage: m.stage().unwrap_or_default().to_owned(),
             key: m.api_mapping_key().unwrap_or_default().to_owned(),
-        }));
-        match page.next_token() {
-            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-            _ => return Ok(found),
-        }
-    }
+        })
+        .collect())
 }
 
 pub async fn map(ctx: &Ctx<'_>, name: &str, api_id: &str, key: &str) -> Result<()> {

@@ -425,10 +425,12 @@ pub async fn finish(
     };
     let (domain_resource, found) = ensure_domain_name(ctx, name, &cert.arn).await?;
     resources.push(domain_resource);
+    // Without a zone, whether the user's DNS has the pointer cannot be seen
+    // from here (`in_zone` is `None`): live once mapped.
     let mut aliases_in_place = true;
     if let Some(domain) = &found {
         let (written, needed) = aliases(ctx, zone.as_ref(), domain).await?;
-        aliases_in_place = needed.iter().all(|r| r.in_zone == Some(true));
+        aliases_in_place = needed.iter().all(|r| r.in_zone != Some(false));
         resources.extend(written);
         records.extend(needed);
     }
@@ -440,14 +442,8 @@ pub async fn finish(
         report.waiting = Some(match (&found, &mapped) {
             (None, _) => "the domain name is to be created".into(),
             (_, None) => "the mapping is to be created".into(),
-            _ if zone.is_none() => "point the domain at API Gateway with the record below".into(),
             _ => "the alias records are to be written".into(),
         });
-    }
-    if zone.is_none() && found.is_some() && mapped.is_some() {
-        // Whether the user's DNS has it cannot be seen from here: live once mapped.
-        report.live = true;
-        report.waiting = None;
     }
     report.records = records;
     Ok((resources, report))
