@@ -51,6 +51,13 @@ fn max_message_rate(text: &str) -> std::result::Result<f64, String> {
     check::max_message_rate(rate)
 }
 
+fn history_on_join(text: &str) -> std::result::Result<u32, String> {
+    let messages = text
+        .parse::<i64>()
+        .map_err(|_| format!("'{text}' is not a whole number"))?;
+    check::history_on_join(messages)
+}
+
 fn max_room_size(text: &str) -> std::result::Result<u32, String> {
     let members = text
         .parse::<i64>()
@@ -202,6 +209,22 @@ pub enum Command {
     /// back to the delivery function and removes it from the queue once Lambda
     /// has accepted it. Clients deduplicate by message id, so a repeat is harmless.
     Redrive(RedriveArgs),
+    /// Ban a user: refused at $connect, their live connections closed, in every room.
+    ///
+    /// A ban is of a name. With --auth token or jwt names are verified, so that is a
+    /// person; in open mode anyone may connect under any name, and a banned user can
+    /// come back under another one. `wschat bans` lists bans and mutes in force.
+    Ban(SanctionArgs),
+    /// Lift a user's ban.
+    Unban(UserArgs),
+    /// Mute a user: their messages are refused with a `muted` error frame; they still read.
+    Mute(SanctionArgs),
+    /// Lift a user's mute.
+    Unmute(UserArgs),
+    /// The bans and mutes in force.
+    Bans(BansArgs),
+    /// The chat's stored history: list a room's messages, delete one.
+    Messages(MessagesArgs),
     /// Print a connection token for a stack deployed with --auth token (alone on stdout).
     ///
     /// Clients connect with `?token=...`; the name comes from the token, not the query.
@@ -236,6 +259,89 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SanctionArgs {
+    /// The username, as the chat shows it.
+    #[arg(value_parser = username)]
+    pub user: String,
+    /// For how long (30m, 12h, 7d); without it, until lifted.
+    #[arg(long = "for", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub duration: Option<std::time::Duration>,
+    /// Why, as the user is told when refused (at most 200 characters).
+    #[arg(long, value_parser = reason)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub target: LocalArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UserArgs {
+    #[arg(value_parser = username)]
+    pub user: String,
+    #[command(flatten)]
+    pub target: LocalArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BansArgs {
+    #[command(flatten)]
+    pub target: LocalArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MessagesArgs {
+    #[command(subcommand)]
+    pub action: MessagesAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MessagesAction {
+    /// A room's stored messages, oldest first, with their ids.
+    List {
+        #[arg(long, default_value = wschat_lambdas::protocol::DEFAULT_ROOM, value_parser = room)]
+        room: String,
+        /// How many, the newest (1-100).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
+        limit: u32,
+        /// Only messages older than this id (page back from a listing's first).
+        #[arg(long, value_name = "ID", value_parser = message_id)]
+        before: Option<String>,
+        #[command(flatten)]
+        target: LocalArgs,
+    },
+    /// Remove a message from history; its room is sent a `deleted` frame so clients hide it.
+    Delete {
+        /// The message id, as `wschat messages list` shows it.
+        #[arg(value_parser = message_id)]
+        id: String,
+        #[command(flatten)]
+        target: LocalArgs,
+    },
+}
+
+fn username(text: &str) -> std::result::Result<String, String> {
+    wschat_lambdas::names::normalize_username(text).map_err(|e| e.message)
+}
+
+fn room(text: &str) -> std::result::Result<String, String> {
+    wschat_lambdas::protocol::validate_room(text)
+        .map(|()| text.to_owned())
+        .map_err(|e| e.message)
+}
+
+fn message_id(text: &str) -> std::result::Result<String, String> {
+    wschat_lambdas::protocol::validate_message_id("ID", text)
+        .map(|()| text.to_owned())
+        .map_err(|e| e.message)
+}
+
+fn reason(text: &str) -> std::result::Result<String, String> {
+    match text.chars().count() {
+        1..=200 => Ok(text.to_owned()),
+        _ => Err("a reason of 1 to 200 characters".into()),
+    }
 }
 
 /// `--local`: act on a running `wschat dev` instead of AWS.
@@ -498,6 +604,15 @@ pub struct LimitsArgs {
     /// frame. 0 for no limit [default: 0].
     #[arg(long, env = "WSCHAT_MAX_ROOM_SIZE", value_parser = max_room_size, value_name = "MEMBERS")]
     pub max_room_size: Option<u32>,
+    /// How long room messages are kept (7d, 12h, 30m): clients get them on
+    /// joining, page back through them with `history`, and catch up on them
+    /// after a dropped connection. 0 keeps no history [default: 7d].
+    #[arg(long, env = "WSCHAT_HISTORY_TTL", value_parser = check::history_ttl, value_name = "DURATION")]
+    pub history_ttl: Option<u32>,
+    /// Stored messages a client gets on joining a room, marked as history;
+    /// older ones are a `history` action away. 0 for none [default: 50].
+    #[arg(long, env = "WSCHAT_HISTORY_ON_JOIN", value_parser = history_on_join, value_name = "MESSAGES")]
+    pub history_on_join: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -60,6 +60,8 @@ pub struct Partial {
     pub connections_rate: Option<Given<u32>>,
     pub max_message_rate: Option<Given<f64>>,
     pub max_room_size: Option<Given<u32>>,
+    pub history_ttl: Option<Given<u32>>,
+    pub history_on_join: Option<Given<u32>>,
     pub auth: Option<Given<AuthMode>>,
     pub allowed_origins: Option<Given<Vec<String>>>,
     pub jwt_issuer: Option<Given<String>>,
@@ -87,6 +89,8 @@ macro_rules! each_field {
             connections_rate,
             max_message_rate,
             max_room_size,
+            history_ttl,
+            history_on_join,
             auth,
             allowed_origins,
             jwt_issuer,
@@ -152,6 +156,10 @@ impl Partial {
             ),
             max_room_size: recorded(
                 number("max-room-size").and_then(|v| check::max_room_size(v).ok()),
+            ),
+            history_ttl: recorded(get("history-ttl").and_then(|v| check::history_ttl(v).ok())),
+            history_on_join: recorded(
+                number("history-on-join").and_then(|v| check::history_on_join(v).ok()),
             ),
             auth: recorded(get("auth").and_then(|a| AuthMode::parse(a))),
             allowed_origins: recorded(
@@ -258,6 +266,14 @@ impl Partial {
                 .max_room_size
                 .as_ref()
                 .map_or(defaults.max_room_size, |g| g.value),
+            history_ttl_s: self
+                .history_ttl
+                .as_ref()
+                .map_or(defaults.history_ttl_s, |g| g.value),
+            history_on_join: self
+                .history_on_join
+                .as_ref()
+                .map_or(defaults.history_on_join, |g| g.value),
             auth: AuthSettings {
                 mode,
                 allowed_origins: self
@@ -302,6 +318,8 @@ impl Partial {
             line("connections-rate", self.connections_rate.as_ref()),
             line("max-message-rate", self.max_message_rate.as_ref()),
             line("max-room-size", self.max_room_size.as_ref()),
+            line("history-ttl", self.history_ttl.as_ref()),
+            line("history-on-join", self.history_on_join.as_ref()),
             line("auth", auth.as_ref()),
             line("allowed-origins", self.allowed_origins.as_ref()),
             line("jwt-issuer", self.jwt_issuer.as_ref()),
@@ -516,6 +534,25 @@ pub mod check {
 
     pub fn max_room_size(members: i64) -> Result<u32, String> {
         u32::try_from(members).map_err(|_| "a number of members from 0 (no limit) up".to_owned())
+    }
+
+    /// How long messages are kept, in seconds: a duration up to a year, 0 for no history.
+    pub fn history_ttl(text: &str) -> Result<u32, String> {
+        const YEAR: u64 = 365 * 86_400;
+        let kept = crate::duration::parse(text)?;
+        match kept.as_secs() {
+            s @ 0..=YEAR => Ok(s as u32),
+            _ => Err("a retention of at most 365d (e.g. 7d, 12h), or 0 to keep no history".into()),
+        }
+    }
+
+    /// Messages a client gets on joining a room: 0 to 500.
+    pub fn history_on_join(messages: i64) -> Result<u32, String> {
+        let most = wschat_lambdas::history::MAX_CATCH_UP as i64;
+        match messages {
+            0.. if messages <= most => Ok(messages as u32),
+            _ => Err(format!("a number of messages from 0 (none) to {most}")),
+        }
     }
 
     /// `scheme://host[:port]`, as browsers send it in `Origin`.

@@ -69,6 +69,8 @@ struct RawStage {
     connections_rate: Option<Spanned<i64>>,
     max_message_rate: Option<Spanned<f64>>,
     max_room_size: Option<Spanned<i64>>,
+    history_ttl: Option<Spanned<String>>,
+    history_on_join: Option<Spanned<i64>>,
     auth: Option<Spanned<String>>,
     allowed_origins: Option<Spanned<Vec<String>>>,
     jwt_issuer: Option<Spanned<String>>,
@@ -210,6 +212,15 @@ impl Checker<'_> {
                 raw.max_room_size,
                 check::max_room_size,
             )?,
+            history_ttl: self.given(table, "history-ttl", raw.history_ttl, |t| {
+                check::history_ttl(&t)
+            })?,
+            history_on_join: self.given(
+                table,
+                "history-on-join",
+                raw.history_on_join,
+                check::history_on_join,
+            )?,
             auth: self.given(table, "auth", raw.auth, |a| {
                 AuthMode::parse(&a)
                     .ok_or_else(|| format!("'{a}' is not one of \"open\", \"token\", \"jwt\""))
@@ -266,6 +277,8 @@ throttle-burst = {burst}      # burst of requests per route
 connections-rate = {connections}   # @connections posts per second, all deliveries together
 max-message-rate = {messages:?}    # messages per second one connection may send; 0 for no limit
 max-room-size = 0             # members a room may have; 0 for no limit
+history-ttl = "7d"            # how long messages are kept; "0" for no history
+history-on-join = 50          # stored messages a client gets on joining a room
 auth = "open"                 # "open" (unverified names), "token" or "jwt"
 # allowed-origins = ["https://chat.example.com"]   # browsers from other origins get 403
 # jwt-issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123"

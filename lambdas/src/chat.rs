@@ -6,8 +6,10 @@ use crate::delivery::{DeliveryJob, DeliveryReport, Dispatch, Part};
 use crate::event::{EventType, Response, WebSocketEvent};
 use crate::fanout::{self, FanoutOptions, FanoutReport};
 use crate::gateway::Gateway;
+use crate::history::{Conversation, HistoryStore, Range, SanctionKind};
 use crate::protocol::{
-    self, Action, ChatMessage, Presence, ProtocolError, RoomNotice, ServerFrame, MAX_FRAME_BYTES,
+    self, Action, ChatMessage, HistoryPage, Presence, ProtocolError, RoomNotice, ServerFrame,
+    MAX_FRAME_BYTES,
 };
 use crate::rate::Rate;
 use crate::store::{list_all, Connection, ConnectionStore, Filter, StoreError};
@@ -44,6 +46,10 @@ pub struct ChatConfig {
     pub message_rate: Option<Rate>,
     /// Members a room may have; 0: no limit.
     pub max_room_size: usize,
+    /// How long messages are kept, in seconds; 0: no history.
+    pub history_ttl_seconds: i64,
+    /// Stored messages a client gets on joining a room; 0: none.
+    pub history_on_join: usize,
 }
 
 impl Default for ChatConfig {
@@ -56,6 +62,8 @@ impl Default for ChatConfig {
             connections_rate: DEFAULT_CONNECTIONS_RATE,
             message_rate: Rate::per_second(DEFAULT_MAX_MESSAGE_RATE),
             max_room_size: 0,
+            history_ttl_seconds: crate::history::DEFAULT_TTL_SECONDS,
+            history_on_join: crate::history::DEFAULT_ON_JOIN,
         }
     }
 }
@@ -63,7 +71,8 @@ impl Default for ChatConfig {
 impl ChatConfig {
     /// Reads `WSCHAT_MAX_TEXT_BYTES`, `WSCHAT_NOTICE_LIMIT`, `WSCHAT_FANOUT_CONCURRENCY`,
     /// `WSCHAT_SHARD_THRESHOLD`, `WSCHAT_CONNECTIONS_RATE`,
-    /// `WSCHAT_MAX_MESSAGE_RATE` and `WSCHAT_MAX_ROOM_SIZE`; unset or
+    /// `WSCHAT_MAX_MESSAGE_RATE`, `WSCHAT_MAX_ROOM_SIZE`, `WSCHAT_HISTORY_TTL`
+    /// (seconds) and `WSCHAT_HISTORY_ON_JOIN`; unset or
     /// unparsable values keep their defaults.
     pub fn from_env() -> Self {
         let read = |key: &str| {
@@ -96,6 +105,12 @@ impl ChatConfig {
         if let Some(v) = read("WSCHAT_MAX_ROOM_SIZE") {
             config.max_room_size = v;
         }
+        if let Some(v) = read("WSCHAT_HISTORY_TTL") {
+            config.history_ttl_seconds = i64::try_from(v).unwrap_or(i64::MAX);
+        }
+        if let Some(v) = read("WSCHAT_HISTORY_ON_JOIN") {
+            config.history_on_join = v.min(crate::history::MAX_CATCH_UP);
+        }
         config
     }
 }
@@ -111,6 +126,8 @@ pub struct Chat<S, G> {
     pub dispatch: Option<(Arc<dyn Dispatch>, String)>,
     /// Where each handled event's record goes (see [`crate::telemetry`]).
     pub telemetry: Arc<dyn Telemetry>,
+    /// Stored messages and sanctions; without, nothing is kept or enforced.
+    pub history: Option<Arc<dyn HistoryStore>>,
 }
 
 /// What an action did beyond answering: a message's delivery.
@@ -135,7 +152,19 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             auth: Arc::default(),
             dispatch: None,
             telemetry: Arc::new(Discard),
+            history: None,
         }
+    }
+
+    pub fn with_history(mut self, history: Arc<dyn HistoryStore>) -> Self {
+        self.history = Some(history);
+        self
+    }
+
+    /// The history store, when messages are kept.
+    fn kept(&self) -> Option<&dyn HistoryStore> {
+        let on = self.config.history_ttl_seconds > 0;
+        self.history.as_deref().filter(|_| on)
     }
 
     pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
@@ -201,6 +230,31 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                 return (Response::status(refusal.status, refusal.reason), record);
             }
         };
+        let mut muted_until = 0;
+        if let Some(history) = &self.history {
+            let now = now_ms();
+            match history.sanctions(Some(&params.username)).await {
+                Ok(sanctions) => {
+                    for sanction in sanctions.iter().filter(|s| s.active(now)) {
+                        match sanction.kind {
+                            SanctionKind::Ban => {
+                                tracing::info!(connection_id = %ctx.connection_id, username = %params.username, "handshake refused: banned");
+                                record.outcome = "refused";
+                                record.code = Some("banned");
+                                record.count(Metric::AuthRefusals);
+                                let why = sanction_words("banned from this chat", sanction, now);
+                                return (Response::status(403, why), record);
+                            }
+                            SanctionKind::Mute => muted_until = sanction.until.unwrap_or(i64::MAX),
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(connection_id = %ctx.connection_id, error = %e, "connect failed");
+                    return failed(record, "could not register the connection");
+                }
+            }
+        }
         match self.is_full(&params.room).await {
             Ok(false) => {}
             Ok(true) => {
@@ -222,12 +276,13 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         } else {
             now_ms()
         };
-        let row = Connection::new(
+        let mut row = Connection::new(
             &ctx.connection_id,
             &params.username,
             &params.room,
             connected_at,
         );
+        row.muted_until = muted_until;
         record.room = Some(row.room.clone());
         if let Err(e) = self.store.put(&row).await {
             tracing::error!(connection_id = %ctx.connection_id, error = %e, "connect failed");
@@ -242,6 +297,8 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             ts: now_ms(),
         });
         self.notify_room(&row.room, &notice, Some(&ctx.connection_id))
+            .await;
+        self.hand_over_catch_up(&ctx.connection_id, &row.room, params.since)
             .await;
         record.count(Metric::Connects);
         (Response::ok(), record)
@@ -331,8 +388,25 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                 "this connection is not registered; reconnect",
             )));
         };
+        let now = now_ms();
+        if sender.is_muted(now) && matches!(action, Action::SendMessage { .. }) {
+            return Ok(Err(ProtocolError::new(
+                "muted",
+                format!(
+                    "an operator muted you{}; your messages are not sent",
+                    remaining(sender.muted_until, now)
+                ),
+            )));
+        }
+        // Typing notices have their own pace; they spend nothing of the bucket.
+        if let Action::Typing = action {
+            if !sender.is_muted(now) && self.store.typing(sender_id, now).await? {
+                self.typing(&sender).await;
+            }
+            return Ok(Ok(Acted::default()));
+        }
         if let Some(rate) = &self.config.message_rate {
-            match self.store.spend(sender_id, rate, now_ms()).await? {
+            match self.store.spend(sender_id, rate, now).await? {
                 Some(full_at) => sender.full_at = full_at,
                 None => {
                     return Ok(Err(ProtocolError::new(
@@ -355,7 +429,233 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             }
             Action::Join { room } => Ok(self.join(sender, room).await?.map(|()| Acted::default())),
             Action::Who => self.who(&sender).await.map(|()| Ok(Acted::default())),
+            Action::History {
+                room,
+                with,
+                before,
+                after,
+                limit,
+            } => {
+                let range = match (&before, &after) {
+                    (Some(id), _) => Range::Before(id),
+                    (_, Some(id)) => Range::After(id),
+                    _ => Range::Latest,
+                };
+                let page = self.history_page(&sender, room, with, range, limit).await?;
+                Ok(page.map(|()| Acted::default()))
+            }
+            Action::Typing => unreachable!("answered above"),
         }
+    }
+
+    /// A `history` action: one page of a room's history, or of the sender's
+    /// direct conversation `with` someone (only where names are verified).
+    async fn history_page(
+        &self,
+        sender: &Connection,
+        room: Option<String>,
+        with: Option<String>,
+        range: Range<'_>,
+        limit: usize,
+    ) -> Result<Result<(), ProtocolError>, StoreError> {
+        let Some(history) = self.kept() else {
+            return Ok(Err(ProtocolError::new(
+                "history_off",
+                "this chat keeps no history (it was deployed with --history-ttl 0)",
+            )));
+        };
+        let (conversation, room, with) = match with {
+            Some(_) if !self.auth.verifies_names() => {
+                return Ok(Err(ProtocolError::new(
+                    "dm_history_unavailable",
+                    "direct messages are kept and served only where names are verified (--auth token or jwt): here anyone may claim any name",
+                )))
+            }
+            Some(other) => (
+                Conversation::direct(&sender.username, &other),
+                None,
+                Some(other),
+            ),
+            None => {
+                let room = room.unwrap_or_else(|| sender.room.clone());
+                (Conversation::Room(room.clone()), Some(room), None)
+            }
+        };
+        let read = history.read(&conversation, range, limit, now_ms()).await?;
+        let page = HistoryPage {
+            room,
+            with,
+            reason: "page".to_owned(),
+            messages: read.messages,
+            more: read.more,
+        };
+        let newest_first = matches!(range, Range::After(_));
+        self.send_to(&sender.connection_id, &history_frame(page, newest_first))
+            .await;
+        Ok(Ok(()))
+    }
+
+    /// Stores a sent message, when history is kept: room messages always,
+    /// direct ones only where names are verified (kept under claimed names
+    /// they could be served to whoever claims one later). A failed write is
+    /// logged; the message is delivered all the same.
+    async fn remember(&self, message: &ChatMessage) {
+        let Some(history) = self.kept() else { return };
+        if message.to.is_some() && !self.auth.verifies_names() {
+            return;
+        }
+        let expires_at = message.ts / 1000 + self.config.history_ttl_seconds;
+        if let Err(e) = history.append(message, expires_at).await {
+            tracing::warn!(id = %message.id, error = %e, "the message was delivered but not stored in history");
+        }
+    }
+
+    /// After `$connect`: the room's recent history, or with `since` what the
+    /// client missed, read now and handed to a worker that posts it once the
+    /// connection can receive. A newcomer to a quiet room costs no hand-over;
+    /// a resuming client always hears how much it missed.
+    async fn hand_over_catch_up(&self, connection_id: &str, room: &str, since: Option<String>) {
+        let Some(history) = self.kept() else { return };
+        if since.is_none() && self.config.history_on_join == 0 {
+            return;
+        }
+        let Some((dispatch, endpoint)) = &self.dispatch else {
+            tracing::warn!(
+                connection_id,
+                "no delivery worker to send the history through"
+            );
+            return;
+        };
+        let conversation = Conversation::Room(room.to_owned());
+        let read_at = now_ms();
+        let (range, limit, reason) = match &since {
+            Some(id) => (Range::After(id), crate::history::MAX_CATCH_UP, "resume"),
+            None => (Range::Latest, self.config.history_on_join, "join"),
+        };
+        let read = match history.read(&conversation, range, limit, read_at).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(connection_id, error = %e, "could not read the history to send");
+                return;
+            }
+        };
+        if since.is_none() && read.messages.is_empty() {
+            return;
+        }
+        // What is stored after this, until the connection opens, reaches it
+        // from the worker's second read, not live.
+        let after = read
+            .messages
+            .last()
+            .map(|m| m.id.clone())
+            .or(since.clone())
+            .unwrap_or_else(|| format!("{:012x}00000000", (read_at - 2_000).max(0)));
+        let page = HistoryPage {
+            room: Some(room.to_owned()),
+            with: None,
+            reason: reason.to_owned(),
+            messages: read.messages,
+            more: read.more,
+        };
+        let job = DeliveryJob {
+            delivery: Part::CatchUp {
+                connection_id: connection_id.to_owned(),
+                room: room.to_owned(),
+                after,
+            },
+            frame: history_frame(page, since.is_some()).to_json(),
+            endpoint: endpoint.clone(),
+            rate: self.config.connections_rate,
+        };
+        for (_, e) in dispatch.dispatch(vec![job]).await {
+            tracing::warn!(connection_id, error = %e, "could not hand over the history");
+        }
+    }
+
+    /// A catch-up job: its frame, posted once the connection can receive
+    /// (API Gateway answers 410 until its `$connect` has returned), then
+    /// whatever was stored `after` the frame's last message meanwhile, so
+    /// nothing falls between history and live traffic.
+    async fn catch_up(
+        &self,
+        connection_id: &str,
+        room: &str,
+        after: &str,
+        frame: &bytes::Bytes,
+    ) -> Result<FanoutReport, StoreError> {
+        let mut report = FanoutReport::default();
+        if !self.post_when_open(connection_id, frame).await? {
+            report.failed += 1;
+            return Ok(report);
+        }
+        report.delivered += 1;
+        let Some(history) = self.kept() else {
+            return Ok(report);
+        };
+        let conversation = Conversation::Room(room.to_owned());
+        let limit = crate::history::MAX_CATCH_UP;
+        let later = history
+            .read(&conversation, Range::After(after), limit, now_ms())
+            .await?;
+        if !later.messages.is_empty() {
+            let page = HistoryPage {
+                room: Some(room.to_owned()),
+                with: None,
+                reason: "resume".to_owned(),
+                messages: later.messages,
+                more: later.more,
+            };
+            self.send_to(connection_id, &history_frame(page, true))
+                .await;
+            report.delivered += 1;
+        }
+        Ok(report)
+    }
+
+    /// Posts to a connection that may still be opening: a 410 is tried
+    /// again while its row stays, for up to [`CATCH_UP_WAIT`]. Whether it arrived.
+    async fn post_when_open(
+        &self,
+        connection_id: &str,
+        payload: &bytes::Bytes,
+    ) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let mut pause = std::time::Duration::from_millis(20);
+        loop {
+            match self.gateway.post(connection_id, payload.clone()).await {
+                Ok(crate::gateway::Delivery::Delivered) => return Ok(true),
+                Ok(crate::gateway::Delivery::Gone) => {
+                    if self.store.get(connection_id).await?.is_none() {
+                        return Ok(false);
+                    }
+                }
+                Err(e) if e.is_retryable() => {}
+                Err(e) => {
+                    tracing::warn!(connection_id, error = %e, "could not send the history");
+                    return Ok(false);
+                }
+            }
+            if started.elapsed() > CATCH_UP_WAIT {
+                tracing::warn!(
+                    connection_id,
+                    "the connection did not open in time for its history"
+                );
+                return Ok(false);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(500));
+        }
+    }
+
+    /// Tells the sender's room (when small) that it is typing.
+    async fn typing(&self, sender: &Connection) {
+        let notice = ServerFrame::Typing(RoomNotice {
+            room: sender.room.clone(),
+            username: sender.username.clone(),
+            ts: now_ms(),
+        });
+        self.notify_room(&sender.room, &notice, Some(&sender.connection_id))
+            .await;
     }
 
     async fn send_message(
@@ -367,7 +667,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
     ) -> Result<Result<Sent, ProtocolError>, StoreError> {
         let ts = now_ms();
         let room = room.unwrap_or_else(|| sender.room.clone());
-        let frame = ServerFrame::Message(ChatMessage {
+        let message = ChatMessage {
             id: protocol::new_message_id(ts),
             room: room.clone(),
             username: sender.username.clone(),
@@ -375,8 +675,8 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             ts,
             to: to.clone(),
             ops: false,
-        });
-        let payload = frame.to_payload();
+        };
+        let payload = ServerFrame::Message(message.clone()).to_payload();
         if payload.len() > MAX_FRAME_BYTES {
             return Ok(Err(ProtocolError::new(
                 "frame_too_large",
@@ -385,7 +685,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         }
         let started = Instant::now();
         let direct = to.is_some();
-        let (report, shards) = match to {
+        let recipients = match to {
             Some(recipient) => {
                 let mut ids: Vec<String> =
                     list_all(&self.store, &Filter::Username(recipient.clone()))
@@ -402,17 +702,26 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                 if !ids.contains(&sender.connection_id) {
                     ids.push(sender.connection_id.clone());
                 }
-                (self.deliver(ids, &payload).await, 0)
+                Some(ids)
             }
-            None => {
-                let (mut report, shards) = self.deliver_to_room(&room, &payload).await?;
-                if room != sender.room {
-                    let echo = [sender.connection_id.clone()];
-                    report.delivered += self.deliver(echo, &payload).await.delivered;
+            None => None,
+        };
+        let delivery = async {
+            match recipients {
+                Some(ids) => Ok((self.deliver(ids, &payload).await, 0)),
+                None => {
+                    let (mut report, shards) = self.deliver_to_room(&room, &payload).await?;
+                    if room != sender.room {
+                        let echo = [sender.connection_id.clone()];
+                        report.delivered += self.deliver(echo, &payload).await.delivered;
+                    }
+                    Ok::<_, StoreError>((report, shards))
                 }
-                (report, shards)
             }
         };
+        // Stored beside the delivery, not before it: history adds no wait.
+        let ((), delivered) = tokio::join!(self.remember(&message), delivery);
+        let (report, shards) = delivered?;
         log_report(&sender.connection_id, &report);
         Ok(Ok(Sent {
             // A direct message's parties stay out of the logs.
@@ -497,7 +806,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         let started = Instant::now();
         let mut record = Record::new("deliver", "deliver");
         record.room = match &job.delivery {
-            Part::RoomShard { room, .. } => Some(room.clone()),
+            Part::RoomShard { room, .. } | Part::CatchUp { room, .. } => Some(room.clone()),
             Part::Segment { .. } => None,
         };
         let done = self.deliver_job(job).await;
@@ -521,9 +830,17 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             ..self.config.fanout.clone()
         };
         let payload = bytes::Bytes::copy_from_slice(job.frame.as_bytes());
-        let filter = job.delivery.filter();
-        let fanout =
-            fanout::deliver_to(&self.store, &self.gateway, &filter, &payload, &options).await?;
+        let fanout = match &job.delivery {
+            Part::CatchUp {
+                connection_id,
+                room,
+                after,
+            } => self.catch_up(connection_id, room, after, &payload).await?,
+            Part::RoomShard { .. } | Part::Segment { .. } => {
+                let filter = job.delivery.filter().expect("a fan-out part");
+                fanout::deliver_to(&self.store, &self.gateway, &filter, &payload, &options).await?
+            }
+        };
         tracing::info!(
             part = ?job.delivery,
             delivered = fanout.delivered,
@@ -565,6 +882,25 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         // The joiner always hears its own join: that is its acknowledgement.
         if !self.notify_room(&room, &join, None).await {
             self.send_to(&sender.connection_id, &join).await;
+        }
+        if let (Some(history), 1..) = (self.kept(), self.config.history_on_join) {
+            let conversation = Conversation::Room(room.clone());
+            let limit = self.config.history_on_join;
+            let read = history
+                .read(&conversation, Range::Latest, limit, now_ms())
+                .await?;
+            if read.messages.is_empty() {
+                return Ok(Ok(()));
+            }
+            let page = HistoryPage {
+                room: Some(room),
+                with: None,
+                reason: "join".to_owned(),
+                messages: read.messages,
+                more: read.more,
+            };
+            self.send_to(&sender.connection_id, &history_frame(page, false))
+                .await;
         }
         Ok(Ok(()))
     }
@@ -683,6 +1019,51 @@ fn room_full(room: &str, ceiling: usize) -> ProtocolError {
             crate::clip::clip_to(room, 64)
         ),
     )
+}
+
+/// How long a catch-up waits for its connection to open.
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A history page as one frame under API Gateway's 128 KB: when the
+/// messages would not fit, those farthest from the reader's side go
+/// (the oldest, or for a page going forward the newest) and `more` says so.
+fn history_frame(mut page: HistoryPage, newest_first_to_go: bool) -> ServerFrame {
+    let size = |m: &ChatMessage| serde_json::to_string(m).map_or(0, |j| j.len() + 1);
+    let mut total: usize = 512 + page.messages.iter().map(size).sum::<usize>();
+    while total > MAX_FRAME_BYTES && !page.messages.is_empty() {
+        let gone = if newest_first_to_go {
+            page.messages.pop()
+        } else {
+            Some(page.messages.remove(0))
+        };
+        total -= gone.as_ref().map_or(0, size);
+        page.more = true;
+    }
+    ServerFrame::History(page)
+}
+
+/// ` for another 12 minutes`, or ` until an operator lifts it`.
+fn remaining(until_ms: i64, now_ms: i64) -> String {
+    if until_ms == i64::MAX {
+        return " until an operator lifts it".to_owned();
+    }
+    let minutes = ((until_ms - now_ms).max(0) + 59_999) / 60_000;
+    format!(
+        " for another {minutes} minute{}",
+        if minutes == 1 { "" } else { "s" }
+    )
+}
+
+fn sanction_words(what: &str, sanction: &crate::history::Sanction, now_ms: i64) -> String {
+    let mut words = format!(
+        "{} is {what}{}",
+        sanction.username,
+        remaining(sanction.until.unwrap_or(i64::MAX), now_ms)
+    );
+    if let Some(reason) = &sanction.reason {
+        words.push_str(&format!(": {}", crate::clip::clip_to(reason, 200)));
+    }
+    words
 }
 
 fn log_report(sender: &str, report: &FanoutReport) {

@@ -532,3 +532,148 @@ async fn a_full_room_refuses_a_join_and_a_handshake_into_it() {
     let row = chat.store.get("C").await.unwrap().unwrap();
     assert_eq!(row.room, "s", "the refused join moved no one");
 }
+
+fn chat_with_history(on_join: usize) -> TestChat {
+    let config = ChatConfig {
+        history_on_join: on_join,
+        ..ChatConfig::default()
+    };
+    Chat::new(InMemoryStore::new(), RecordingGateway::default(), config)
+        .with_history(std::sync::Arc::new(crate::history::InMemoryHistory::new()))
+}
+
+fn texts(frame: &Value) -> Vec<String> {
+    frame["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_joiner_gets_the_rooms_latest_messages_and_pages_back_through_the_rest() {
+    let chat = chat_with_history(5);
+    connect(&chat, "A", &[("username", "ada")]).await;
+    connect(&chat, "B", &[("username", "bob"), ("room", "side")]).await;
+    for i in 0..8 {
+        let body = format!(r#"{{"action":"sendMessage","message":"m{i}"}}"#);
+        assert_eq!(send(&chat, "A", &body).await, 200);
+    }
+    inbox(&chat);
+    send(&chat, "B", r#"{"action":"join","room":"lobby"}"#).await;
+    let got = inbox(&chat);
+    let frames = &got["B"];
+    assert_eq!(frames[0]["type"], "join");
+    let history = &frames[1];
+    assert_eq!(history["type"], "history");
+    assert_eq!(history["data"]["reason"], "join");
+    assert_eq!(history["data"]["room"], "lobby");
+    assert_eq!(texts(history), ["m3", "m4", "m5", "m6", "m7"]);
+    assert_eq!(history["data"]["more"], true);
+
+    let oldest = history["data"]["messages"][0]["id"].as_str().unwrap();
+    let page = format!(r#"{{"action":"history","before":"{oldest}","limit":10}}"#);
+    send(&chat, "B", &page).await;
+    let got = inbox(&chat);
+    let page = only(&got, "B");
+    assert_eq!(page["data"]["reason"], "page");
+    assert_eq!(texts(page), ["m0", "m1", "m2"]);
+    assert_eq!(page["data"]["more"], false);
+
+    send(&chat, "B", r#"{"action":"history","limit":1000}"#).await;
+    assert_eq!(only(&inbox(&chat), "B")["data"]["code"], "bad_field");
+}
+
+#[tokio::test]
+async fn direct_message_history_is_neither_kept_nor_served_where_names_are_claimed() {
+    let chat = chat_with_history(5);
+    connect(&chat, "A", &[("username", "ada")]).await;
+    connect(&chat, "B", &[("username", "bob")]).await;
+    send(
+        &chat,
+        "A",
+        r#"{"action":"sendMessage","to":"bob","message":"psst"}"#,
+    )
+    .await;
+    inbox(&chat);
+    send(&chat, "B", r#"{"action":"history","with":"ada"}"#).await;
+    let refused = only(&inbox(&chat), "B").clone();
+    assert_eq!(refused["data"]["code"], "dm_history_unavailable");
+    let dm = crate::history::Conversation::direct("ada", "bob");
+    let read = chat
+        .history
+        .as_ref()
+        .unwrap()
+        .read(
+            &dm,
+            crate::history::Range::Latest,
+            10,
+            crate::clock::now_ms(),
+        )
+        .await
+        .unwrap();
+    assert!(read.messages.is_empty(), "nothing kept under claimed names");
+}
+
+#[tokio::test]
+async fn typing_reaches_the_rest_of_the_room_at_most_once_a_second() {
+    let chat = chat_with_history(0);
+    connect(&chat, "A", &[("username", "ada")]).await;
+    connect(&chat, "B", &[("username", "bob")]).await;
+    inbox(&chat);
+    for _ in 0..3 {
+        assert_eq!(send(&chat, "A", r#"{"action":"typing"}"#).await, 200);
+    }
+    let got = inbox(&chat);
+    assert!(!got.contains_key("A"), "no echo, no error: {got:?}");
+    let typing = only(&got, "B");
+    assert_eq!(typing["type"], "typing");
+    assert_eq!(typing["data"]["username"], "ada");
+    let row = chat.store.get("A").await.unwrap().unwrap();
+    assert_eq!(
+        row.full_at, 0,
+        "typing spends nothing of the message bucket"
+    );
+}
+
+#[tokio::test]
+async fn a_banned_name_is_refused_at_connect_and_a_muted_one_cannot_send() {
+    use crate::history::{Sanction, SanctionKind};
+    let chat = chat_with_history(0);
+    let history = chat.history.clone().unwrap();
+    let now = crate::clock::now_ms();
+    let sanction = |kind, username: &str, until| Sanction {
+        kind,
+        username: username.into(),
+        until,
+        reason: Some("spam".into()),
+        at: now,
+    };
+    let ban = sanction(SanctionKind::Ban, "troll", Some(now + 60_000));
+    history.sanction(&ban).await.unwrap();
+    assert_eq!(connect(&chat, "T", &[("username", "troll")]).await, 403);
+    let lapsed = sanction(SanctionKind::Ban, "troll", Some(now - 1));
+    history.sanction(&lapsed).await.unwrap();
+    assert_eq!(connect(&chat, "T", &[("username", "troll")]).await, 200);
+
+    history
+        .sanction(&sanction(SanctionKind::Mute, "bob", None))
+        .await
+        .unwrap();
+    connect(&chat, "B", &[("username", "bob")]).await;
+    inbox(&chat);
+    send(&chat, "B", r#"{"action":"sendMessage","message":"hello"}"#).await;
+    let refused = only(&inbox(&chat), "B").clone();
+    assert_eq!(refused["data"]["code"], "muted");
+    assert!(
+        refused["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("until an operator lifts it"),
+        "{refused}"
+    );
+    chat.store.set_muted("B", 0).await.unwrap();
+    send(&chat, "B", r#"{"action":"sendMessage","message":"hello"}"#).await;
+    assert_eq!(only(&inbox(&chat), "T")["data"]["message"], "hello");
+}

@@ -22,13 +22,23 @@ pub enum Part {
     RoomShard { room: String, shard: u16 },
     /// One segment of every connection (a broadcast to everyone).
     Segment { segment: u16, of: u16 },
+    /// A connection that has just opened: the job's frame (its room's
+    /// history, or what it missed), then what its room stored `after` the
+    /// frame's last message while it opened.
+    CatchUp {
+        connection_id: String,
+        room: String,
+        after: String,
+    },
 }
 
 impl Part {
-    pub fn filter(&self) -> Filter {
+    /// The rows a fan-out part walks; a catch-up walks none.
+    pub fn filter(&self) -> Option<Filter> {
         match self {
-            Part::RoomShard { room, shard } => Filter::RoomShard(room.clone(), *shard),
-            Part::Segment { segment, of } => Filter::Segment(*segment, *of),
+            Part::RoomShard { room, shard } => Some(Filter::RoomShard(room.clone(), *shard)),
+            Part::Segment { segment, of } => Some(Filter::Segment(*segment, *of)),
+            Part::CatchUp { .. } => None,
         }
     }
 
@@ -112,7 +122,7 @@ mod tests {
         assert!(jobs.iter().all(|j| j.rate == 312));
         let shards: std::collections::BTreeSet<_> = jobs
             .iter()
-            .map(|j| j.delivery.filter())
+            .map(|j| j.delivery.filter().unwrap())
             .collect::<Vec<_>>()
             .into_iter()
             .map(|f| format!("{f:?}"))

@@ -55,6 +55,8 @@ fn is_condition_failed(
 
 /// The connection's message bucket ([`crate::rate`]).
 const FULL_AT: &str = "fullAt";
+const MUTED_UNTIL: &str = "mutedUntil";
+const TYPING_AT: &str = "typingAt";
 
 fn to_item(c: &Connection) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([
@@ -71,8 +73,14 @@ fn to_item(c: &Connection) -> HashMap<String, AttributeValue> {
             AttributeValue::N(c.ttl.to_string()),
         ),
     ]);
-    if c.full_at > 0 {
-        item.insert(FULL_AT.to_owned(), AttributeValue::N(c.full_at.to_string()));
+    for (name, value) in [
+        (FULL_AT, c.full_at),
+        (MUTED_UNTIL, c.muted_until),
+        (TYPING_AT, c.typing_at),
+    ] {
+        if value > 0 {
+            item.insert(name.to_owned(), AttributeValue::N(value.to_string()));
+        }
     }
     item
 }
@@ -91,6 +99,8 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Connection> {
         connected_at: n("connectedAt").unwrap_or(0),
         ttl: n(TTL_ATTRIBUTE).unwrap_or(0),
         full_at: n(FULL_AT).unwrap_or(0),
+        muted_until: n(MUTED_UNTIL).unwrap_or(0),
+        typing_at: n(TYPING_AT).unwrap_or(0),
     })
 }
 
@@ -181,6 +191,50 @@ impl ConnectionStore for DynamoStore {
                 .attributes
                 .and_then(|a| a.get(FULL_AT)?.as_n().ok()?.parse().ok())),
             Err(e) if is_condition_failed(&e) => Ok(None),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
+
+    async fn typing(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(id.to_owned()))
+            .update_expression("SET #typing = :now")
+            .condition_expression(
+                "attribute_exists(#key) AND (attribute_not_exists(#typing) OR #typing <= :since)",
+            )
+            .expression_attribute_names("#key", KEY)
+            .expression_attribute_names("#typing", TYPING_AT)
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":since", n(now_ms - crate::store::TYPING_INTERVAL_MS))
+            .send()
+            .await;
+        match marked {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
+
+    async fn set_muted(&self, id: &str, until_ms: i64) -> Result<bool, StoreError> {
+        let set = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(id.to_owned()))
+            .update_expression("SET #muted = :until")
+            .condition_expression("attribute_exists(#key)")
+            .expression_attribute_names("#key", KEY)
+            .expression_attribute_names("#muted", MUTED_UNTIL)
+            .expression_attribute_values(":until", AttributeValue::N(until_ms.to_string()))
+            .send()
+            .await;
+        match set {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(err("UpdateItem", e)),
         }
     }

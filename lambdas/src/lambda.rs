@@ -4,6 +4,7 @@ use crate::auth::{self, ssm::SsmSecret, Auth, AuthSettings, SecretSource};
 use crate::chat::{Chat, ChatConfig};
 use crate::delivery::{DeliveryJob, Dispatch, DispatchError};
 use crate::dynamo::DynamoStore;
+use crate::dynamo_history::DynamoHistory;
 use crate::event::WebSocketEvent;
 use crate::gateway::{management_endpoint, ManagementGateway};
 use crate::http::HttpClient;
@@ -15,10 +16,11 @@ use tokio::sync::OnceCell;
 
 /// Runs one of the chat functions until the Runtime API goes away: API
 /// Gateway's events for `connect`, `disconnect` and `message`, delivery jobs
-/// ([`DeliveryJob`]) for `deliver`. Environment: `TABLE_NAME` (required), the
+/// ([`DeliveryJob`]) for `deliver`. Environment: `TABLE_NAME` (required),
+/// `MESSAGES_TABLE` (history and sanctions; without it none are kept), the
 /// `WSCHAT_*` tuning knobs of [`ChatConfig::from_env`], optionally
-/// `WSCHAT_MANAGEMENT_ENDPOINT` (see [`management_endpoint`]), and on `message` `WSCHAT_DELIVER_FUNCTION`
-/// (where a large room's shard jobs go), `WSCHAT_STACK` (the metrics'
+/// `WSCHAT_MANAGEMENT_ENDPOINT` (see [`management_endpoint`]), and on `connect` and `message` `WSCHAT_DELIVER_FUNCTION`
+/// (where history catch-ups and a large room's shard jobs go), `WSCHAT_STACK` (the metrics'
 /// dimension, see [`crate::telemetry`]). `WSCHAT_AUTH` and its companions
 /// ([`AuthSettings::from_lookup`]) say who may connect. Logging follows
 /// Lambda's own controls (`AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT`).
@@ -28,7 +30,12 @@ pub async fn run() -> Result<(), Error> {
         .map_err(|_| "TABLE_NAME is not set: the function needs its DynamoDB table")?;
     let sdk = Arc::new(aws_config::load_from_env().await);
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let store = DynamoStore::new(dynamodb.clone(), table);
+    let history: Option<Arc<dyn crate::history::HistoryStore>> = std::env::var("MESSAGES_TABLE")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(|t| Arc::new(DynamoHistory::new(dynamodb, t)) as _);
     let config = ChatConfig::from_env();
     let auth = Arc::new(auth_from_env(&sdk)?);
     // Each event's metrics, in its log line; the stack's name is their dimension.
@@ -44,7 +51,7 @@ pub async fn run() -> Result<(), Error> {
     // and stage, or the job's); after that the same client serves every invocation.
     let chat: Arc<OnceCell<LambdaChat>> = Arc::new(OnceCell::new());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let (chat, sdk, store, config, auth, deliver, telemetry, region) = (
+        let (chat, sdk, store, config, auth, deliver, telemetry, region, history) = (
             chat.clone(),
             sdk.clone(),
             store.clone(),
@@ -53,6 +60,7 @@ pub async fn run() -> Result<(), Error> {
             deliver.clone(),
             telemetry.clone(),
             region.clone(),
+            history.clone(),
         );
         async move {
             let (api_event, job) = match event.payload.get("delivery") {
@@ -80,6 +88,9 @@ pub async fn run() -> Result<(), Error> {
                     let mut chat = Chat::new(store, gateway, config)
                         .with_auth(auth)
                         .with_telemetry(telemetry);
+                    if let Some(history) = history {
+                        chat = chat.with_history(history);
+                    }
                     if let Some(function) = deliver {
                         let dispatch = Arc::new(LambdaDispatch::new((*sdk).clone(), function));
                         chat = chat.with_dispatch(dispatch, endpoint);

@@ -11,6 +11,7 @@
 //! - [`event`]: API Gateway's WebSocket event and the integration's answer;
 //! - [`chat`]: the handlers, generic over a [`ConnectionStore`] and a [`Gateway`];
 //! - [`store`]: the store trait and the in-memory store; [`dynamo`]: the table's;
+//! - [`history`]: stored messages and sanctions, in memory; [`dynamo_history`]: the messages table's;
 //! - [`gateway`]: the gateway trait and `@connections` through the SDK;
 //! - [`fanout`]: one frame to many connections, bounded, paced, retried, pruning 410s;
 //! - [`shard`]: a room's members split into shards; [`delivery`]: large rooms
@@ -18,6 +19,7 @@
 //!   connection's message bucket;
 //! - [`retry`]: jittered backoff; [`clip`]: client text cut short for logs and refusals;
 //!   [`clock`]: the epoch milliseconds rows and frames carry;
+//! - [`moderation`]: bans, mutes and deleted messages, for the CLI and `wschat dev`;
 //! - [`lambda`]: the runtime loop each function's `main` calls;
 //! - [`partition`]: a region's partition and the endpoints' DNS names.
 
@@ -29,12 +31,15 @@ pub mod clip;
 pub mod clock;
 pub mod delivery;
 pub mod dynamo;
+pub mod dynamo_history;
 pub mod event;
 pub mod fanout;
 pub mod gateway;
+pub mod history;
 pub(crate) mod http;
 pub mod json_api;
 pub mod lambda;
+pub mod moderation;
 pub mod names;
 pub mod partition;
 pub mod protocol;

@@ -10,11 +10,14 @@ pub const DEFAULT_ROOM: &str = "lobby";
 /// API Gateway refuses to deliver a message over 128 KB, so none is ever posted.
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 pub const DEFAULT_MAX_TEXT_BYTES: usize = 4 * 1024;
+/// Most messages one `history` page holds, and how many without a `limit`.
+pub const MAX_HISTORY_PAGE: usize = 100;
+pub const DEFAULT_HISTORY_PAGE: usize = 50;
 pub use crate::names::MAX_NAME_CHARS;
 
 /// Actions that have their own route on the WebSocket API. Anything else
 /// (seed 004's `"action":"message"`, or no action) lands on `$default`.
-pub const ROUTED_ACTIONS: [&str; 3] = ["sendMessage", "join", "who"];
+pub const ROUTED_ACTIONS: [&str; 5] = ["sendMessage", "join", "who", "history", "typing"];
 pub const DEFAULT_ROUTE: &str = "$default";
 /// The routes API Gateway selects by itself, on the handshake and after the close.
 pub const CONNECT_ROUTE: &str = "$connect";
@@ -66,10 +69,23 @@ pub fn validate_room(room: &str) -> Result<(), ProtocolError> {
 pub struct ConnectParams {
     pub username: String,
     pub room: String,
+    /// `since`: the last message id a reconnecting client saw; it is sent what followed.
+    pub since: Option<String>,
+}
+
+/// Message ids: 12 hex digits of epoch milliseconds, then 8 random ones ([`new_message_id`]).
+pub fn validate_message_id(field: &str, id: &str) -> Result<(), ProtocolError> {
+    if id.len() == 20 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Ok(());
+    }
+    Err(ProtocolError::new(
+        "bad_id",
+        format!("'{field}' must be a message id (20 hex digits, as in a message frame's 'id')"),
+    ))
 }
 
 impl ConnectParams {
-    /// `username` (alias `userId`, seed 002) and `room`; a missing name gets a generated `guest-XXXX`.
+    /// `username` (alias `userId`, seed 002), `room` and `since`; a missing name gets a generated `guest-XXXX`.
     pub fn from_query(query: Option<&HashMap<String, String>>) -> Result<Self, ProtocolError> {
         let get = |key: &str| query.and_then(|q| q.get(key)).filter(|v| !v.is_empty());
         let username = match get("username").or_else(|| get("userId")) {
@@ -83,7 +99,15 @@ impl ConnectParams {
             }
             None => DEFAULT_ROOM.to_owned(),
         };
-        Ok(ConnectParams { username, room })
+        let since = get("since").cloned();
+        if let Some(id) = &since {
+            validate_message_id("since", id)?;
+        }
+        Ok(ConnectParams {
+            username,
+            room,
+            since,
+        })
     }
 }
 
@@ -99,6 +123,15 @@ pub enum Action {
         room: String,
     },
     Who,
+    /// A page of a room's history, or of a direct conversation's (`with`).
+    History {
+        room: Option<String>,
+        with: Option<String>,
+        before: Option<String>,
+        after: Option<String>,
+        limit: usize,
+    },
+    Typing,
 }
 
 /// What API Gateway's route selection (`$request.body.action`) picks for a body.
@@ -159,6 +192,45 @@ pub fn parse_action(
             None => Err(ProtocolError::new("bad_room", "join needs a 'room'")),
         },
         "who" => Ok(Action::Who),
+        "typing" => Ok(Action::Typing),
+        "history" => {
+            let with = string_field(&["with"])?
+                .map(|name| normalize_username(&name))
+                .transpose()?;
+            let before = string_field(&["before"])?;
+            let after = string_field(&["after"])?;
+            for (field, id) in [("before", &before), ("after", &after)] {
+                if let Some(id) = id {
+                    validate_message_id(field, id)?;
+                }
+            }
+            if before.is_some() && after.is_some() {
+                return Err(ProtocolError::new(
+                    "bad_field",
+                    "give 'before' or 'after', not both",
+                ));
+            }
+            let max = MAX_HISTORY_PAGE;
+            let limit = match fields.get("limit") {
+                None | Some(Value::Null) => DEFAULT_HISTORY_PAGE,
+                Some(v) => match v.as_u64() {
+                    Some(n @ 1..) if n as usize <= max => n as usize,
+                    _ => {
+                        return Err(ProtocolError::new(
+                            "bad_field",
+                            format!("'limit' must be a whole number from 1 to {max}"),
+                        ))
+                    }
+                },
+            };
+            Ok(Action::History {
+                room,
+                with,
+                before,
+                after,
+                limit,
+            })
+        }
         "sendMessage" | DEFAULT_ROUTE => {
             let text = string_field(&["message", "data", "body"])?;
             // A direct message finds its recipient by the same normal form names are stored in.
@@ -169,7 +241,7 @@ pub fn parse_action(
                 let hint = if route_key == DEFAULT_ROUTE {
                     let action = fields.get("action").and_then(Value::as_str);
                     match action {
-                        Some(a) => format!("unknown action '{a}' and no text; actions are sendMessage, join, who"),
+                        Some(a) => format!("unknown action '{a}' and no text; actions are sendMessage, join, who, history, typing"),
                         None => "no action and no text; send {\"action\":\"sendMessage\",\"message\":\"...\"}".to_owned(),
                     }
                 } else {
@@ -231,6 +303,29 @@ pub struct Presence {
     pub truncated: bool,
 }
 
+/// Stored messages, oldest first: on joining a room, on resuming, or a `history` page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    /// The room, or for a direct conversation `with` the other party.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
+    /// `join`, `resume` or `page`.
+    pub reason: String,
+    pub messages: Vec<ChatMessage>,
+    /// More beyond these: older ones for `join` and a page with `before`,
+    /// newer ones for `resume` and a page with `after`.
+    pub more: bool,
+}
+
+/// A message an operator removed: clients hide it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub id: String,
+    pub room: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub code: String,
@@ -245,6 +340,10 @@ pub enum ServerFrame {
     Join(RoomNotice),
     Leave(RoomNotice),
     Presence(Presence),
+    History(HistoryPage),
+    Deleted(Deleted),
+    /// Someone in the room is typing: ephemeral, never stored.
+    Typing(RoomNotice),
     Error(ErrorBody),
 }
 
@@ -269,9 +368,22 @@ impl ServerFrame {
     }
 }
 
-/// A fresh message id: time-ordered, unique enough for a chat.
+/// A fresh message id: 12 hex digits of epoch ms, 3 of a sequence within
+/// the ms, 5 random (unique across Lambda environments). Ids one process
+/// makes always increase, even within one millisecond or as its clock steps
+/// back, so a conversation's ids are its order.
 pub fn new_message_id(now_ms: i64) -> String {
-    format!("{now_ms:012x}{:08x}", fastrand::u32(..))
+    static LAST: std::sync::Mutex<(i64, u32)> = std::sync::Mutex::new((0, 0));
+    let (ms, seq) = {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        *last = match *last {
+            (ms, seq) if now_ms <= ms && seq < 0xfff => (ms, seq + 1),
+            (ms, _) if now_ms <= ms => (ms + 1, 0),
+            _ => (now_ms, 0),
+        };
+        *last
+    };
+    format!("{ms:012x}{seq:03x}{:05x}", fastrand::u32(..0x10_0000))
 }
 
 #[cfg(test)]
@@ -292,7 +404,8 @@ mod tests {
             p,
             ConnectParams {
                 username: "Ada Lovelace".into(),
-                room: "lobby".into()
+                room: "lobby".into(),
+                since: None
             }
         );
         let p =
@@ -301,7 +414,8 @@ mod tests {
             p,
             ConnectParams {
                 username: "2".into(),
-                room: "ops".into()
+                room: "ops".into(),
+                since: None
             }
         );
         let p = ConnectParams::from_query(None).unwrap();
@@ -387,6 +501,13 @@ mod tests {
             code("join", r#"{"action":"join","room":"a b"}"#),
             "bad_room"
         );
+    }
+
+    #[test]
+    fn ids_made_within_one_millisecond_keep_their_order() {
+        let ids: Vec<String> = (0..5_000).map(|_| new_message_id(1_000)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert!(ids.iter().all(|id| validate_message_id("id", id).is_ok()));
     }
 
     #[test]

@@ -24,6 +24,12 @@ pub struct Connection {
     /// When its message bucket is full again, epoch ms ([`crate::rate`]); 0: never spent.
     #[serde(default)]
     pub full_at: i64,
+    /// Until when an operator muted its user, epoch ms; 0: not muted.
+    #[serde(default)]
+    pub muted_until: i64,
+    /// Its last typing notice, epoch ms.
+    #[serde(default)]
+    pub typing_at: i64,
 }
 
 /// API Gateway answers 410 for a connection until its `$connect` returns,
@@ -50,9 +56,18 @@ impl Connection {
             connected_at: connected_at_ms,
             ttl: connected_at_ms / 1000 + TTL_SECONDS,
             full_at: 0,
+            muted_until: 0,
+            typing_at: 0,
         }
     }
+
+    pub fn is_muted(&self, now_ms: i64) -> bool {
+        self.muted_until > now_ms
+    }
 }
+
+/// The shortest gap between one connection's typing notices.
+pub const TYPING_INTERVAL_MS: i64 = 1_000;
 
 /// Which rows a listing walks. Rooms, their shards and usernames are index
 /// queries, never a scan; a segment is one part of a parallel scan.
@@ -116,6 +131,20 @@ pub trait ConnectionStore: Send + Sync + 'static {
         rate: &Rate,
         now_ms: i64,
     ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+    /// Records a typing notice at `now_ms` unless the connection sent one
+    /// less than [`TYPING_INTERVAL_MS`] ago (atomically, like `spend`):
+    /// whether this one may go out.
+    fn typing(
+        &self,
+        connection_id: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Sets the row's `muted_until` (0 lifts it); false when the row is gone.
+    fn set_muted(
+        &self,
+        connection_id: &str,
+        until_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// One page of a listing, or why not.
@@ -249,6 +278,27 @@ impl ConnectionStore for InMemoryStore {
         Ok(self.inner.lock().unwrap().rows.get(connection_id).cloned())
     }
 
+    async fn typing(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(row) = inner.rows.get_mut(id) else {
+            return Ok(false);
+        };
+        if now_ms - row.typing_at < TYPING_INTERVAL_MS {
+            return Ok(false);
+        }
+        row.typing_at = now_ms;
+        Ok(true)
+    }
+
+    async fn set_muted(&self, id: &str, until_ms: i64) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(row) = inner.rows.get_mut(id) else {
+            return Ok(false);
+        };
+        row.muted_until = until_ms;
+        Ok(true)
+    }
+
     async fn delete(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
         let mut inner = self.inner.lock().unwrap();
         let old = inner.rows.remove(connection_id);
@@ -320,6 +370,20 @@ impl<A: ConnectionStore, B: ConnectionStore> ConnectionStore for EitherStore<A, 
         match self {
             EitherStore::Left(s) => s.spend(id, rate, now_ms).await,
             EitherStore::Right(s) => s.spend(id, rate, now_ms).await,
+        }
+    }
+
+    async fn typing(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        match self {
+            EitherStore::Left(s) => s.typing(id, now_ms).await,
+            EitherStore::Right(s) => s.typing(id, now_ms).await,
+        }
+    }
+
+    async fn set_muted(&self, id: &str, until_ms: i64) -> Result<bool, StoreError> {
+        match self {
+            EitherStore::Left(s) => s.set_muted(id, until_ms).await,
+            EitherStore::Right(s) => s.set_muted(id, until_ms).await,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! plain types the layers below take, runs the command, prints its result
 //! and picks the exit code. Nothing below this layer (or `cli`) knows about clap.
 
+mod moderate;
 mod operate;
 mod prompt;
 mod provision;
@@ -12,6 +13,7 @@ use crate::cli::{ArgOrigins, Cli, Command};
 use crate::error::Result;
 use settings::Resolved;
 use std::process::ExitCode;
+use wschat_lambdas::history::SanctionKind;
 
 /// `origins`: which of the command line's arguments were typed and which
 /// came from their `WSCHAT_*` variable (clap's matches know; the parsed `Cli` does not).
@@ -41,6 +43,12 @@ pub async fn run(cli: Cli, origins: ArgOrigins) -> Result<ExitCode> {
         Command::Logs(args) => operate::logs(run, args).await,
         Command::Redrive(args) => operate::redrive(run, args).await,
         Command::Token(args) => operate::token(run, args).await,
+        Command::Ban(args) => moderate::impose(run, SanctionKind::Ban, args).await,
+        Command::Mute(args) => moderate::impose(run, SanctionKind::Mute, args).await,
+        Command::Unban(args) => moderate::lift(run, SanctionKind::Ban, args).await,
+        Command::Unmute(args) => moderate::lift(run, SanctionKind::Mute, args).await,
+        Command::Bans(args) => moderate::bans(run, args).await,
+        Command::Messages(args) => moderate::messages(run, args).await,
         Command::Doctor(args) => provision::doctor(run, args).await,
         Command::Completions { .. } | Command::Man { .. } | Command::Init => {
             unreachable!("run above")

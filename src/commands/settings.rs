@@ -133,6 +133,8 @@ impl Resolved {
             connections_rate: o.given("connections_rate", args.connections_rate),
             max_message_rate: o.given("max_message_rate", args.max_message_rate),
             max_room_size: o.given("max_room_size", args.max_room_size),
+            history_ttl: o.given("history_ttl", args.history_ttl),
+            history_on_join: o.given("history_on_join", args.history_on_join),
             ..Partial::default()
         }
     }
@@ -182,6 +184,8 @@ impl Resolved {
                 connections_rate: settings.connections_rate,
                 max_message_rate: settings.max_message_rate,
                 max_room_size: settings.max_room_size,
+                history_ttl_s: settings.history_ttl_s,
+                history_on_join: settings.history_on_join,
             },
             host: args.host,
             port: args.port,

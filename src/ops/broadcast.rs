@@ -256,7 +256,8 @@ async fn through_workers(
     for (part, why) in failed {
         let note = format!("{why}; delivering it from here");
         progress.task(handoff::label(&part)).finish(note);
-        let rows = list_all(&target.store, &part.filter()).await;
+        let filter = part.filter().expect("a broadcast's parts are segments");
+        let rows = list_all(&target.store, &filter).await;
         let ids = rows
             .map_err(store_error)?
             .into_iter()

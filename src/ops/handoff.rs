@@ -83,5 +83,6 @@ pub fn label(part: &Part) -> String {
     match part {
         Part::RoomShard { room, shard } => format!("room {room}, shard {shard}"),
         Part::Segment { segment, of } => format!("segment {segment} of {of}"),
+        Part::CatchUp { connection_id, .. } => format!("history for {connection_id}"),
     }
 }

@@ -160,6 +160,33 @@ impl HttpStore {
             .ok_or_else(|| StoreError("the sandbox returned no token".into()))
     }
 
+    /// Runs a moderation command in the sandbox: its outcome, and whether
+    /// the sandbox verifies names.
+    pub async fn moderate(
+        &self,
+        command: &wschat_lambdas::moderation::Command,
+    ) -> Result<(wschat_lambdas::moderation::Outcome, bool), StoreError> {
+        let body = serde_json::to_vec(command).expect("commands serialize");
+        let post = self.send("POST", "/moderation", Bytes::from(body));
+        let answer = tokio::time::timeout(self.timeout, post)
+            .await
+            .map_err(|_| {
+                StoreError(format!(
+                    "the sandbox did not answer within {:?}",
+                    self.timeout
+                ))
+            })?
+            .map_err(|e| e.error)?
+            .unwrap_or_default();
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            outcome: wschat_lambdas::moderation::Outcome,
+            names_verified: bool,
+        }
+        let wire: Wire = parse(&answer)?;
+        Ok((wire.outcome, wire.names_verified))
+    }
+
     /// The sandbox's log lines after `after` (a sequence number).
     pub async fn logs(&self, after: u64) -> Result<Vec<serde_json::Value>, StoreError> {
         let body = self
@@ -211,6 +238,18 @@ impl ConnectionStore for HttpStore {
     async fn spend(&self, _: &str, _: &Rate, _: i64) -> Result<Option<i64>, StoreError> {
         Err(StoreError(
             "the sandbox's message buckets are spent by its own handlers".into(),
+        ))
+    }
+
+    async fn typing(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+        Err(StoreError(
+            "the sandbox's typing notices are paced by its own handlers".into(),
+        ))
+    }
+
+    async fn set_muted(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+        Err(StoreError(
+            "the sandbox's mutes go through its moderation endpoint".into(),
         ))
     }
 

@@ -6,6 +6,7 @@ pub mod connections;
 pub mod handoff;
 pub mod local;
 pub mod logs;
+pub mod moderation;
 pub mod redrive;
 pub mod token;
 

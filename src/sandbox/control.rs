@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use std::sync::Arc;
+use wschat_lambdas::moderation;
 use wschat_lambdas::store::{ConnectionStore, Filter};
 
 #[derive(Deserialize)]
@@ -155,5 +156,36 @@ pub async fn token(
     ) {
         Ok(token) => Json(serde_json::json!({ "token": token })).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
+/// `wschat ban|unban|mute|unmute|bans|messages --local`: the same
+/// moderation as on AWS, over the sandbox's own stores and connections.
+pub async fn moderate(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(stage): Path<String>,
+    request: Result<Json<moderation::Command>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if stage != sandbox.stage {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let command = match request {
+        Ok(Json(command)) => command,
+        Err(e) => {
+            let why = wschat_lambdas::clip::clip(&e.body_text()).to_string();
+            return (StatusCode::BAD_REQUEST, why).into_response();
+        }
+    };
+    let chat = &sandbox.chat;
+    let Some(history) = chat.history.as_deref() else {
+        return (StatusCode::CONFLICT, "this sandbox keeps no history").into_response();
+    };
+    match moderation::run(&chat.store, history, &chat.gateway, &command).await {
+        Ok(outcome) => Json(serde_json::json!({
+            "outcome": outcome,
+            "names_verified": chat.auth.verifies_names(),
+        }))
+        .into_response(),
+        Err(e) => internal(e),
     }
 }

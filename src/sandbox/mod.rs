@@ -20,6 +20,7 @@ mod store;
 
 use crate::error::{CliError, Result};
 use crate::spec::StackId;
+use crate::stack::table::Table;
 use axum::http::header;
 use axum::middleware;
 use axum::response::{Html, IntoResponse};
@@ -37,6 +38,8 @@ use store::SandboxStore;
 use tokio::sync::watch;
 use wschat_lambdas::auth::{token, Auth, AuthMode, AuthSettings, SecretSource};
 use wschat_lambdas::delivery::DeliveryJob;
+use wschat_lambdas::dynamo_history::DynamoHistory;
+use wschat_lambdas::history::{HistoryStore, InMemoryHistory};
 use wschat_lambdas::retry::poll_until;
 use wschat_lambdas::store::EitherStore;
 use wschat_lambdas::{Chat, ChatConfig, EventType, Gateway, InMemoryStore, WebSocketEvent};
@@ -73,6 +76,8 @@ pub struct ChatLimits {
     pub connections_rate: u32,
     pub max_message_rate: f64,
     pub max_room_size: u32,
+    pub history_ttl_s: u32,
+    pub history_on_join: u32,
 }
 
 impl ChatLimits {
@@ -82,6 +87,8 @@ impl ChatLimits {
             connections_rate: self.connections_rate,
             message_rate: wschat_lambdas::rate::Rate::per_second(self.max_message_rate),
             max_room_size: self.max_room_size as usize,
+            history_ttl_seconds: i64::from(self.history_ttl_s),
+            history_on_join: self.history_on_join as usize,
             ..ChatConfig::from_env()
         }
     }
@@ -239,6 +246,7 @@ fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/{stage}/@wschat/logs", get(control::logs))
         .route("/{stage}/@wschat/health", get(control::health))
         .route("/{stage}/@wschat/token", post(control::token))
+        .route("/{stage}/@wschat/moderation", post(control::moderate))
         .route(
             "/{stage}/@connections/{id}",
             get(management::get)
@@ -268,9 +276,14 @@ fn router(sandbox: Arc<Sandbox>) -> Router {
         .with_state(sandbox)
 }
 
-async fn open_store(options: &Options) -> Result<SandboxStore> {
+/// The connections and the history: in memory, or in the stack's two
+/// tables at `--dynamodb-endpoint` (made there, as deploy makes them, when missing).
+async fn open_store(options: &Options) -> Result<(SandboxStore, Arc<dyn HistoryStore>)> {
     let Some(endpoint) = &options.dynamodb_endpoint else {
-        return Ok(EitherStore::Left(InMemoryStore::new()));
+        return Ok((
+            EitherStore::Left(InMemoryStore::new()),
+            Arc::new(InMemoryHistory::new()),
+        ));
     };
     let region = options
         .region
@@ -282,20 +295,30 @@ async fn open_store(options: &Options) -> Result<SandboxStore> {
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = options.id.table();
-    let described = client.describe_table().table_name(&table).send();
-    if described.await.is_err() {
-        let created = async {
-            crate::stack::table::create(&client, &table, Default::default()).await?;
-            crate::stack::table::enable_ttl(&client, &table).await
+    for which in Table::ALL {
+        let table = match which {
+            Table::Connections => options.id.table(),
+            Table::Messages => options.id.messages_table(),
         };
-        created.await.map_err(|e| {
-            CliError::failed(format!("could not create table {table} at {endpoint}: {e}"))
-                .with_hint("check that the endpoint is a DynamoDB (or moto) server and that credentials are set (any value works for moto)")
-        })?;
+        let described = client.describe_table().table_name(&table).send();
+        if described.await.is_err() {
+            let created = async {
+                crate::stack::table::create(&client, which, &table, Default::default()).await?;
+                crate::stack::table::enable_ttl(&client, which, &table).await
+            };
+            created.await.map_err(|e| {
+                CliError::failed(format!("could not create table {table} at {endpoint}: {e}"))
+                    .with_hint("check that the endpoint is a DynamoDB (or moto) server and that credentials are set (any value works for moto)")
+            })?;
+        }
     }
-    Ok(EitherStore::Right(
-        wschat_lambdas::dynamo::DynamoStore::new(client, table),
+    let history = DynamoHistory::new(client.clone(), options.id.messages_table());
+    Ok((
+        EitherStore::Right(wschat_lambdas::dynamo::DynamoStore::new(
+            client,
+            options.id.table(),
+        )),
+        Arc::new(history),
     ))
 }
 
@@ -414,7 +437,7 @@ pub async fn run(options: Options) -> Result<ExitCode> {
     };
     let logs = logbuffer::LogBuffer::new(options.verbose);
     logbuffer::install(&logs);
-    let store = open_store(&options).await?;
+    let (store, history) = open_store(&options).await?;
     let listener = tokio::net::TcpListener::bind((options.host, options.port))
         .await
         .map_err(|e| {
@@ -432,7 +455,14 @@ pub async fn run(options: Options) -> Result<ExitCode> {
     let credentials_file =
         credentials::write(&credentials, addr.port(), &format!("http://{addr}"))?;
     let (stop, shutdown) = watch::channel(false);
-    let sandbox = Sandbox::new(&options, addr, store, logs, credentials, shutdown)?;
+    let sandbox = Sandbox::new(
+        &options,
+        addr,
+        (store, history),
+        logs,
+        credentials,
+        shutdown,
+    )?;
     crate::output::line(&banner(
         addr,
         &options.id.stage,
@@ -459,7 +489,7 @@ impl Sandbox {
     fn new(
         options: &Options,
         addr: SocketAddr,
-        store: SandboxStore,
+        (store, history): (SandboxStore, Arc<dyn HistoryStore>),
         logs: logbuffer::LogBuffer,
         credentials: credentials::Credentials,
         shutdown: watch::Receiver<bool>,
@@ -478,6 +508,7 @@ impl Sandbox {
             // A large room's shards go to in-process invocations of `deliver`,
             // as the message function hands them to the delivery function.
             chat: Chat::new(store, registry, options.limits.config())
+                .with_history(history)
                 .with_auth(auth)
                 .with_telemetry(telemetry)
                 .with_dispatch(Arc::new(delivery::InProcess(me.clone())), endpoint),

@@ -30,6 +30,10 @@ pub struct Settings {
     pub max_message_rate: f64,
     /// Members a room may have (0: no limit).
     pub max_room_size: u32,
+    /// How long messages are kept, in seconds (0: no history).
+    pub history_ttl_s: u32,
+    /// Stored messages a client gets on joining a room.
+    pub history_on_join: u32,
     /// Who may connect: the connect function's environment carries it.
     pub auth: AuthSettings,
     /// Where the alarms notify: a topic the stack owns, with this address subscribed.
@@ -66,6 +70,8 @@ impl Default for Settings {
             connections_rate: wschat_lambdas::chat::DEFAULT_CONNECTIONS_RATE,
             max_message_rate: wschat_lambdas::chat::DEFAULT_MAX_MESSAGE_RATE,
             max_room_size: 0,
+            history_ttl_s: wschat_lambdas::history::DEFAULT_TTL_SECONDS as u32,
+            history_on_join: wschat_lambdas::history::DEFAULT_ON_JOIN as u32,
             auth: AuthSettings::default(),
             alarm_email: None,
             alarm_topic: None,
@@ -130,6 +136,8 @@ impl StackSpec {
             ("connections-rate", s.connections_rate.to_string()),
             ("max-message-rate", s.max_message_rate.to_string()),
             ("max-room-size", s.max_room_size.to_string()),
+            ("history-ttl", format!("{}s", s.history_ttl_s)),
+            ("history-on-join", s.history_on_join.to_string()),
             ("auth", s.auth.mode.to_string()),
             ("access-logs", s.access_logs.to_string()),
         ];
@@ -180,6 +188,14 @@ impl StackSpec {
 
     pub fn table_arn(&self) -> String {
         self.arn("dynamodb", &format!("table/{}", self.table()))
+    }
+
+    pub fn messages_table(&self) -> String {
+        self.id.messages_table()
+    }
+
+    pub fn messages_table_arn(&self) -> String {
+        self.arn("dynamodb", &format!("table/{}", self.messages_table()))
     }
 
     pub fn role(&self) -> String {

@@ -31,6 +31,11 @@ impl StackId {
     pub fn table(&self) -> String {
         format!("{}-connections", self.prefix())
     }
+
+    /// The messages table: history and sanctions, beside the connections table.
+    pub fn messages_table(&self) -> String {
+        format!("{}-messages", self.prefix())
+    }
 }
 
 /// `--name`: starts with a letter; letters, digits and `-`; at most 32, so that

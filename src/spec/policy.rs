@@ -4,6 +4,7 @@ use super::{Function, StackSpec};
 use serde_json::{json, Value};
 use wschat_lambdas::auth::AuthMode;
 use wschat_lambdas::dynamo::{ROOM_INDEX, ROOM_SHARD_INDEX, USERNAME_INDEX};
+use wschat_lambdas::history::ID_INDEX;
 
 impl StackSpec {
     /// Lambda, and only Lambda, may assume the role.
@@ -18,10 +19,11 @@ impl StackSpec {
         })
     }
 
-    /// Least privilege: this table and its indexes, this stage's `@connections`,
+    /// Least privilege: these tables and their indexes, this stage's `@connections`,
     /// its own delivery function and dead-letter queue, these log groups.
     pub fn access_policy(&self, api_id: &str) -> Value {
         let table = self.table_arn();
+        let messages = self.messages_table_arn();
         let log_streams: Vec<String> = Function::ALL
             .iter()
             .map(|f| {
@@ -37,13 +39,19 @@ impl StackSpec {
                 {
                     "Sid": "ConnectionsTable",
                     "Effect": "Allow",
-                    "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan"],
+                    "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan"],
                     "Resource": [
                         table.clone(),
                         format!("{table}/index/{ROOM_INDEX}"),
                         format!("{table}/index/{ROOM_SHARD_INDEX}"),
                         format!("{table}/index/{USERNAME_INDEX}")
                     ]
+                },
+                {
+                    "Sid": "MessagesTable",
+                    "Effect": "Allow",
+                    "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query"],
+                    "Resource": [messages.clone(), format!("{messages}/index/{ID_INDEX}")]
                 },
                 {
                     "Sid": "PostToConnections",
@@ -114,6 +122,54 @@ mod tests {
         assert!(!text.contains("FullAccess"));
         assert!(text.contains("arn:aws:lambda:eu-west-1:123456789012:function:chat-prod-deliver\""));
         assert!(text.contains("arn:aws:sqs:eu-west-1:123456789012:chat-prod-deliver-failed\""));
+    }
+
+    /// Every DynamoDB call the functions' code makes on a table is one its
+    /// statement allows: read from the code itself, so a new call cannot
+    /// ship without its permission (AWS would refuse it; moto does not).
+    #[test]
+    fn the_functions_may_make_every_dynamodb_call_their_code_makes() {
+        let policy = spec().access_policy("abc123");
+        let allowed = |sid: &str| -> Vec<String> {
+            let statement = policy["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["Sid"] == sid)
+                .unwrap_or_else(|| panic!("a {sid} statement"));
+            statement["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let calls = [
+            (
+                "ConnectionsTable",
+                include_str!("../../lambdas/src/dynamo.rs"),
+            ),
+            (
+                "MessagesTable",
+                include_str!("../../lambdas/src/dynamo_history.rs"),
+            ),
+        ];
+        for (sid, code) in calls {
+            let allowed = allowed(sid);
+            for (call, action) in [
+                (".put_item()", "PutItem"),
+                (".get_item()", "GetItem"),
+                (".update_item()", "UpdateItem"),
+                (".delete_item()", "DeleteItem"),
+                (".query()", "Query"),
+                (".scan()", "Scan"),
+            ] {
+                if code.contains(call) {
+                    let action = format!("dynamodb:{action}");
+                    assert!(allowed.contains(&action), "{sid} lacks {action}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct Reconciled {
 /// The dependency graph:
 ///
 /// ```text
-/// table    log groups    secret ─┐
+/// tables   log groups    secret ─┐
 /// role ──────────────────────────┴─ functions ── permissions ─┐
 ///    └────────────────────────────── policy ──────────────────┤ (need the API id)
 /// api ── integrations ── routes ─┬─ stage                     │
@@ -150,7 +150,7 @@ async fn reconcile_once(
         monitoring,
         custom_domain,
     ) = tokio::try_join!(
-        table::ensure(ctx),
+        try_join_all(table::Table::ALL.map(|t| table::ensure(ctx, t))),
         try_join_all(Function::ALL.map(|f| logs::ensure(ctx, f))),
         logs::ensure_access(ctx),
         api_side,
@@ -170,7 +170,7 @@ async fn reconcile_once(
     if let (false, Some(id)) = (ctx.dry_run, &api_id) {
         api::record_settings(ctx, id, &api_tags).await?;
     }
-    let mut resources = vec![table];
+    let mut resources = table;
     resources.extend(log_groups);
     resources.extend(access_log);
     resources.extend(lambda_resources);

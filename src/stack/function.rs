@@ -45,6 +45,21 @@ fn limits_environment(spec: &StackSpec) -> HashMap<String, String> {
     ])
 }
 
+/// What the chat keeps: every function but `disconnect` reads history or sanctions.
+fn history_environment(spec: &StackSpec) -> HashMap<String, String> {
+    let settings = &spec.settings;
+    HashMap::from([
+        (
+            "WSCHAT_HISTORY_TTL".to_owned(),
+            settings.history_ttl_s.to_string(),
+        ),
+        (
+            "WSCHAT_HISTORY_ON_JOIN".to_owned(),
+            settings.history_on_join.to_string(),
+        ),
+    ])
+}
+
 fn architecture(arch: Arch) -> Architecture {
     match arch {
         Arch::X86_64 => Architecture::X8664,
@@ -76,6 +91,17 @@ impl DesiredFunction {
             ("TABLE_NAME".to_owned(), ctx.spec.table()),
             (telemetry::ENV_STACK.to_owned(), ctx.spec.prefix()),
         ]);
+        if function != Function::Disconnect {
+            environment.insert("MESSAGES_TABLE".to_owned(), ctx.spec.messages_table());
+            environment.extend(history_environment(&ctx.spec));
+        }
+        // Connect hands a new connection's history to the delivery function.
+        if matches!(function, Function::Connect | Function::Message) {
+            environment.insert(
+                "WSCHAT_DELIVER_FUNCTION".to_owned(),
+                ctx.spec.function_name(Function::Deliver),
+            );
+        }
         match function {
             Function::Connect => {
                 environment.extend(connect_environment(&ctx.spec, secret_version));
@@ -83,10 +109,6 @@ impl DesiredFunction {
             }
             Function::Message => {
                 environment.extend(limits_environment(&ctx.spec));
-                environment.insert(
-                    "WSCHAT_DELIVER_FUNCTION".to_owned(),
-                    ctx.spec.function_name(Function::Deliver),
-                );
                 environment.insert(
                     "WSCHAT_CONNECTIONS_RATE".to_owned(),
                     settings.connections_rate.to_string(),

@@ -1,11 +1,15 @@
-//! The connections table: on demand, TTL on `ttl`, GSIs on room and username.
-//! The chat's code reads and writes it (`wschat_lambdas::dynamo`); this module
-//! creates, converges and deletes it.
+//! The stack's two tables, one contract: the connections table (on demand,
+//! TTL on `ttl`, GSIs on room, room shard and username) and the messages
+//! table (history and sanctions: `pk`/`sk`, TTL on `expiresAt`, a KEYS_ONLY
+//! GSI on `id`). The chat's code reads and writes them
+//! (`wschat_lambdas::dynamo`, `wschat_lambdas::dynamo_history`); this module
+//! creates, converges and deletes them.
 
 use super::{Change, Ctx, Leftover, Ownership, Resource, Stack};
 use crate::aws::{checked, created, or_absent};
 use crate::error::{CliError, Result};
 use crate::progress::Task;
+use crate::spec::StackSpec;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
     GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -16,22 +20,69 @@ use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
-use wschat_lambdas::dynamo::{INDEXES, KEY, TTL_ATTRIBUTE};
 use wschat_lambdas::retry::{poll_until, Unsettled};
+use wschat_lambdas::{dynamo, history};
 
 const KIND: &str = "table";
 /// How long a table may stay CREATING, UPDATING or DELETING.
 const SETTLE_DEADLINE: Duration = Duration::from_secs(300);
 
-/// A string attribute used as a partition key: its definition and its key schema.
-fn string_key(name: &str) -> (AttributeDefinition, KeySchemaElement) {
+/// Which of the stack's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Connections,
+    Messages,
+}
+
+/// A global secondary index: its name, the attribute it is keyed on, and
+/// whether it carries whole rows or only their keys.
+type Index = (&'static str, &'static str, ProjectionType);
+
+impl Table {
+    pub const ALL: [Table; 2] = [Table::Connections, Table::Messages];
+
+    pub fn name(self, spec: &StackSpec) -> String {
+        match self {
+            Table::Connections => spec.table(),
+            Table::Messages => spec.messages_table(),
+        }
+    }
+
+    /// The partition key, and the sort key if any.
+    fn keys(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Table::Connections => (dynamo::KEY, None),
+            Table::Messages => (history::KEY, Some(history::SORT)),
+        }
+    }
+
+    fn indexes(self) -> Vec<Index> {
+        match self {
+            Table::Connections => dynamo::INDEXES
+                .iter()
+                .map(|(index, attribute)| (*index, *attribute, ProjectionType::All))
+                .collect(),
+            Table::Messages => vec![(history::ID_INDEX, history::ID, ProjectionType::KeysOnly)],
+        }
+    }
+
+    fn ttl_attribute(self) -> &'static str {
+        match self {
+            Table::Connections => dynamo::TTL_ATTRIBUTE,
+            Table::Messages => history::EXPIRES,
+        }
+    }
+}
+
+/// A string attribute as a key: its definition and its key schema.
+fn string_key(name: &str, key_type: KeyType) -> (AttributeDefinition, KeySchemaElement) {
     let definition = AttributeDefinition::builder()
         .attribute_name(name)
         .attribute_type(ScalarAttributeType::S)
         .build();
     let key = KeySchemaElement::builder()
         .attribute_name(name)
-        .key_type(KeyType::Hash)
+        .key_type(key_type)
         .build();
     (
         definition.expect("name and type are set"),
@@ -39,28 +90,36 @@ fn string_key(name: &str) -> (AttributeDefinition, KeySchemaElement) {
     )
 }
 
-fn all_attributes() -> Projection {
-    Projection::builder()
-        .projection_type(ProjectionType::All)
-        .build()
+fn projection(kind: ProjectionType) -> Projection {
+    Projection::builder().projection_type(kind).build()
 }
 
-/// Creates the connections table (on demand, both GSIs) and turns on TTL.
-/// Deploy and `wschat dev --dynamodb-endpoint` make the same table.
-pub async fn create(client: &Client, table: &str, tags: HashMap<String, String>) -> Result<()> {
-    let (definition, key) = string_key(KEY);
+/// Creates one of the tables (on demand, with its indexes) and turns on
+/// its TTL. Deploy and `wschat dev --dynamodb-endpoint` make the same tables.
+pub async fn create(
+    client: &Client,
+    which: Table,
+    table: &str,
+    tags: HashMap<String, String>,
+) -> Result<()> {
+    let (hash, range) = which.keys();
+    let (definition, key) = string_key(hash, KeyType::Hash);
     let mut create = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(definition)
         .key_schema(key);
-    for (index, attribute) in INDEXES {
-        let (definition, key) = string_key(attribute);
+    if let Some(range) = range {
+        let (definition, key) = string_key(range, KeyType::Range);
+        create = create.attribute_definitions(definition).key_schema(key);
+    }
+    for (index, attribute, kind) in which.indexes() {
+        let (definition, key) = string_key(attribute, KeyType::Hash);
         let index = GlobalSecondaryIndex::builder()
             .index_name(index)
             .key_schema(key)
-            .projection(all_attributes())
+            .projection(projection(kind))
             .build();
         create = create
             .attribute_definitions(definition)
@@ -83,14 +142,15 @@ pub async fn create(client: &Client, table: &str, tags: HashMap<String, String>)
     Ok(())
 }
 
-/// Lets DynamoDB expire rows whose `$disconnect` never ran.
-pub async fn enable_ttl(client: &Client, table: &str) -> Result<()> {
+/// Lets DynamoDB expire rows: connections whose `$disconnect` never ran,
+/// messages past their retention.
+pub async fn enable_ttl(client: &Client, which: Table, table: &str) -> Result<()> {
     let request = client
         .update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
             TimeToLiveSpecification::builder()
-                .attribute_name(TTL_ATTRIBUTE)
+                .attribute_name(which.ttl_attribute())
                 .enabled(true)
                 .build()
                 .expect("name and flag are set"),
@@ -131,8 +191,8 @@ async fn current_tags(stack: &Stack, table: &TableDescription) -> Result<HashMap
 }
 
 /// The table as it is, or `None`.
-pub async fn find(stack: &Stack) -> Result<Option<TableDescription>> {
-    let name = stack.spec.table();
+pub async fn find(stack: &Stack, which: Table) -> Result<Option<TableDescription>> {
+    let name = which.name(&stack.spec);
     let request = stack.clients.dynamodb.describe_table().table_name(&name);
     let out = or_absent(request.send().await, "DynamoDB DescribeTable", &name)?;
     Ok(out.and_then(|o| o.table))
@@ -153,12 +213,13 @@ fn settled(table: &TableDescription) -> bool {
 /// which would add most of a minute to a deploy that adds an index.
 async fn wait_until(
     ctx: &Ctx<'_>,
+    which: Table,
     task: &Task,
     what: &str,
     done: impl Fn(Option<&TableDescription>) -> bool,
 ) -> Result<()> {
     let probe = || async {
-        let table = find(ctx).await?;
+        let table = find(ctx, which).await?;
         if done(table.as_ref()) {
             return Ok(Some(()));
         }
@@ -175,28 +236,32 @@ async fn wait_until(
             Unsettled::Failed(e) => e,
             Unsettled::TimedOut => CliError::failed(format!(
                 "table {} is not {what} after {} s",
-                ctx.spec.table(),
+                which.name(&ctx.spec),
                 SETTLE_DEADLINE.as_secs()
             ))
             .with_hint("run the command again later: it continues where it stopped"),
         })
 }
 
-async fn wait_active(ctx: &Ctx<'_>, task: &Task) -> Result<()> {
-    wait_until(ctx, task, "ACTIVE", |t| t.is_some_and(settled)).await
+async fn wait_active(ctx: &Ctx<'_>, which: Table, task: &Task) -> Result<()> {
+    wait_until(ctx, which, task, "ACTIVE", |t| t.is_some_and(settled)).await
 }
 
-/// What differs between the table as it is and as the chat needs it.
+/// What differs between a table as it is and as the chat needs it.
 #[derive(Debug, Default, PartialEq)]
 pub struct TableDiff {
     pub billing_mode: bool,
-    /// Indexes to add: (index, attribute).
-    pub missing_indexes: Vec<(&'static str, &'static str)>,
+    /// Indexes to add: (index, attribute, projection).
+    pub missing_indexes: Vec<Index>,
     pub ttl: bool,
 }
 
 impl TableDiff {
-    pub fn between(table: &TableDescription, ttl: Option<&TimeToLiveDescription>) -> TableDiff {
+    pub fn between(
+        which: Table,
+        table: &TableDescription,
+        ttl: Option<&TimeToLiveDescription>,
+    ) -> TableDiff {
         let on_demand = table
             .billing_mode_summary
             .as_ref()
@@ -211,13 +276,14 @@ impl TableDiff {
             matches!(
                 t.time_to_live_status,
                 Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-            ) && t.attribute_name.as_deref() == Some(TTL_ATTRIBUTE)
+            ) && t.attribute_name.as_deref() == Some(which.ttl_attribute())
         });
         TableDiff {
             billing_mode: !on_demand,
-            missing_indexes: INDEXES
+            missing_indexes: which
+                .indexes()
                 .into_iter()
-                .filter(|(index, _)| !present.contains(index))
+                .filter(|(index, ..)| !present.contains(index))
                 .collect(),
             ttl: !ttl_on,
         }
@@ -231,7 +297,7 @@ impl TableDiff {
         fields.extend(
             self.missing_indexes
                 .iter()
-                .map(|(i, _)| format!("index {i}")),
+                .map(|(i, ..)| format!("index {i}")),
         );
         if self.ttl {
             fields.push("ttl".to_owned());
@@ -240,8 +306,8 @@ impl TableDiff {
     }
 }
 
-async fn update(ctx: &Ctx<'_>, task: &Task, diff: &TableDiff) -> Result<()> {
-    let name = ctx.spec.table();
+async fn update(ctx: &Ctx<'_>, which: Table, task: &Task, diff: &TableDiff) -> Result<()> {
+    let name = which.name(&ctx.spec);
     let db = &ctx.clients.dynamodb;
     task.set("updating");
     if diff.billing_mode {
@@ -250,15 +316,15 @@ async fn update(ctx: &Ctx<'_>, task: &Task, diff: &TableDiff) -> Result<()> {
             .table_name(&name)
             .billing_mode(BillingMode::PayPerRequest);
         checked(request.send().await, "DynamoDB UpdateTable", &name)?;
-        wait_active(ctx, task).await?;
+        wait_active(ctx, which, task).await?;
     }
     // DynamoDB adds one index per update.
-    for (index, attribute) in &diff.missing_indexes {
-        let (definition, key) = string_key(attribute);
+    for (index, attribute, kind) in &diff.missing_indexes {
+        let (definition, key) = string_key(attribute, KeyType::Hash);
         let create = CreateGlobalSecondaryIndexAction::builder()
             .index_name(*index)
             .key_schema(key)
-            .projection(all_attributes())
+            .projection(projection(kind.clone()))
             .build()
             .expect("name, keys and projection set");
         let request = db
@@ -269,33 +335,33 @@ async fn update(ctx: &Ctx<'_>, task: &Task, diff: &TableDiff) -> Result<()> {
                 GlobalSecondaryIndexUpdate::builder().create(create).build(),
             );
         checked(request.send().await, "DynamoDB UpdateTable", &name)?;
-        wait_active(ctx, task).await?;
+        wait_active(ctx, which, task).await?;
     }
     if diff.ttl {
-        enable_ttl(db, &name).await?;
+        enable_ttl(db, which, &name).await?;
     }
     Ok(())
 }
 
-pub async fn ensure(ctx: &Ctx<'_>) -> Result<Resource> {
-    let name = ctx.spec.table();
+pub async fn ensure(ctx: &Ctx<'_>, which: Table) -> Result<Resource> {
+    let name = which.name(&ctx.spec);
     let db = &ctx.clients.dynamodb;
     ctx.track(KIND, &name, async |task| {
         task.set("describing");
-        let Some(mut table) = find(ctx).await? else {
+        let Some(mut table) = find(ctx, which).await? else {
             if !ctx.dry_run {
                 task.set("creating");
-                create(db, &name, ctx.spec.tags()).await?;
-                wait_active(ctx, task).await?;
-                enable_ttl(db, &name).await?;
+                create(db, which, &name, ctx.spec.tags()).await?;
+                wait_active(ctx, which, task).await?;
+                enable_ttl(db, which, &name).await?;
             }
             return Ok(Change::Created);
         };
         // Still being created or updated (another deploy at work): DynamoDB
         // refuses changes until it settles, and its TTL may not be on yet.
         if !ctx.dry_run && !settled(&table) {
-            wait_active(ctx, task).await?;
-            table = find(ctx).await?.unwrap_or(table);
+            wait_active(ctx, which, task).await?;
+            table = find(ctx, which).await?.unwrap_or(table);
         }
         if !ctx.spec.owns(&current_tags(ctx, &table).await?) {
             return Ok(Change::Foreign);
@@ -305,12 +371,12 @@ pub async fn ensure(ctx: &Ctx<'_>) -> Result<Resource> {
             "DynamoDB DescribeTimeToLive",
             &name,
         )?;
-        let diff = TableDiff::between(&table, ttl.time_to_live_description.as_ref());
+        let diff = TableDiff::between(which, &table, ttl.time_to_live_description.as_ref());
         if diff == TableDiff::default() {
             return Ok(Change::Unchanged);
         }
         if !ctx.dry_run {
-            update(ctx, task, &diff).await?;
+            update(ctx, which, task, &diff).await?;
         }
         Ok(Change::Updated {
             fields: diff.fields(),
@@ -367,30 +433,38 @@ pub async fn census(stack: &Stack) -> Result<Option<Census>> {
 }
 
 /// Whose the table named like this stack's is.
-async fn ownership(stack: &Stack) -> Result<Ownership> {
-    Ok(match find(stack).await? {
+async fn ownership(stack: &Stack, which: Table) -> Result<Ownership> {
+    Ok(match find(stack, which).await? {
         None => Ownership::Absent,
         Some(table) if stack.spec.owns(&current_tags(stack, &table).await?) => Ownership::Ours,
         Some(_) => Ownership::Foreign,
     })
 }
 
+/// Both tables, at once.
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
-    let name = ctx.spec.table();
-    let removed = ctx.remove(KIND, &name, ownership(ctx), async |task| {
-        let request = ctx.clients.dynamodb.delete_table().table_name(&name);
-        or_absent(request.send().await, "DynamoDB DeleteTable", &name)?;
-        wait_until(ctx, task, "gone", |t| t.is_none()).await
-    });
-    Ok(vec![removed.await?])
+    futures_util::future::try_join_all(Table::ALL.map(|which| delete_one(ctx, which))).await
 }
 
-/// The table, if it is still there and this stack's.
+async fn delete_one(ctx: &Ctx<'_>, which: Table) -> Result<Resource> {
+    let name = which.name(&ctx.spec);
+    let removed = ctx.remove(KIND, &name, ownership(ctx, which), async |task| {
+        let request = ctx.clients.dynamodb.delete_table().table_name(&name);
+        or_absent(request.send().await, "DynamoDB DeleteTable", &name)?;
+        wait_until(ctx, which, task, "gone", |t| t.is_none()).await
+    });
+    removed.await
+}
+
+/// The tables that are still there and this stack's.
 pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
-    Ok(match ownership(stack).await? {
-        Ownership::Ours => vec![Leftover::new(KIND, stack.spec.table())],
-        _ => Vec::new(),
-    })
+    let mut left = Vec::new();
+    for which in Table::ALL {
+        if ownership(stack, which).await? == Ownership::Ours {
+            left.push(Leftover::new(KIND, which.name(&stack.spec)));
+        }
+    }
+    Ok(left)
 }
 
 #[cfg(test)]
@@ -426,20 +500,37 @@ mod tests {
     #[test]
     fn a_table_as_deploy_makes_it_needs_nothing() {
         let on = ttl(TimeToLiveStatus::Enabled, "ttl");
-        let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &ALL), Some(&on));
+        let diff = TableDiff::between(
+            Table::Connections,
+            &table(BillingMode::PayPerRequest, &ALL),
+            Some(&on),
+        );
+        assert_eq!(diff, TableDiff::default());
+        let expires = ttl(TimeToLiveStatus::Enabled, "expiresAt");
+        let messages = table(BillingMode::PayPerRequest, &["id-index"]);
+        let diff = TableDiff::between(Table::Messages, &messages, Some(&expires));
         assert_eq!(diff, TableDiff::default());
         let enabling = ttl(TimeToLiveStatus::Enabling, "ttl");
-        let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &ALL), Some(&enabling));
+        let diff = TableDiff::between(
+            Table::Connections,
+            &table(BillingMode::PayPerRequest, &ALL),
+            Some(&enabling),
+        );
         assert!(diff.fields().is_empty(), "TTL on its way counts as on");
     }
 
     #[test]
     fn billing_each_index_and_ttl_are_differences() {
         let on = ttl(TimeToLiveStatus::Enabled, "ttl");
-        let provisioned = TableDiff::between(&table(BillingMode::Provisioned, &ALL), Some(&on));
+        let provisioned = TableDiff::between(
+            Table::Connections,
+            &table(BillingMode::Provisioned, &ALL),
+            Some(&on),
+        );
         assert_eq!(provisioned.fields(), ["billing mode"]);
 
         let no_username = TableDiff::between(
+            Table::Connections,
             &table(
                 BillingMode::PayPerRequest,
                 &["room-index", "room-shard-index"],
@@ -448,10 +539,14 @@ mod tests {
         );
         assert_eq!(
             no_username.missing_indexes,
-            [("username-index", "username")]
+            [("username-index", "username", ProjectionType::All)]
         );
         assert_eq!(no_username.fields(), ["index username-index"]);
-        let none = TableDiff::between(&table(BillingMode::PayPerRequest, &[]), Some(&on));
+        let none = TableDiff::between(
+            Table::Connections,
+            &table(BillingMode::PayPerRequest, &[]),
+            Some(&on),
+        );
         assert_eq!(
             none.fields(),
             [
@@ -466,7 +561,11 @@ mod tests {
             Some(ttl(TimeToLiveStatus::Disabled, "ttl")),
             Some(ttl(TimeToLiveStatus::Enabled, "expires")),
         ] {
-            let diff = TableDiff::between(&table(BillingMode::PayPerRequest, &ALL), off.as_ref());
+            let diff = TableDiff::between(
+                Table::Connections,
+                &table(BillingMode::PayPerRequest, &ALL),
+                off.as_ref(),
+            );
             assert_eq!(diff.fields(), ["ttl"], "{off:?}");
         }
     }

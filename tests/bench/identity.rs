@@ -98,6 +98,7 @@ async fn cold_starts(binary: &std::path::Path, rsa: &EncodingKey) -> Value {
     let table = unique("bench-identity");
     wschat::stack::table::create(
         &aws_sdk_dynamodb::Client::new(&sdk),
+        wschat::stack::table::Table::Connections,
         &table,
         Default::default(),
     )

@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use wschat::spec::{Function, Settings, StackId, StackSpec};
+use wschat::stack::table::Table;
 use wschat::stack::{
     alarms, api, dashboard, function, invoke_config, logs, permission, policy, queue, role, stage,
     table, topic, Stack,
@@ -46,33 +47,70 @@ fn document(encoded: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-pub async fn check_table(stack: &Stack) {
-    let table = table::find(stack).await.unwrap().expect("the table");
-    let mut indexes: Vec<_> = table
-        .global_secondary_indexes()
-        .iter()
-        .filter_map(|i| i.index_name.clone())
-        .collect();
-    indexes.sort();
-    assert_eq!(
-        indexes,
-        ["room-index", "room-shard-index", "username-index"]
-    );
-    let billing = table.billing_mode_summary.clone().unwrap().billing_mode;
-    assert_eq!(billing.unwrap().as_str(), "PAY_PER_REQUEST");
-    let db = &stack.clients.dynamodb;
-    let ttl = db
-        .describe_time_to_live()
-        .table_name(stack.spec.table())
-        .send()
-        .await
-        .unwrap();
-    let ttl = ttl.time_to_live_description.unwrap();
-    assert_eq!(ttl.attribute_name.as_deref(), Some("ttl"));
-    let arn = table.table_arn.unwrap();
-    let tags = db.list_tags_of_resource().resource_arn(arn).send().await;
-    let tags = tags.unwrap().tags.unwrap();
-    assert_ours(stack, &tags.into_iter().map(|t| (t.key, t.value)).collect());
+/// Both tables: keys, indexes and their projections, on-demand billing, TTL, tags.
+pub async fn check_tables(stack: &Stack) {
+    let wanted = [
+        (
+            Table::Connections,
+            vec!["connectionId"],
+            vec![
+                ("room-index", "ALL"),
+                ("room-shard-index", "ALL"),
+                ("username-index", "ALL"),
+            ],
+            "ttl",
+        ),
+        (
+            Table::Messages,
+            vec!["pk", "sk"],
+            vec![("id-index", "KEYS_ONLY")],
+            "expiresAt",
+        ),
+    ];
+    for (which, keys, wanted_indexes, ttl_attribute) in wanted {
+        let table = table::find(stack, which).await.unwrap().expect("the table");
+        let key_schema: Vec<&str> = table
+            .key_schema()
+            .iter()
+            .map(|k| k.attribute_name.as_str())
+            .collect();
+        assert_eq!(key_schema, keys, "{which:?}");
+        let mut indexes: Vec<_> = table
+            .global_secondary_indexes()
+            .iter()
+            .map(|i| {
+                let projection = i
+                    .projection
+                    .as_ref()
+                    .and_then(|p| p.projection_type.clone());
+                (
+                    i.index_name.clone().unwrap(),
+                    projection.unwrap().as_str().to_owned(),
+                )
+            })
+            .collect();
+        indexes.sort();
+        let wanted_indexes: Vec<(String, String)> = wanted_indexes
+            .iter()
+            .map(|(i, p)| (i.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(indexes, wanted_indexes);
+        let billing = table.billing_mode_summary.clone().unwrap().billing_mode;
+        assert_eq!(billing.unwrap().as_str(), "PAY_PER_REQUEST");
+        let db = &stack.clients.dynamodb;
+        let ttl = db
+            .describe_time_to_live()
+            .table_name(which.name(&stack.spec))
+            .send()
+            .await
+            .unwrap();
+        let ttl = ttl.time_to_live_description.unwrap();
+        assert_eq!(ttl.attribute_name.as_deref(), Some(ttl_attribute));
+        let arn = table.table_arn.unwrap();
+        let tags = db.list_tags_of_resource().resource_arn(arn).send().await;
+        let tags = tags.unwrap().tags.unwrap();
+        assert_ours(stack, &tags.into_iter().map(|t| (t.key, t.value)).collect());
+    }
 }
 
 pub async fn check_role(stack: &Stack) {
@@ -141,6 +179,13 @@ pub async fn check_policy(stack: &Stack, api_id: &str) {
         invoke["Resource"],
         stack.spec.function_arn(Function::Deliver)
     );
+    // The messages table and its id index: nothing else of DynamoDB's beyond the connections table.
+    let messages = statement("MessagesTable");
+    let arn = stack.spec.messages_table_arn();
+    assert_eq!(
+        messages["Resource"],
+        serde_json::json!([arn, format!("{arn}/index/id-index")])
+    );
     let dead_letters = statement("DeadLetters");
     assert_eq!(dead_letters["Action"], "sqs:SendMessage");
     assert_eq!(dead_letters["Resource"], stack.spec.dead_letter_queue_arn());
@@ -179,13 +224,22 @@ pub async fn check_function(stack: &Stack, f: Function, zips: &Path) {
     assert_eq!(config.role, Some(stack.spec.role_arn()));
     let env = config.environment.unwrap().variables.unwrap();
     assert_eq!(env["TABLE_NAME"], stack.spec.table());
+    // Connect hands history to the delivery function, message hands large rooms to it.
     match f {
-        Function::Message => assert_eq!(
+        Function::Message | Function::Connect => assert_eq!(
             env["WSCHAT_DELIVER_FUNCTION"],
             stack.spec.function_name(Function::Deliver)
         ),
         Function::Deliver => assert_eq!(config.timeout, Some(function::DELIVER_TIMEOUT_S)),
-        _ => assert!(!env.contains_key("WSCHAT_DELIVER_FUNCTION")),
+        Function::Disconnect => assert!(!env.contains_key("WSCHAT_DELIVER_FUNCTION")),
+    }
+    match f {
+        Function::Disconnect => assert!(!env.contains_key("MESSAGES_TABLE")),
+        _ => {
+            assert_eq!(env["MESSAGES_TABLE"], stack.spec.messages_table());
+            assert_eq!(env["WSCHAT_HISTORY_TTL"], "604800");
+            assert_eq!(env["WSCHAT_HISTORY_ON_JOIN"], "50");
+        }
     }
     let zip = std::fs::read(zips.join(format!("{}.zip", f.name()))).unwrap();
     let sha = aws_smithy_types::base64::encode(<sha2::Sha256 as sha2::Digest>::digest(&zip));
@@ -250,8 +304,10 @@ pub async fn check_routing(stack: &Stack, api_id: &str) {
         "$connect",
         "$default",
         "$disconnect",
+        "history",
         "join",
         "sendMessage",
+        "typing",
         "who",
     ];
     assert_eq!(keys, expected);
@@ -292,7 +348,7 @@ pub async fn check_dashboard(stack: &Stack, api_id: &str) {
 
 /// Every resource of the stack, as deploy made it.
 pub async fn check_stack(stack: &Stack, api_id: &str, zips: &Path) {
-    check_table(stack).await;
+    check_tables(stack).await;
     check_role(stack).await;
     check_policy(stack, api_id).await;
     for f in Function::ALL {
@@ -318,7 +374,10 @@ pub async fn check_stack(stack: &Stack, api_id: &str, zips: &Path) {
 /// After teardown: each resource's own lookup finds nothing, and the role is
 /// gone (IAM's NoSuchEntity), not merely unreadable.
 pub async fn check_nothing_left(stack: &Stack) {
-    assert!(table::find(stack).await.unwrap().is_none(), "the table");
+    for which in Table::ALL {
+        let found = table::find(stack, which).await.unwrap();
+        assert!(found.is_none(), "the {which:?} table");
+    }
     assert!(queue::find(stack).await.unwrap().is_none(), "the queue");
     assert!(api::find(stack).await.unwrap().is_none(), "the API");
     assert!(alarms::find(stack).await.unwrap().is_empty(), "the alarms");

@@ -54,9 +54,9 @@ fn everything(change: &str) -> Vec<(String, String)> {
         ("log group", 4),
         ("permission", 3),
         ("queue", 1),
-        ("route", 6),
+        ("route", 8),
         ("stage", 1),
-        ("table", 1),
+        ("table", 2),
         ("websocket api", 1),
     ];
     counts
@@ -111,12 +111,12 @@ async fn deploy_converges_redeploys_without_writes_and_tears_down_completely() {
     let created = proxy.take();
     // Each resource written once: no create repeated, no update after a create.
     let expected: HashMap<String, usize> = [
-        ("dynamodb", 2),    // CreateTable, UpdateTimeToLive
+        ("dynamodb", 4),    // CreateTable, UpdateTimeToLive, for each table
         ("logs", 8),        // CreateLogGroup, PutRetentionPolicy
         ("iam", 2),         // CreateRole, PutRolePolicy
         ("lambda", 8),      // CreateFunction ×4, AddPermission ×3, PutFunctionEventInvokeConfig
         ("sqs", 1),         // CreateQueue
-        ("apigateway", 11), // CreateApi, 3 integrations, 6 routes, CreateStage
+        ("apigateway", 13), // CreateApi, 3 integrations, 8 routes, CreateStage
         ("monitoring", 10), // PutMetricAlarm ×9, PutDashboard
     ]
     .into_iter()
@@ -300,7 +300,8 @@ async fn teardown_leaves_resources_that_are_not_this_stacks() {
         "{}",
         out.stdout
     );
-    let found = wschat::stack::table::find(&moto_stack(&name).await).await;
+    let connections = wschat::stack::table::Table::Connections;
+    let found = wschat::stack::table::find(&moto_stack(&name).await, connections).await;
     assert!(found.unwrap().is_some(), "the untagged table survives");
     assert!(writes(&proxy.take()).is_empty());
 }

@@ -133,7 +133,7 @@ async fn two_deploys_of_one_stack_at_once_leave_one_stack() {
     assert_eq!(apis_named(&name).await, 1, "no duplicate API is left");
     assert_eq!(
         routing_of(&name).await,
-        (3, 6),
+        (3, 8),
         "one integration per function, one route per key"
     );
     let url = |out: &Run| {
@@ -224,7 +224,7 @@ async fn a_deploy_whose_api_another_deploy_removed_converges_on_the_survivor() {
         "every permission names the survivor: {}{}",
         status.stdout, status.stderr
     );
-    assert_eq!(routing_of(&name).await, (3, 6));
+    assert_eq!(routing_of(&name).await, (3, 8));
     let down = wschat_run(&moto.endpoint, &name, &["teardown".into(), "--yes".into()]).await;
     assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
 }

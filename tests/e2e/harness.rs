@@ -499,16 +499,27 @@ impl Environment {
         env: &[(&str, &str)],
         stdout: Stdio,
     ) -> Environment {
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .envs(api.lambda_env(function))
             .envs(env.iter().copied())
             .env("AWS_ENDPOINT_URL", endpoint)
             .env("TABLE_NAME", table)
             .stdout(stdout)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bootstrap starts");
-        Environment(child)
+            .stderr(Stdio::null());
+        // A binary just unzipped is busy while another thread's fork still
+        // holds its write descriptor (until that child execs): try again.
+        let mut attempts = 0;
+        loop {
+            match command.spawn() {
+                Ok(child) => return Environment(child),
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 50 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("bootstrap starts: {e}"),
+            }
+        }
     }
 }
 
@@ -523,10 +534,11 @@ impl Drop for Environment {
 pub async fn connections_table(table: &str) -> wschat_lambdas::dynamo::DynamoStore {
     let sdk = wschat_test_support::moto::Moto::shared().sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    wschat::stack::table::create(&client, table, Default::default())
+    let connections = wschat::stack::table::Table::Connections;
+    wschat::stack::table::create(&client, connections, table, Default::default())
         .await
         .unwrap();
-    wschat::stack::table::enable_ttl(&client, table)
+    wschat::stack::table::enable_ttl(&client, connections, table)
         .await
         .unwrap();
     wschat_lambdas::dynamo::DynamoStore::new(client, table)

@@ -234,8 +234,16 @@ async fn flood_unread(url: &str, text: &str, frames: usize) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_outbound_queue_shares_one_memory_budget() {
     const FLOODERS: usize = 8;
-    // No message rate: the flooders must outrun their readers.
-    let dev = Dev::start(&["--max-outbound-total", "8MiB", "--max-message-rate", "0"]);
+    // No message rate: the flooders must outrun their readers. No history:
+    // this measures the queues (history has its own bound, see InMemoryHistory).
+    let dev = Dev::start(&[
+        "--max-outbound-total",
+        "8MiB",
+        "--max-message-rate",
+        "0",
+        "--history-ttl",
+        "0",
+    ]);
     let mut ada = Client::join(&dev.ws_url("username=ada")).await;
     let before = wschat_test_support::bench::memory_mb(dev.pid()).unwrap().0;
     let text = "x".repeat(4000);

@@ -12,7 +12,8 @@
 //! - One file per area, named for what it drives: `deploy` (deploy, status,
 //!   teardown against moto), `domain` (a custom domain's certificate, DNS and
 //!   mapping), `faults` (a bad network, racing deploys),
-//!   `stackfile`, `build`, `doctor`, `shell`; `dev`, `fidelity` (one test per
+//!   `stackfile`, `build`, `doctor`, `shell`; `dev`, `history` (history, resume,
+//!   moderation, typing), `fidelity` (one test per
 //!   row of docs/fidelity.md) and `hostile` (the sandbox against hostile
 //!   clients); `identity`, `ops`, `store`; `bootstrap` (the zips through the
 //!   Runtime API), `browser` (Chromium), `models` (AWS's model check).
@@ -33,6 +34,7 @@ mod domain;
 mod faults;
 mod fidelity;
 mod health;
+mod history;
 mod hostile;
 mod identity;
 mod models;

@@ -262,6 +262,11 @@ impl Auth {
         loopback && given == Some(port)
     }
 
+    /// Whether names are verified (token or jwt), not merely claimed.
+    pub fn verifies_names(&self) -> bool {
+        !matches!(self.verifier, Verifier::Open)
+    }
+
     /// Decides a handshake from its headers and query: the name and room to
     /// register, or the status to refuse it with.
     pub async fn admit(
