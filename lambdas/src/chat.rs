@@ -204,9 +204,9 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         response
     }
 
-    /// `$connect`: authenticate, store the row, tell the room. A non-2xx
-    /// here (400 bad name, 401 no valid token, 403 origin not allowed or
-    /// room full) makes
+    /// `$connect`: authenticate, check bans, store the row, tell the room,
+    /// hand over its history. A non-2xx here (400 bad name, 401 no valid
+    /// token, 403 origin not allowed, banned or room full) makes
     /// API Gateway refuse the handshake with that status.
     async fn connect(&self, event: &WebSocketEvent) -> (Response, Record) {
         let ctx = &event.request_context;
@@ -230,31 +230,20 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
                 return (Response::status(refusal.status, refusal.reason), record);
             }
         };
-        let mut muted_until = 0;
-        if let Some(history) = &self.history {
-            let now = now_ms();
-            match history.sanctions(Some(&params.username)).await {
-                Ok(sanctions) => {
-                    for sanction in sanctions.iter().filter(|s| s.active(now)) {
-                        match sanction.kind {
-                            SanctionKind::Ban => {
-                                tracing::info!(connection_id = %ctx.connection_id, username = %params.username, "handshake refused: banned");
-                                record.outcome = "refused";
-                                record.code = Some("banned");
-                                record.count(Metric::AuthRefusals);
-                                let why = sanction_words("banned from this chat", sanction, now);
-                                return (Response::status(403, why), record);
-                            }
-                            SanctionKind::Mute => muted_until = sanction.until.unwrap_or(i64::MAX),
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(connection_id = %ctx.connection_id, error = %e, "connect failed");
-                    return failed(record, "could not register the connection");
-                }
+        let muted_until = match self.sanctions_on(&params.username).await {
+            Ok(Ok(muted_until)) => muted_until,
+            Ok(Err(banned)) => {
+                tracing::info!(connection_id = %ctx.connection_id, username = %params.username, "handshake refused: banned");
+                record.outcome = "refused";
+                record.code = Some("banned");
+                record.count(Metric::AuthRefusals);
+                return (Response::status(403, banned), record);
             }
-        }
+            Err(e) => {
+                tracing::error!(connection_id = %ctx.connection_id, error = %e, "connect failed");
+                return failed(record, "could not register the connection");
+            }
+        };
         match self.is_full(&params.room).await {
             Ok(false) => {}
             Ok(true) => {
@@ -302,6 +291,28 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             .await;
         record.count(Metric::Connects);
         (Response::ok(), record)
+    }
+
+    /// The operators' word on a name at `$connect`: until when it is muted
+    /// (0: not), or, when banned, the refusal's words.
+    async fn sanctions_on(&self, username: &str) -> Result<Result<i64, String>, StoreError> {
+        let Some(history) = &self.history else {
+            return Ok(Ok(0));
+        };
+        let now = now_ms();
+        let mut muted_until = 0;
+        for sanction in history.sanctions(Some(username)).await? {
+            if !sanction.active(now) {
+                continue;
+            }
+            match sanction.kind {
+                SanctionKind::Ban => {
+                    return Ok(Err(sanction_words("banned from this chat", &sanction, now)))
+                }
+                SanctionKind::Mute => muted_until = sanction.until.unwrap_or(i64::MAX),
+            }
+        }
+        Ok(Ok(muted_until))
     }
 
     /// `$disconnect`: drop the row, tell the room. Best effort, like API Gateway's own delivery of it.

@@ -65,7 +65,20 @@ async fn the_three_zipped_functions_serve_a_chat_through_the_runtime_api() {
     let binaries =
         tokio::task::block_in_place(|| ["connect", "message", "disconnect"].map(unzip_function));
     let _c = start(&binaries[0], &connect_api, &table);
-    let _m = start(&binaries[1], &message_api, &table);
+    // The message function keeps history in the messages table, as deployed.
+    let messages = format!("{table}-messages");
+    let sdk = wschat_test_support::moto::Moto::shared().sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let kind = wschat::stack::table::Table::Messages;
+    wschat::stack::table::create(&dynamodb, kind, &messages, Default::default())
+        .await
+        .unwrap();
+    let _m = start_with(
+        &binaries[1],
+        &message_api,
+        &table,
+        &[("MESSAGES_TABLE", &messages)],
+    );
     let _d = start(&binaries[2], &disconnect_api, &table);
 
     // The connect function's answer to one handshake: its status code.
@@ -122,6 +135,19 @@ async fn the_three_zipped_functions_serve_a_chat_through_the_runtime_api() {
         assert_eq!(frame["data"]["message"], "hello from lambda");
         assert_eq!(frame["data"]["username"], "2");
     }
+    let page = r#"{"action":"history"}"#;
+    let answer = message_api
+        .invoke(message_event(&domain, "AAAAAAAAAAAAAAA=", "history", page))
+        .await;
+    assert_eq!(answer.unwrap()["statusCode"], 200);
+    let posts = message_api.take_posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].1["type"], "history");
+    let kept = &posts[0].1["data"]["messages"];
+    assert_eq!(
+        kept[0]["message"], "hello from lambda",
+        "stored in the table"
+    );
 
     let answer = message_api
         .invoke(message_event(

@@ -57,6 +57,23 @@ fn a_page_loaded_from_another_address_connects_back_to_it() {
     assert!(status.success(), "the browser scenario failed: {status}");
 }
 
+/// History on load, a dropped connection that reconnects by itself and
+/// catches up with `since` (each message once, in order), typing notices.
+#[test]
+fn the_page_shows_history_and_catches_up_after_a_dropped_connection() {
+    let dev = Dev::start(&[]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new("node")
+        .current_dir(root.join("tests/browser"))
+        .args(["resume.mjs", &format!("{}/", dev.base())])
+        .status()
+        .expect("node runs");
+    assert!(
+        status.success(),
+        "the browser resume scenario failed: {status}"
+    );
+}
+
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(png: &[u8]) -> Option<(u32, u32)> {
     let header = png.strip_prefix(b"\x89PNG\r\n\x1a\n")?;

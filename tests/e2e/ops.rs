@@ -357,6 +357,40 @@ async fn connections_and_logs_of_a_stack_deployed_in_moto() {
         text.stdout
     );
 
+    // Moderation on AWS: the messages table and the connection rows.
+    use wschat_lambdas::history::HistoryStore;
+    let history = wschat_lambdas::dynamo_history::DynamoHistory::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        format!("{name}-dev-messages"),
+    );
+    let stored = wschat_lambdas::protocol::ChatMessage {
+        id: wschat_lambdas::protocol::new_message_id(now),
+        room: "lobby".into(),
+        username: "user0".into(),
+        message: "kept".into(),
+        ts: now,
+        to: None,
+        ops: false,
+    };
+    history.append(&stored, now / 1000 + 600).await.unwrap();
+    let listed = run(aws(&["messages", "list", "--room", "lobby"])).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert_eq!(listed.json()["messages"][0]["message"], "kept");
+    let muted = run(aws(&["mute", "user1", "--for", "10m"])).await.json();
+    assert_eq!(muted["connections"], 1, "{muted}");
+    assert_eq!(muted["names_verified"], false);
+    let row = store.get("conn1conn1conn=").await.unwrap().unwrap();
+    assert!(row.muted_until > now, "{row:?}");
+    let bans = run(aws(&["bans"])).await.json();
+    assert_eq!(bans["sanctions"][0]["kind"], "mute");
+    let unmuted = run(aws(&["unmute", "user1"])).await.json();
+    assert_eq!(unmuted["found"], true);
+    let row = store.get("conn1conn1conn=").await.unwrap().unwrap();
+    assert_eq!(row.muted_until, 0);
+    let deleted = run(aws(&["messages", "delete", &stored.id])).await;
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    assert!(run(aws(&["messages", "list"])).await.json()["messages"].is_null());
+
     let mut down = wschat_aws(&moto.endpoint, &name);
     down.args(["teardown", "--yes"]);
     assert_eq!(run(down).await.code, 0);
