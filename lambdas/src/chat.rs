@@ -538,12 +538,11 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             return;
         };
         let conversation = Conversation::Room(room.to_owned());
-        let read_at = now_ms();
         let (range, limit, reason) = match &since {
             Some(id) => (Range::After(id), crate::history::MAX_CATCH_UP, "resume"),
             None => (Range::Latest, self.config.history_on_join, "join"),
         };
-        let read = match history.read(&conversation, range, limit, read_at).await {
+        let read = match history.read(&conversation, range, limit, now_ms()).await {
             Ok(read) => read,
             Err(e) => {
                 tracing::warn!(connection_id, error = %e, "could not read the history to send");
@@ -555,12 +554,10 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         }
         // What is stored after this, until the connection opens, reaches it
         // from the worker's second read, not live.
-        let after = read
-            .messages
-            .last()
-            .map(|m| m.id.clone())
-            .or(since.clone())
-            .unwrap_or_else(|| format!("{:012x}00000000", (read_at - 2_000).max(0)));
+        let after = match (read.messages.last(), &since) {
+            (Some(last), _) => last.id.clone(),
+            (None, since) => since.clone().unwrap_or_default(),
+        };
         let page = HistoryPage {
             room: Some(room.to_owned()),
             with: None,

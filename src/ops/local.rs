@@ -134,15 +134,9 @@ impl HttpStore {
         }
     }
 
-    /// A token the sandbox signs (token mode only).
-    pub async fn mint_token(
-        &self,
-        user: &str,
-        room: Option<&str>,
-        ttl: std::time::Duration,
-    ) -> Result<String, StoreError> {
-        let body = serde_json::json!({ "user": user, "room": room, "ttl_seconds": ttl.as_secs() });
-        let post = self.send("POST", "/token", Bytes::from(body.to_string()));
+    /// One signed POST, not retried (it is not idempotent), within the timeout.
+    async fn post(&self, path: &str, body: String) -> Result<Bytes, StoreError> {
+        let post = self.send("POST", path, Bytes::from(body));
         let answer = tokio::time::timeout(self.timeout, post)
             .await
             .map_err(|_| {
@@ -151,9 +145,19 @@ impl HttpStore {
                     self.timeout
                 ))
             })?
-            .map_err(|e| e.error)?
-            .unwrap_or_default();
-        let answer: serde_json::Value = parse(&answer)?;
+            .map_err(|e| e.error)?;
+        Ok(answer.unwrap_or_default())
+    }
+
+    /// A token the sandbox signs (token mode only).
+    pub async fn mint_token(
+        &self,
+        user: &str,
+        room: Option<&str>,
+        ttl: std::time::Duration,
+    ) -> Result<String, StoreError> {
+        let body = serde_json::json!({ "user": user, "room": room, "ttl_seconds": ttl.as_secs() });
+        let answer: serde_json::Value = parse(&self.post("/token", body.to_string()).await?)?;
         answer["token"]
             .as_str()
             .map(str::to_owned)
@@ -166,18 +170,8 @@ impl HttpStore {
         &self,
         command: &wschat_lambdas::moderation::Command,
     ) -> Result<(wschat_lambdas::moderation::Outcome, bool), StoreError> {
-        let body = serde_json::to_vec(command).expect("commands serialize");
-        let post = self.send("POST", "/moderation", Bytes::from(body));
-        let answer = tokio::time::timeout(self.timeout, post)
-            .await
-            .map_err(|_| {
-                StoreError(format!(
-                    "the sandbox did not answer within {:?}",
-                    self.timeout
-                ))
-            })?
-            .map_err(|e| e.error)?
-            .unwrap_or_default();
+        let body = serde_json::to_string(command).expect("commands serialize");
+        let answer = self.post("/moderation", body).await?;
         #[derive(serde::Deserialize)]
         struct Wire {
             outcome: wschat_lambdas::moderation::Outcome,
