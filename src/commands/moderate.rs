@@ -54,7 +54,7 @@ pub async fn messages(run: &Resolved, args: MessagesArgs) -> Result<ExitCode> {
             let report = report(run, &target, command).await?;
             if !report.outcome.found {
                 return Err(CliError::failed(format!("no stored message has the id {id}"))
-                    .with_hint("`wschat messages list --room ROOM` shows ids; a message past the history's retention is gone already"));
+                    .with_hint("`wschat messages list --room ROOM` shows ids; a message past the history's retention is gone already, and on AWS one sent within the last second may not be indexed yet: try again"));
             }
             print(run.output, &report);
             Ok(ExitCode::SUCCESS)
