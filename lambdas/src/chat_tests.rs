@@ -677,3 +677,73 @@ async fn a_banned_name_is_refused_at_connect_and_a_muted_one_cannot_send() {
     send(&chat, "B", r#"{"action":"sendMessage","message":"hello"}"#).await;
     assert_eq!(only(&inbox(&chat), "T")["data"]["message"], "hello");
 }
+
+/// Keeps the jobs it is handed, for the test to run when it chooses.
+#[derive(Default)]
+struct Keeping(Mutex<Vec<crate::delivery::DeliveryJob>>);
+
+impl crate::delivery::Dispatch for Keeping {
+    fn dispatch(
+        &self,
+        jobs: Vec<crate::delivery::DeliveryJob>,
+    ) -> futures_util::future::BoxFuture<
+        '_,
+        Vec<(crate::delivery::DeliveryJob, crate::delivery::DispatchError)>,
+    > {
+        self.0.lock().unwrap().extend(jobs);
+        Box::pin(std::future::ready(Vec::new()))
+    }
+}
+
+#[tokio::test]
+async fn a_resume_waits_for_the_connection_to_open_and_misses_nothing_stored_meanwhile() {
+    let keeping = std::sync::Arc::new(Keeping::default());
+    let chat = std::sync::Arc::new(
+        chat_with_history(5).with_dispatch(keeping.clone(), "http://stage".into()),
+    );
+    connect(&chat, "A", &[("username", "ada")]).await;
+    for text in ["m0", "m1", "m2"] {
+        let body = format!(r#"{{"action":"sendMessage","message":"{text}"}}"#);
+        send(&chat, "A", &body).await;
+    }
+    let history = chat.history.as_ref().unwrap();
+    let lobby = crate::history::Conversation::Room("lobby".into());
+    let now = crate::clock::now_ms();
+    let stored = history
+        .read(&lobby, crate::history::Range::Latest, 10, now)
+        .await
+        .unwrap();
+    let since = stored.messages[0].id.clone();
+
+    // Bob reconnects; until his $connect has returned, posts to him answer 410.
+    chat.gateway.gone.lock().unwrap().insert("B".into());
+    let mut e = event(EventType::Connect, "B", "$connect");
+    e.request_context.connected_at = now;
+    e.query_string_parameters = Some(HashMap::from([
+        ("username".to_owned(), "bob".to_owned()),
+        ("since".to_owned(), since),
+    ]));
+    assert_eq!(chat.handle(&e).await.status_code, 200);
+    let job = keeping.0.lock().unwrap().pop().expect("a catch-up job");
+    assert!(keeping.0.lock().unwrap().is_empty());
+    // Said while bob's connection opens: live it reaches him as a 410.
+    send(&chat, "A", r#"{"action":"sendMessage","message":"m3"}"#).await;
+    inbox(&chat);
+    let worker = {
+        let chat = chat.clone();
+        tokio::spawn(async move { chat.deliver_job(&job).await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    assert!(
+        !inbox(&chat).contains_key("B"),
+        "nothing arrives before it opens"
+    );
+    chat.gateway.gone.lock().unwrap().remove("B");
+    worker.await.unwrap();
+    let got = inbox(&chat);
+    let frames = &got["B"];
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(frames[0]["data"]["reason"], "resume");
+    assert_eq!(texts(&frames[0]), ["m1", "m2"]);
+    assert_eq!(texts(&frames[1]), ["m3"], "what was stored while it opened");
+}
