@@ -5,13 +5,14 @@ use crate::clock::now_ms;
 use crate::delivery::{DeliveryJob, DeliveryReport, Dispatch, Part};
 use crate::event::{EventType, Response, WebSocketEvent};
 use crate::fanout::{self, FanoutOptions, FanoutReport};
-use crate::gateway::Gateway;
-use crate::history::{Conversation, HistoryStore, Range, SanctionKind};
+use crate::gateway::{Delivery, Gateway};
+use crate::history::{Conversation, HistoryStore, Range, Read, SanctionKind};
 use crate::protocol::{
     self, Action, ChatMessage, HistoryPage, Presence, ProtocolError, RoomNotice, ServerFrame,
     MAX_FRAME_BYTES,
 };
 use crate::rate::Rate;
+use crate::retry::{retry, Backoff, Failed, Limits, Verdict};
 use crate::store::{list_all, Connection, ConnectionStore, Filter, StoreError};
 use crate::telemetry::{Discard, Metric, Record, Telemetry};
 use std::sync::Arc;
@@ -558,20 +559,13 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             (Some(last), _) => last.id.clone(),
             (None, since) => since.clone().unwrap_or_default(),
         };
-        let page = HistoryPage {
-            room: Some(room.to_owned()),
-            with: None,
-            reason: reason.to_owned(),
-            messages: read.messages,
-            more: read.more,
-        };
         let job = DeliveryJob {
             delivery: Part::CatchUp {
                 connection_id: connection_id.to_owned(),
                 room: room.to_owned(),
                 after,
             },
-            frame: history_frame(page, since.is_some()).to_json(),
+            frame: room_history(room, reason, read).to_json(),
             endpoint: endpoint.clone(),
             rate: self.config.connections_rate,
         };
@@ -606,14 +600,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             .read(&conversation, Range::After(after), limit, now_ms())
             .await?;
         if !later.messages.is_empty() {
-            let page = HistoryPage {
-                room: Some(room.to_owned()),
-                with: None,
-                reason: "resume".to_owned(),
-                messages: later.messages,
-                more: later.more,
-            };
-            self.send_to(connection_id, &history_frame(page, true))
+            self.send_to(connection_id, &room_history(room, "resume", later))
                 .await;
             report.delivered += 1;
         }
@@ -627,31 +614,39 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
         connection_id: &str,
         payload: &bytes::Bytes,
     ) -> Result<bool, StoreError> {
-        let started = Instant::now();
-        let mut pause = std::time::Duration::from_millis(20);
-        loop {
+        let limits = Limits {
+            attempts: None,
+            within: Some(CATCH_UP_WAIT),
+        };
+        let attempt = |_| async {
             match self.gateway.post(connection_id, payload.clone()).await {
-                Ok(crate::gateway::Delivery::Delivered) => return Ok(true),
-                Ok(crate::gateway::Delivery::Gone) => {
-                    if self.store.get(connection_id).await?.is_none() {
-                        return Ok(false);
-                    }
-                }
-                Err(e) if e.is_retryable() => {}
-                Err(e) => {
-                    tracing::warn!(connection_id, error = %e, "could not send the history");
-                    return Ok(false);
-                }
+                Ok(Delivery::Delivered) => Ok(()),
+                // 410 until its `$connect` returns; for good once its row is gone.
+                Ok(Delivery::Gone) => match self.store.get(connection_id).await {
+                    Ok(Some(_)) => Err(NotSent::Opening),
+                    Ok(None) => Err(NotSent::Left),
+                    Err(e) => Err(NotSent::Store(e)),
+                },
+                Err(e) => Err(NotSent::Gateway(e)),
             }
-            if started.elapsed() > CATCH_UP_WAIT {
-                tracing::warn!(
-                    connection_id,
-                    "the connection did not open in time for its history"
-                );
-                return Ok(false);
+        };
+        let judge = |why: &NotSent, attempt, _| match why {
+            NotSent::Opening => Verdict::Retry(CATCH_UP_BACKOFF.delay(attempt)),
+            NotSent::Gateway(e) if e.is_retryable() => {
+                Verdict::Retry(CATCH_UP_BACKOFF.delay(attempt))
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(std::time::Duration::from_millis(500));
+            _ => Verdict::Stop,
+        };
+        match retry(limits, attempt, judge).await {
+            Ok(()) => Ok(true),
+            Err(Failed {
+                error: NotSent::Store(e),
+                ..
+            }) => Err(e),
+            Err(failed) => {
+                tracing::warn!(connection_id, why = ?failed.error, attempts = failed.attempts, "the history was not sent");
+                Ok(false)
+            }
         }
     }
 
@@ -900,14 +895,7 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
             if read.messages.is_empty() {
                 return Ok(Ok(()));
             }
-            let page = HistoryPage {
-                room: Some(room),
-                with: None,
-                reason: "join".to_owned(),
-                messages: read.messages,
-                more: read.more,
-            };
-            self.send_to(&sender.connection_id, &history_frame(page, false))
+            self.send_to(&sender.connection_id, &room_history(&room, "join", read))
                 .await;
         }
         Ok(Ok(()))
@@ -1029,8 +1017,23 @@ fn room_full(room: &str, ceiling: usize) -> ProtocolError {
     )
 }
 
-/// How long a catch-up waits for its connection to open.
+/// How long a catch-up waits for its connection to open, and how often it looks.
 const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+const CATCH_UP_BACKOFF: Backoff = Backoff::new(
+    std::time::Duration::from_millis(20),
+    std::time::Duration::from_millis(500),
+);
+
+/// Why a catch-up's frame has not arrived.
+#[derive(Debug)]
+enum NotSent {
+    /// 410 while the row stays: its `$connect` has not returned.
+    Opening,
+    /// 410 and the row is gone: the client left.
+    Left,
+    Gateway(crate::gateway::GatewayError),
+    Store(StoreError),
+}
 
 /// A history page as one frame under API Gateway's 128 KB: when the
 /// messages would not fit, those farthest from the reader's side go
@@ -1048,6 +1051,19 @@ fn history_frame(mut page: HistoryPage, newest_first_to_go: bool) -> ServerFrame
         page.more = true;
     }
     ServerFrame::History(page)
+}
+
+/// A room's history frame: `join` pages keep the newest messages when cut,
+/// `resume` pages the oldest (the client pages on from there).
+fn room_history(room: &str, reason: &str, read: Read) -> ServerFrame {
+    let page = HistoryPage {
+        room: Some(room.to_owned()),
+        with: None,
+        reason: reason.to_owned(),
+        messages: read.messages,
+        more: read.more,
+    };
+    history_frame(page, reason == "resume")
 }
 
 /// ` for another 12 minutes`, or ` until an operator lifts it`.

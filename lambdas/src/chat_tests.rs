@@ -15,6 +15,8 @@ use std::sync::Mutex;
 struct RecordingGateway {
     sent: Mutex<Vec<(String, Value)>>,
     gone: Mutex<HashSet<String>>,
+    /// 410s answered, so far.
+    gone_answers: AtomicUsize,
     throttle_next: AtomicUsize,
 }
 
@@ -25,6 +27,7 @@ impl Gateway for RecordingGateway {
             return Err(GatewayError::Throttled);
         }
         if self.gone.lock().unwrap().contains(id) {
+            self.gone_answers.fetch_add(1, Ordering::SeqCst);
             return Ok(Delivery::Gone);
         }
         let frame = serde_json::from_slice(&data).expect("server frames are JSON");
@@ -729,11 +732,15 @@ async fn a_resume_waits_for_the_connection_to_open_and_misses_nothing_stored_mea
     // Said while bob's connection opens: live it reaches him as a 410.
     send(&chat, "A", r#"{"action":"sendMessage","message":"m3"}"#).await;
     inbox(&chat);
+    let refused_so_far = chat.gateway.gone_answers.load(Ordering::SeqCst);
     let worker = {
         let chat = chat.clone();
         tokio::spawn(async move { chat.deliver_job(&job).await.unwrap() })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    // The worker has met the 410 twice: it tried again rather than giving up.
+    while chat.gateway.gone_answers.load(Ordering::SeqCst) < refused_so_far + 2 {
+        tokio::task::yield_now().await;
+    }
     assert!(
         !inbox(&chat).contains_key("B"),
         "nothing arrives before it opens"

@@ -170,6 +170,16 @@ impl DynamoHistory {
         Ok(Read { messages, more })
     }
 
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        let request = self.client.put_item().table_name(&self.table);
+        request
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| err("PutItem", e))?;
+        Ok(())
+    }
+
     async fn remove_by_id(&self, id: &str) -> Result<Option<ChatMessage>, StoreError> {
         let found = self
             .client
@@ -236,16 +246,7 @@ impl HistoryStore for DynamoHistory {
         message: &'a ChatMessage,
         expires_at: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(message_item(message, expires_at)))
-                .send()
-                .await
-                .map_err(|e| err("PutItem", e))?;
-            Ok(())
-        })
+        Box::pin(self.put(message_item(message, expires_at)))
     }
 
     fn read<'a>(
@@ -270,16 +271,7 @@ impl HistoryStore for DynamoHistory {
     }
 
     fn sanction<'a>(&'a self, sanction: &'a Sanction) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(sanction_item(sanction)))
-                .send()
-                .await
-                .map_err(|e| err("PutItem", e))?;
-            Ok(())
-        })
+        Box::pin(self.put(sanction_item(sanction)))
     }
 
     fn lift<'a>(

@@ -281,33 +281,28 @@ impl HistoryStore for InMemoryHistory {
         let Some(messages) = kept.conversations.get(&conversation.key()) else {
             return ready(Ok(Read::default()));
         };
-        let live = |(_, (_, expires)): &(&String, &(ChatMessage, i64))| *expires > now_ms / 1000;
-        let limit = limit.max(1);
-        let mut picked: Vec<ChatMessage> = match range {
-            Range::Latest => messages
-                .iter()
-                .rev()
-                .filter(live)
-                .take(limit + 1)
-                .map(|(_, (m, _))| m.clone())
-                .collect(),
-            Range::Before(id) => messages
-                .range::<str, _>((std::ops::Bound::Unbounded, std::ops::Bound::Excluded(id)))
-                .rev()
-                .filter(live)
-                .take(limit + 1)
-                .map(|(_, (m, _))| m.clone())
-                .collect(),
-            Range::After(id) => messages
-                .range::<str, _>((std::ops::Bound::Excluded(id), std::ops::Bound::Unbounded))
-                .filter(live)
-                .take(limit + 1)
-                .map(|(_, (m, _))| m.clone())
-                .collect(),
+        use std::ops::Bound::{Excluded, Unbounded};
+        let (bounds, forward) = match range {
+            Range::Latest => ((Unbounded, Unbounded), false),
+            Range::Before(id) => ((Unbounded, Excluded(id)), false),
+            Range::After(id) => ((Excluded(id), Unbounded), true),
         };
+        let within = messages.range::<str, _>(bounds);
+        // Walked from the reader's side: newest first, unless paging forward.
+        let walk: Box<dyn Iterator<Item = _>> = if forward {
+            Box::new(within)
+        } else {
+            Box::new(within.rev())
+        };
+        let limit = limit.max(1);
+        let mut picked: Vec<ChatMessage> = walk
+            .filter(|(_, (_, expires))| *expires > now_ms / 1000)
+            .take(limit + 1)
+            .map(|(_, (m, _))| m.clone())
+            .collect();
         let more = picked.len() > limit;
         picked.truncate(limit);
-        if !matches!(range, Range::After(_)) {
+        if !forward {
             picked.reverse();
         }
         ready(Ok(Read {

@@ -296,10 +296,7 @@ async fn open_store(options: &Options) -> Result<(SandboxStore, Arc<dyn HistoryS
         .await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     for which in Table::ALL {
-        let table = match which {
-            Table::Connections => options.id.table(),
-            Table::Messages => options.id.messages_table(),
-        };
+        let table = which.name(&options.id);
         let described = client.describe_table().table_name(&table).send();
         if described.await.is_err() {
             let created = async {

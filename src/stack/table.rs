@@ -9,7 +9,7 @@ use super::{Change, Ctx, Leftover, Ownership, Resource, Stack};
 use crate::aws::{checked, created, or_absent};
 use crate::error::{CliError, Result};
 use crate::progress::Task;
-use crate::spec::StackSpec;
+use crate::spec::{StackId, StackSpec};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
     GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -41,10 +41,17 @@ type Index = (&'static str, &'static str, ProjectionType);
 impl Table {
     pub const ALL: [Table; 2] = [Table::Connections, Table::Messages];
 
-    pub fn name(self, spec: &StackSpec) -> String {
+    pub fn name(self, id: &StackId) -> String {
         match self {
-            Table::Connections => spec.table(),
-            Table::Messages => spec.messages_table(),
+            Table::Connections => id.table(),
+            Table::Messages => id.messages_table(),
+        }
+    }
+
+    fn arn(self, spec: &StackSpec) -> String {
+        match self {
+            Table::Connections => spec.table_arn(),
+            Table::Messages => spec.messages_table_arn(),
         }
     }
 
@@ -171,11 +178,15 @@ pub async fn enable_ttl(client: &Client, which: Table, table: &str) -> Result<()
     Ok(())
 }
 
-async fn current_tags(stack: &Stack, table: &TableDescription) -> Result<HashMap<String, String>> {
+async fn current_tags(
+    stack: &Stack,
+    which: Table,
+    table: &TableDescription,
+) -> Result<HashMap<String, String>> {
     let arn = table
         .table_arn
         .clone()
-        .unwrap_or_else(|| stack.spec.table_arn());
+        .unwrap_or_else(|| which.arn(&stack.spec));
     let request = stack
         .clients
         .dynamodb
@@ -192,7 +203,7 @@ async fn current_tags(stack: &Stack, table: &TableDescription) -> Result<HashMap
 
 /// The table as it is, or `None`.
 pub async fn find(stack: &Stack, which: Table) -> Result<Option<TableDescription>> {
-    let name = which.name(&stack.spec);
+    let name = which.name(&stack.spec.id);
     let request = stack.clients.dynamodb.describe_table().table_name(&name);
     let out = or_absent(request.send().await, "DynamoDB DescribeTable", &name)?;
     Ok(out.and_then(|o| o.table))
@@ -236,7 +247,7 @@ async fn wait_until(
             Unsettled::Failed(e) => e,
             Unsettled::TimedOut => CliError::failed(format!(
                 "table {} is not {what} after {} s",
-                which.name(&ctx.spec),
+                which.name(&ctx.spec.id),
                 SETTLE_DEADLINE.as_secs()
             ))
             .with_hint("run the command again later: it continues where it stopped"),
@@ -307,7 +318,7 @@ impl TableDiff {
 }
 
 async fn update(ctx: &Ctx<'_>, which: Table, task: &Task, diff: &TableDiff) -> Result<()> {
-    let name = which.name(&ctx.spec);
+    let name = which.name(&ctx.spec.id);
     let db = &ctx.clients.dynamodb;
     task.set("updating");
     if diff.billing_mode {
@@ -344,7 +355,7 @@ async fn update(ctx: &Ctx<'_>, which: Table, task: &Task, diff: &TableDiff) -> R
 }
 
 pub async fn ensure(ctx: &Ctx<'_>, which: Table) -> Result<Resource> {
-    let name = which.name(&ctx.spec);
+    let name = which.name(&ctx.spec.id);
     let db = &ctx.clients.dynamodb;
     ctx.track(KIND, &name, async |task| {
         task.set("describing");
@@ -363,7 +374,7 @@ pub async fn ensure(ctx: &Ctx<'_>, which: Table) -> Result<Resource> {
             wait_active(ctx, which, task).await?;
             table = find(ctx, which).await?.unwrap_or(table);
         }
-        if !ctx.spec.owns(&current_tags(ctx, &table).await?) {
+        if !ctx.spec.owns(&current_tags(ctx, which, &table).await?) {
             return Ok(Change::Foreign);
         }
         let ttl = checked(
@@ -436,7 +447,9 @@ pub async fn census(stack: &Stack) -> Result<Option<Census>> {
 async fn ownership(stack: &Stack, which: Table) -> Result<Ownership> {
     Ok(match find(stack, which).await? {
         None => Ownership::Absent,
-        Some(table) if stack.spec.owns(&current_tags(stack, &table).await?) => Ownership::Ours,
+        Some(table) if stack.spec.owns(&current_tags(stack, which, &table).await?) => {
+            Ownership::Ours
+        }
         Some(_) => Ownership::Foreign,
     })
 }
@@ -447,7 +460,7 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Vec<Resource>> {
 }
 
 async fn delete_one(ctx: &Ctx<'_>, which: Table) -> Result<Resource> {
-    let name = which.name(&ctx.spec);
+    let name = which.name(&ctx.spec.id);
     let removed = ctx.remove(KIND, &name, ownership(ctx, which), async |task| {
         let request = ctx.clients.dynamodb.delete_table().table_name(&name);
         or_absent(request.send().await, "DynamoDB DeleteTable", &name)?;
@@ -461,7 +474,7 @@ pub async fn leftovers(stack: &Stack) -> Result<Vec<Leftover>> {
     let mut left = Vec::new();
     for which in Table::ALL {
         if ownership(stack, which).await? == Ownership::Ours {
-            left.push(Leftover::new(KIND, which.name(&stack.spec)));
+            left.push(Leftover::new(KIND, which.name(&stack.spec.id)));
         }
     }
     Ok(left)

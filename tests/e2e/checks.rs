@@ -100,7 +100,7 @@ pub async fn check_tables(stack: &Stack) {
         let db = &stack.clients.dynamodb;
         let ttl = db
             .describe_time_to_live()
-            .table_name(which.name(&stack.spec))
+            .table_name(which.name(&stack.spec.id))
             .send()
             .await
             .unwrap();
