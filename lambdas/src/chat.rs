@@ -825,8 +825,9 @@ impl<S: ConnectionStore, G: Gateway> Chat<S, G> {
 
     /// A delivery worker's job: the frame to every row of its part, paced to its rate.
     pub async fn deliver_job(&self, job: &DeliveryJob) -> Result<DeliveryReport, StoreError> {
-        // Enough posts in flight to keep the job's rate at up to 100 ms a post.
-        let in_flight = (job.rate as usize / 10).clamp(self.config.fanout.concurrency, 1024);
+        // Enough posts in flight to keep the job's rate at up to 50 ms a post
+        // (in-region posts take a few tens): each is a connection of its own.
+        let in_flight = (job.rate as usize / 20).clamp(self.config.fanout.concurrency, 1024);
         let options = FanoutOptions {
             rate: Some(job.rate),
             concurrency: in_flight,

@@ -3,13 +3,14 @@
 
 use crate::event::RequestContext;
 use crate::http::{Answer, HttpClient, SendError};
-use crate::signed::Signer;
+use crate::post_signer::PostSigner;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::Client;
 use bytes::Bytes;
+use http_body_util::Full;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::future::Future;
 use std::sync::Arc;
@@ -121,9 +122,14 @@ pub struct ManagementGateway {
     client: Client,
     sdk: aws_config::SdkConfig,
     endpoint: String,
+    /// Where the endpoint's path starts (after `scheme://authority`).
+    path_at: usize,
+    host: String,
     http: HttpClient,
     /// Signing credentials, fetched once and again shortly before they expire.
     credentials: Arc<tokio::sync::Mutex<Option<Credentials>>>,
+    /// The posts' signer, made again for a new day or new credentials.
+    signer: Arc<std::sync::Mutex<Option<Arc<PostSigner>>>>,
 }
 
 /// How long one post may wait for its answer when the SDK configuration sets no limit.
@@ -145,12 +151,20 @@ impl ManagementGateway {
         let timeout = limits
             .and_then(|t| t.read_timeout().or(t.operation_timeout()))
             .unwrap_or(POST_TIMEOUT);
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
+        let origin = endpoint.find("://").map_or(0, |at| at + 3);
+        let path_at = endpoint[origin..]
+            .find('/')
+            .map_or(endpoint.len(), |at| origin + at);
         ManagementGateway {
             client: Client::from_conf(config),
             sdk: sdk.clone(),
-            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            host: endpoint[origin..path_at].to_owned(),
+            path_at,
+            endpoint,
             http: HttpClient::with_timeout(timeout),
             credentials: Arc::default(),
+            signer: Arc::default(),
         }
     }
 
@@ -178,11 +192,24 @@ impl ManagementGateway {
             .map_err(|e| GatewayError::Transient(format!("credentials: {e}")))?;
         Ok(cached.insert(credentials).clone())
     }
+
+    /// The signer for `now`: the cached one while its day and credentials last.
+    async fn signer(&self, now: SystemTime) -> Result<Arc<PostSigner>, GatewayError> {
+        let cached = self.signer.lock().unwrap().clone();
+        if let Some(signer) = cached.filter(|s| s.valid_at(now, REFRESH_BEFORE)) {
+            return Ok(signer);
+        }
+        let credentials = self.credentials().await?;
+        let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        let signer = Arc::new(PostSigner::new(&credentials, &region, "execute-api", now));
+        *self.signer.lock().unwrap() = Some(signer.clone());
+        Ok(signer)
+    }
 }
 
 /// RFC 3986's unreserved characters stay; everything else in a path
 /// segment is percent-encoded, as the SDK encodes a label (ids end in `=`).
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
@@ -251,19 +278,22 @@ where
 
 impl Gateway for ManagementGateway {
     async fn post(&self, connection_id: &str, data: Bytes) -> Result<Delivery, GatewayError> {
-        let credentials = self.credentials().await?;
-        let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
-        let signer = Signer {
-            credentials: &credentials,
-            region: &region,
-            service: "execute-api",
-        };
+        let now = SystemTime::now();
+        let signer = self.signer(now).await?;
         let id = utf8_percent_encode(connection_id, PATH_SEGMENT);
-        let path = format!("/@connections/{id}");
-        let answer = signer
-            .post(&self.http, &self.endpoint, &path, &[], data.to_vec())
-            .await;
-        outcome(answer)
+        let url = format!("{}/@connections/{id}", self.endpoint);
+        let signature = signer.sign(&self.host, &url[self.path_at..], &data, now);
+        let mut request = hyper::Request::post(url)
+            .header("host", &self.host)
+            .header("x-amz-date", signature.amz_date)
+            .header("authorization", signature.authorization);
+        if let Some(token) = signer.session_token() {
+            request = request.header("x-amz-security-token", token);
+        }
+        let request = request
+            .body(Full::new(data))
+            .map_err(|e| GatewayError::Other(format!("could not build the post: {e}")))?;
+        outcome(self.http.send(request).await)
     }
 
     async fn disconnect(&self, connection_id: &str) -> Result<Delivery, GatewayError> {

@@ -12,7 +12,8 @@
 //! - [`chat`]: the handlers, generic over a [`ConnectionStore`] and a [`Gateway`];
 //! - [`store`]: the store trait and the in-memory store; [`dynamo`]: the table's;
 //! - [`history`]: stored messages and sanctions, in memory; [`dynamo_history`]: the messages table's;
-//! - [`gateway`]: the gateway trait and `@connections` through the SDK;
+//! - [`gateway`]: the gateway trait and `@connections`, its posts signed by
+//!   [`post_signer`];
 //! - [`fanout`]: one frame to many connections, bounded, paced, retried, pruning 410s;
 //! - [`shard`]: a room's members split into shards; [`delivery`]: large rooms
 //!   delivered by parallel workers, one shard each; [`rate`]: each
@@ -42,6 +43,7 @@ pub mod lambda;
 pub mod moderation;
 pub mod names;
 pub mod partition;
+pub mod post_signer;
 pub mod protocol;
 pub mod rate;
 pub mod retry;

@@ -2,9 +2,8 @@
 //! endpoint of an SDK configuration (the signing is the SDK's own
 //! `aws-sigv4`). For the calls the functions make beyond their SDK
 //! clients: SSM's `GetParameter` and Lambda's asynchronous `Invoke` (their
-//! SDK crates would add weight to every zip for one call each), and every
-//! post to `@connections` (the SDK's orchestration costs a post twice the
-//! CPU: see [`crate::gateway`]).
+//! SDK crates would add weight to every zip for one call each). Posts to
+//! `@connections` have a signer of their own ([`crate::post_signer`]).
 
 use crate::http::{Answer, HttpClient, SendError};
 use aws_credential_types::provider::ProvideCredentials;
@@ -79,28 +78,15 @@ pub async fn send_in(
 }
 
 /// Who signs, for which region and service.
-pub struct Signer<'a> {
-    pub credentials: &'a Credentials,
-    pub region: &'a str,
-    pub service: &'a str,
+struct Signer<'a> {
+    credentials: &'a Credentials,
+    region: &'a str,
+    service: &'a str,
 }
 
 impl Signer<'_> {
-    /// As [`post`], with credentials already at hand. A request that could
+    /// As [`send`], with credentials already at hand. A request that could
     /// not be signed was never sent (`unsent`).
-    pub async fn post(
-        &self,
-        http: &HttpClient,
-        endpoint: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> Result<Answer, SendError> {
-        self.send(http, "POST", (endpoint, path), headers, body)
-            .await
-    }
-
-    /// As [`post`](Signer::post), with any method.
     pub async fn send(
         &self,
         http: &HttpClient,

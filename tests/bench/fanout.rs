@@ -14,10 +14,16 @@
 //! Each room is measured with the sharded path and with today's
 //! single-invocation path (`WSCHAT_SHARD_THRESHOLD=0`) in the same run; the
 //! single invocation is cut at API Gateway's 29 s, as Lambda would cut it,
-//! and what it had not posted by then counts as lost.
+//! and what it had not posted by then counts as lost. Rooms with shards are
+//! also measured with each delivery worker alone (one environment runs the
+//! jobs one after another, each job's posts timed from its invoke): what the
+//! workers take when each has a CPU of its own, as on Lambda, rather than a
+//! share of this machine's two.
 //!
 //! `cargo bench --bench fanout`; `WSCHAT_BENCH_ROOMS=1000,10000` picks the
-//! rooms. Results: `target/bench/fanout.json`.
+//! rooms, `WSCHAT_BENCH_PATHS=sharded` the paths, and
+//! `WSCHAT_BENCH_BOOTSTRAP=path` runs another build of the functions (an
+//! unstripped one under `perf`). Results: `target/bench/fanout.json`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -148,6 +154,9 @@ struct Aws {
     invocations: AtomicUsize,
     /// Milliseconds the delivery invocations ran, together.
     deliver_ms: AtomicUsize,
+    /// With `Case::alone`: the jobs as they were invoked, and when, run later
+    /// one at a time.
+    held: Option<Mutex<Vec<(Value, Instant)>>>,
 }
 
 type Shared = Arc<Aws>;
@@ -202,6 +211,10 @@ async fn invoke(State(aws): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         "the message function invokes deliver asynchronously"
     );
     let job: Value = serde_json::from_slice(&body).unwrap();
+    if let Some(held) = &aws.held {
+        held.lock().unwrap().push((job, Instant::now()));
+        return StatusCode::ACCEPTED.into_response();
+    }
     aws.outstanding.fetch_add(1, Ordering::SeqCst);
     aws.invocations.fetch_add(1, Ordering::SeqCst);
     let answer = aws.deliver.submit(job);
@@ -233,13 +246,23 @@ async fn connections(
     if aws.gone.lock().unwrap().contains(&id) {
         return management_answer("POST", true);
     }
-    let frame: Value = serde_json::from_slice(&body).unwrap_or_default();
     aws.posts.lock().unwrap().push(Post {
         id,
-        message_id: frame["data"]["id"].as_str().unwrap_or_default().to_owned(),
+        message_id: message_id(&body).to_owned(),
         at: Instant::now(),
     });
     management_answer("POST", false)
+}
+
+/// The frame's message id: the first `"id":"…"` (a key inside a string would
+/// have its quotes escaped). Cheaper than parsing every frame: the stand-in
+/// shares the cores with the functions it measures.
+fn message_id(frame: &[u8]) -> &str {
+    let frame = std::str::from_utf8(frame).unwrap_or_default();
+    frame
+        .split_once(r#""id":""#)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or("", |(id, _)| id)
 }
 
 /// One measured delivery: the room, how it is delivered, and the quota.
@@ -249,6 +272,10 @@ struct Case {
     sharded: bool,
     bucket_rate: u32,
     connections_rate: u32,
+    /// Each delivery worker measured alone, as if it had its own CPU (as
+    /// each Lambda environment has): one environment runs the jobs one after
+    /// another, and each job's posts are timed from when it was invoked.
+    alone: bool,
 }
 
 impl Case {
@@ -256,14 +283,18 @@ impl Case {
         format!(
             "{} members, {}, bucket {}/s, --connections-rate {}",
             self.members,
-            if self.sharded {
-                "sharded"
-            } else {
-                "single invocation"
-            },
+            self.path(),
             self.bucket_rate,
             self.connections_rate
         )
+    }
+
+    fn path(&self) -> &'static str {
+        match (self.sharded, self.alone) {
+            (false, _) => "single",
+            (true, false) => "sharded",
+            (true, true) => "sharded, each worker alone",
+        }
     }
 }
 
@@ -300,17 +331,25 @@ fn message_event() -> Value {
 
 struct Environments(Vec<Child>);
 
+/// CPU-seconds a process has used (user and system), from `/proc`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let tick = 100.0;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let field = |n: usize| fields.get(n).and_then(|f| f.parse::<f64>().ok());
+    (field(11).unwrap_or(0.0) + field(12).unwrap_or(0.0)) / tick
+}
+
 impl Environments {
     fn cpu_seconds(&self) -> f64 {
-        let tick = 100.0;
-        self.0
-            .iter()
-            .filter_map(|c| std::fs::read_to_string(format!("/proc/{}/stat", c.id())).ok())
-            .filter_map(|stat| {
-                let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-                Some((fields[11].parse::<f64>().ok()? + fields[12].parse::<f64>().ok()?) / tick)
-            })
-            .sum()
+        self.0.iter().map(|c| cpu_seconds(c.id())).sum()
     }
 }
 
@@ -362,6 +401,7 @@ async fn measure(binary: &std::path::Path, case: Case) -> Value {
         outstanding: AtomicUsize::new(0),
         invocations: AtomicUsize::new(0),
         deliver_ms: AtomicUsize::new(0),
+        held: case.alone.then(Mutex::default),
     });
     let room = "big";
     {
@@ -380,7 +420,12 @@ async fn measure(binary: &std::path::Path, case: Case) -> Value {
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
         .route("/{stage}/@connections/{id}", post(connections))
         .with_state(aws.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // Thousands of posts' connections open at once: with tokio's default
+    // backlog (1,024) the kernel drops their SYNs and each retries after a
+    // second, a stall API Gateway's fleet does not have.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(65_535).unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
@@ -405,7 +450,7 @@ async fn measure(binary: &std::path::Path, case: Case) -> Value {
         binary,
         &aws.deliver,
         "deliver",
-        DELIVER_ENVIRONMENTS,
+        if case.alone { 1 } else { DELIVER_ENVIRONMENTS },
         &env,
     ));
     let environments = Environments(children);
@@ -413,22 +458,70 @@ async fn measure(binary: &std::path::Path, case: Case) -> Value {
     aws.deliver.wait_first_poll("deliver").await;
 
     let started = Instant::now();
+    let stand_in_cpu = cpu_seconds(std::process::id());
     let answered = tokio::time::timeout(INTEGRATION_TIMEOUT, message.submit(message_event())).await;
     let message_ms = started.elapsed().as_millis() as usize;
     let cut = answered.is_err();
+    let shifts = run_held(&aws).await;
     if !cut {
         while aws.outstanding.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-    let cpu_seconds = environments.cpu_seconds();
+    let cpu = Cpu {
+        environments: environments.cpu_seconds(),
+        stand_in: cpu_seconds(std::process::id()) - stand_in_cpu,
+    };
     drop(environments);
     server.abort();
-    tally(case, &aws, started, cut, message_ms, cpu_seconds)
+    tally(case, &aws, started, cut, message_ms, cpu, &shifts)
 }
 
-fn tally(case: Case, aws: &Aws, started: Instant, cut: bool, message_ms: usize, cpu: f64) -> Value {
-    let posts = aws.posts.lock().unwrap();
+/// Runs the held jobs one after another; for each shard, how much later
+/// its job ran than it was invoked.
+async fn run_held(aws: &Aws) -> HashMap<u64, Duration> {
+    let Some(held) = &aws.held else {
+        return HashMap::new();
+    };
+    let jobs = std::mem::take(&mut *held.lock().unwrap());
+    let mut shifts = HashMap::new();
+    for (job, invoked) in jobs {
+        let shard = job["delivery"]["shard"].as_u64().expect("a room's shard");
+        let ran = Instant::now();
+        aws.invocations.fetch_add(1, Ordering::SeqCst);
+        let answer = aws.deliver.submit(job);
+        let _ = tokio::time::timeout(DELIVER_TIMEOUT, answer).await;
+        aws.deliver_ms
+            .fetch_add(ran.elapsed().as_millis() as usize, Ordering::SeqCst);
+        shifts.insert(shard, ran - invoked);
+    }
+    shifts
+}
+
+/// CPU-seconds used: by the environments (all their life: they start idle),
+/// and by the stand-in for AWS from the message on.
+#[derive(Clone, Copy)]
+struct Cpu {
+    environments: f64,
+    stand_in: f64,
+}
+
+fn tally(
+    case: Case,
+    aws: &Aws,
+    started: Instant,
+    cut: bool,
+    message_ms: usize,
+    cpu: Cpu,
+    shifts: &HashMap<u64, Duration>,
+) -> Value {
+    let mut posts = aws.posts.lock().unwrap();
+    // A worker measured alone: its posts as if it had run when invoked.
+    for post in posts.iter_mut() {
+        if let Some(shift) = shifts.get(&u64::from(shard_of(&post.id))) {
+            post.at -= *shift;
+        }
+    }
     // The single invocation is gone at its deadline: what came later never left it.
     let deadline = started + INTEGRATION_TIMEOUT;
     let in_time: Vec<&Post> = posts.iter().filter(|p| !cut || p.at <= deadline).collect();
@@ -452,9 +545,9 @@ fn tally(case: Case, aws: &Aws, started: Instant, cut: bool, message_ms: usize, 
         + (items_read as f64 * 200.0 / 4096.0 / 2.0).ceil() * USD_PER_READ_UNIT;
     let seconds = last.duration_since(started).as_secs_f64();
     println!(
-        "| {} | {} | {} | {} | {:.2} s | {} | {} | {} | {} | ${:.4} | {:.1} |",
+        "| {} | {} | {} | {} | {:.2} s | {} | {} | {} | {} | ${:.4} | {:.1} | {:.1} |",
         case.members,
-        if case.sharded { "sharded" } else { "single" },
+        case.path(),
         case.bucket_rate,
         case.connections_rate,
         seconds,
@@ -463,10 +556,12 @@ fn tally(case: Case, aws: &Aws, started: Instant, cut: bool, message_ms: usize, 
         aws.throttled.load(Ordering::Relaxed),
         invocations,
         cost,
-        cpu
+        cpu.environments,
+        cpu.stand_in
     );
     json!({
         "case": case.label(), "members": case.members, "sharded": case.sharded,
+        "each_worker_alone": case.alone,
         "bucket_rate": case.bucket_rate, "connections_rate": case.connections_rate,
         "seconds_to_last_delivery": (seconds * 1000.0).round() / 1000.0,
         "cut_at_29_s": cut, "reachable": reachable, "delivered": delivered,
@@ -477,7 +572,8 @@ fn tally(case: Case, aws: &Aws, started: Instant, cut: bool, message_ms: usize, 
         "throttled_429": aws.throttled.load(Ordering::Relaxed),
         "invocations": invocations, "lambda_seconds": lambda_seconds,
         "items_read": items_read, "cost_usd": cost,
-        "environments_cpu_seconds": cpu,
+        "environments_cpu_seconds": cpu.environments,
+        "stand_in_cpu_seconds": cpu.stand_in,
     })
 }
 
@@ -486,40 +582,49 @@ fn main() {
         return;
     }
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let zips = report::package_zips(env!("CARGO_BIN_EXE_wschat"));
-    let binary = wschat_test_support::unzip_bootstrap(&zips.join("deliver.zip"));
+    // Another build of the functions (an unstripped one, to profile).
+    let binary = match std::env::var_os("WSCHAT_BENCH_BOOTSTRAP") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
+            let zips = report::package_zips(env!("CARGO_BIN_EXE_wschat"));
+            wschat_test_support::unzip_bootstrap(&zips.join("deliver.zip"))
+        }
+    };
     let rooms: Vec<usize> = std::env::var("WSCHAT_BENCH_ROOMS")
         .unwrap_or_else(|_| "1000,10000,100000".into())
         .split(',')
         .filter_map(|n| n.trim().parse().ok())
         .collect();
+    let paths = std::env::var("WSCHAT_BENCH_PATHS").unwrap_or_else(|_| "single,sharded".into());
+    let case = |members, sharded, (bucket_rate, connections_rate), alone| Case {
+        members,
+        sharded,
+        bucket_rate,
+        connections_rate,
+        alone,
+    };
+    // The default bucket with the default share of it, and with all of it;
+    // a bucket raised to 100,000/s.
+    let (default, whole, raised) = ((10_000, 5_000), (10_000, 10_000), (100_000, 100_000));
     let mut cases = Vec::new();
     for &members in &rooms {
-        for sharded in [false, true] {
-            cases.push(Case {
-                members,
-                sharded,
-                bucket_rate: 10_000,
-                connections_rate: 5_000,
-            });
-            cases.push(Case {
-                members,
-                sharded,
-                bucket_rate: 100_000,
-                connections_rate: 100_000,
-            });
+        if paths.contains("single") {
+            cases.push(case(members, false, default, false));
+            cases.push(case(members, false, raised, false));
         }
-        // The default bucket, with the workers allowed nearly all of it.
-        cases.push(Case {
-            members,
-            sharded: true,
-            bucket_rate: 10_000,
-            connections_rate: 9_500,
-        });
+        if paths.contains("sharded") {
+            cases.push(case(members, true, default, false));
+            cases.push(case(members, true, raised, false));
+            cases.push(case(members, true, whole, false));
+            // Each worker alone: only where the room has shards to deliver.
+            if members > 1_000 {
+                cases.push(case(members, true, raised, true));
+            }
+        }
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    println!("| members | path | bucket/s | --connections-rate | last delivery | lost | duplicates | 429s | invocations | cost | CPU s |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| members | path | bucket/s | --connections-rate | last delivery | lost | duplicates | 429s | invocations | cost | functions' CPU s | stand-in's CPU s |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let results: Vec<Value> = cases
         .into_iter()
         .map(|case| runtime.block_on(measure(&binary, case)))
