@@ -209,7 +209,7 @@ impl ManagementGateway {
 
 /// RFC 3986's unreserved characters stay; everything else in a path
 /// segment is percent-encoded, as the SDK encodes a label (ids end in `=`).
-pub(crate) const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')

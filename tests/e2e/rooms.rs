@@ -138,8 +138,9 @@ fn posts(calls: &[Call]) -> usize {
 
 /// A stack in moto, its delivery function run by the real bootstrap behind
 /// Lambda's Invoke (the proxy's): `broadcast` to a room past the threshold
-/// is 16 invocations whose reports make the totals; a job Lambda gave up on
-/// is counted by `status` and handed back by `redrive`.
+/// is 16 invocations whose reports make the totals, and a part whose worker
+/// crashed is posted from the laptop; a job Lambda gave up on is counted by
+/// `status` and handed back by `redrive`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_large_broadcast_goes_through_the_delivery_function_and_redrive_sends_failures_again() {
     const MEMBERS: usize = 1_200;
@@ -214,6 +215,27 @@ async fn a_large_broadcast_goes_through_the_delivery_function_and_redrive_sends_
     for id in gone {
         assert!(store.get(id).await.unwrap().is_none(), "{id} pruned");
     }
+
+    // A worker's environment dies under its invoke: the laptop posts that
+    // part itself, and every member still gets the message once.
+    proxy.crash_next_invokes(1);
+    let again = run(aws(&["broadcast", "--room", "hall", "last call"])).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let report = again.json();
+    let totals = ["recipients", "delivered", "pruned", "failed", "unknown"]
+        .map(|k| report[k].as_u64().unwrap());
+    assert_eq!(totals, [1_197, 1_197, 0, 0, 0], "{report}");
+    assert!(
+        again.stderr.contains("Runtime.ExitError")
+            && again.stderr.contains("delivering it from here"),
+        "the failed part is named, and posted from here: {}",
+        again.stderr
+    );
+    assert_eq!(
+        posts(&proxy.take()),
+        MEMBERS - gone.len(),
+        "each member once: fifteen shards by the workers, one from here"
+    );
 
     // Shard 3's job, as Lambda's on-failure destination records it.
     let shard = 3;

@@ -61,6 +61,20 @@ pub async fn run(function: Arc<RuntimeApi>, event: Value, asynchronous: bool) ->
         .expect("a valid response")
 }
 
+/// Lambda's answer to a synchronous invoke whose environment died under it.
+pub fn crashed() -> Response {
+    let report = serde_json::json!({
+        "errorType": "Runtime.ExitError",
+        "errorMessage": "Error: Runtime exited with error: signal: killed",
+    });
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("x-amz-function-error", "Unhandled")
+        .body(Body::from(report.to_string()))
+        .expect("a valid response")
+}
+
 /// Lambda's answer to an `Event` invoke it queued.
 pub fn accepted() -> Response {
     Response::builder()

@@ -48,6 +48,8 @@ struct Settings {
     upstream_connections: bool,
     /// Functions the test runs, by name: Lambda's Invoke reaches them ([`invoke`]).
     functions: std::collections::HashMap<String, Arc<RuntimeApi>>,
+    /// How many of the next synchronous invokes of those functions crash.
+    crash_invokes: usize,
 }
 
 struct Shared {
@@ -244,6 +246,13 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let running = function.and_then(|f| shared.settings.lock().unwrap().functions.get(&f).cloned());
     if let Some(api) = running {
         record(&shared);
+        if !invoke::asynchronous(&parts.headers) {
+            let mut settings = shared.settings.lock().unwrap();
+            if settings.crash_invokes > 0 {
+                settings.crash_invokes -= 1;
+                return invoke::crashed();
+            }
+        }
         let event = serde_json::from_slice(&body).unwrap_or_default();
         return invoke::run(api, event, invoke::asynchronous(&parts.headers)).await;
     }
@@ -419,6 +428,13 @@ impl Proxy {
     pub fn run_function(&self, function: &str, api: Arc<RuntimeApi>) {
         let mut settings = self.shared.settings.lock().unwrap();
         settings.functions.insert(function.to_owned(), api);
+    }
+
+    /// The next `n` synchronous invokes of a function the test runs crash
+    /// before it runs (an environment killed): Lambda answers 200 with
+    /// `X-Amz-Function-Error: Unhandled`.
+    pub fn crash_next_invokes(&self, n: usize) {
+        self.shared.settings.lock().unwrap().crash_invokes = n;
     }
 
     /// From now on, accepts every request and never answers.
