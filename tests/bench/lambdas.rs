@@ -15,15 +15,16 @@ fn main() {
         return;
     }
     let zips = report::package_zips(env!("CARGO_BIN_EXE_wschat"));
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();
     println!("| function | zip size | init p50 | init p99 | init min |");
     println!("|---|---|---|---|---|");
     for function in ["connect", "disconnect", "message"] {
-        let zip = std::fs::read(zips.join(format!("{function}.zip"))).unwrap();
-        // The same bytes that are in the zip, from cargo's output directory.
-        let binary = root.join("target/lambda/bootstrap");
+        let zip_path = zips.join(format!("{function}.zip"));
+        let zip = std::fs::read(&zip_path).unwrap();
+        // The bytes in the zip: cargo's output directory depends on the
+        // builder (zigbuild puts it under the target triple).
+        let binary = wschat_test_support::unzip_bootstrap(&zip_path);
         let mut inits = Vec::new();
         for _ in 0..RUNS {
             inits.push(runtime.block_on(async {
