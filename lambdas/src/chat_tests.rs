@@ -1,11 +1,13 @@
 //! Every action and error path of the handlers over the in-memory store and a recording gateway.
 
 use crate::chat::{Chat, ChatConfig};
+use crate::delivery::{DeliveryJob, Dispatch, DispatchError};
 use crate::event::{EventType, Identity, RequestContext, WebSocketEvent};
 use crate::gateway::{Delivery, Gateway, GatewayError};
 use crate::protocol::select_route;
 use crate::store::{ConnectionStore, InMemoryStore};
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -425,14 +427,8 @@ struct Spawning {
     handed: AtomicUsize,
 }
 
-impl crate::delivery::Dispatch for Spawning {
-    fn dispatch(
-        &self,
-        jobs: Vec<crate::delivery::DeliveryJob>,
-    ) -> futures_util::future::BoxFuture<
-        '_,
-        Vec<(crate::delivery::DeliveryJob, crate::delivery::DispatchError)>,
-    > {
+impl Dispatch for Spawning {
+    fn dispatch(&self, jobs: Vec<DeliveryJob>) -> BoxFuture<'_, Vec<(DeliveryJob, DispatchError)>> {
         self.handed.fetch_add(jobs.len(), Ordering::SeqCst);
         let chat = self.chat.get().and_then(std::sync::Weak::upgrade).unwrap();
         let handles: Vec<_> = jobs
@@ -683,16 +679,10 @@ async fn a_banned_name_is_refused_at_connect_and_a_muted_one_cannot_send() {
 
 /// Keeps the jobs it is handed, for the test to run when it chooses.
 #[derive(Default)]
-struct Keeping(Mutex<Vec<crate::delivery::DeliveryJob>>);
+struct Keeping(Mutex<Vec<DeliveryJob>>);
 
-impl crate::delivery::Dispatch for Keeping {
-    fn dispatch(
-        &self,
-        jobs: Vec<crate::delivery::DeliveryJob>,
-    ) -> futures_util::future::BoxFuture<
-        '_,
-        Vec<(crate::delivery::DeliveryJob, crate::delivery::DispatchError)>,
-    > {
+impl Dispatch for Keeping {
+    fn dispatch(&self, jobs: Vec<DeliveryJob>) -> BoxFuture<'_, Vec<(DeliveryJob, DispatchError)>> {
         self.0.lock().unwrap().extend(jobs);
         Box::pin(std::future::ready(Vec::new()))
     }

@@ -5,7 +5,6 @@ use crate::event::RequestContext;
 use crate::http::{Answer, HttpClient, SendError};
 use crate::post_signer::PostSigner;
 use aws_credential_types::provider::ProvideCredentials;
-use aws_credential_types::Credentials;
 use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::Client;
@@ -126,10 +125,11 @@ pub struct ManagementGateway {
     path_at: usize,
     host: String,
     http: HttpClient,
-    /// Signing credentials, fetched once and again shortly before they expire.
-    credentials: Arc<tokio::sync::Mutex<Option<Credentials>>>,
-    /// The posts' signer, made again for a new day or new credentials.
+    /// The posts' signer, made again for a new day or shortly before its
+    /// credentials expire.
     signer: Arc<std::sync::Mutex<Option<Arc<PostSigner>>>>,
+    /// Held while the signer is made again: one credentials fetch at a time.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How long one post may wait for its answer when the SDK configuration sets no limit.
@@ -163,8 +163,8 @@ impl ManagementGateway {
             path_at,
             endpoint,
             http: HttpClient::with_timeout(timeout),
-            credentials: Arc::default(),
             signer: Arc::default(),
+            refreshing: Arc::default(),
         }
     }
 
@@ -172,15 +172,19 @@ impl ManagementGateway {
         &self.client
     }
 
-    /// One fetch at a time: the posts that find the cache stale wait for it.
-    async fn credentials(&self) -> Result<Credentials, GatewayError> {
-        let mut cached = self.credentials.lock().await;
-        let fresh = |c: &&Credentials| {
-            c.expiry()
-                .is_none_or(|at| at > SystemTime::now() + REFRESH_BEFORE)
+    /// The signer for `now`: the cached one while its day and credentials
+    /// last. The posts that find it stale wait for one refresh.
+    async fn signer(&self, now: SystemTime) -> Result<Arc<PostSigner>, GatewayError> {
+        let cached = || {
+            let signer = self.signer.lock().unwrap().clone();
+            signer.filter(|s| s.valid_at(now, REFRESH_BEFORE))
         };
-        if let Some(c) = cached.as_ref().filter(fresh) {
-            return Ok(c.clone());
+        if let Some(signer) = cached() {
+            return Ok(signer);
+        }
+        let _refreshing = self.refreshing.lock().await;
+        if let Some(signer) = cached() {
+            return Ok(signer);
         }
         let provider = self
             .sdk
@@ -190,16 +194,6 @@ impl ManagementGateway {
             .provide_credentials()
             .await
             .map_err(|e| GatewayError::Transient(format!("credentials: {e}")))?;
-        Ok(cached.insert(credentials).clone())
-    }
-
-    /// The signer for `now`: the cached one while its day and credentials last.
-    async fn signer(&self, now: SystemTime) -> Result<Arc<PostSigner>, GatewayError> {
-        let cached = self.signer.lock().unwrap().clone();
-        if let Some(signer) = cached.filter(|s| s.valid_at(now, REFRESH_BEFORE)) {
-            return Ok(signer);
-        }
-        let credentials = self.credentials().await?;
         let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let signer = Arc::new(PostSigner::new(&credentials, &region, "execute-api", now));
         *self.signer.lock().unwrap() = Some(signer.clone());
